@@ -1,0 +1,1 @@
+"""Generated eucgate.v1 protobuf and gRPC modules."""

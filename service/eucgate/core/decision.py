@@ -1,0 +1,115 @@
+"""What a decision is: outcome, reasons, and the facts a customs gateway needs.
+
+These are the domain types `decide()` returns; the API edge maps them to eucgate.v1
+messages. They are frozen: a Decision is never edited after it is made.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Outcome(StrEnum):
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    REFERRED = "REFERRED"
+
+
+class RuleOutcome(StrEnum):
+    REJECT = "REJECT"
+    REFER = "REFER"
+
+
+class Family(StrEnum):
+    """Rule families of DOMAIN.md's catalogue; ENG is the engine failing closed."""
+
+    SIG = "SIG"
+    DOC = "DOC"
+    CMT = "CMT"
+    ITM = "ITM"
+    EUS = "EUS"
+    DST = "DST"
+    PTY = "PTY"
+    LIC = "LIC"
+    QTY = "QTY"
+    RF = "RF"
+    ENG = "ENG"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Reason(_Frozen):
+    """One fired rule. `field` is the certificate path cited ("" for envelope-level)."""
+
+    rule_id: str
+    family: Family
+    outcome: RuleOutcome
+    message: str
+    field: str = ""
+
+
+class SignerResult(_Frozen):
+    """What the verifier concluded about one envelope signature.
+
+    `role` is the signer role whose trust anchors the chain reached ("" if none);
+    `failure` is a stable reason code ("" when verified). `organization` and
+    `registrations` are read from the leaf's subject for binding signer to party.
+    """
+
+    index: int
+    keyid: str
+    role: str = ""
+    subject: str = ""
+    certificate_digest: str = ""
+    organization: str = ""
+    registrations: tuple[str, ...] = ()
+    verified: bool = False
+    failure: str = ""
+    detail: str = ""
+
+
+class PartySummary(_Frozen):
+    legal_name: str
+    country_code: str
+    registrations: tuple[tuple[str, str], ...] = ()  # (scheme, value)
+
+
+class ApprovedItem(_Frozen):
+    description: str
+    hs_code: str
+    elements: tuple[str, ...]
+    form: str  # ItemForm name without prefix, e.g. "MAGNET"
+    quantity: str  # decimal string
+    unit: str
+
+
+class Decision(_Frozen):
+    """The result of `decide()`; identity (decision id, request id) is added by the edge."""
+
+    outcome: Outcome
+    reasons: tuple[Reason, ...]
+    bundle_digest: str
+    euc_digest: str
+    decided_at: datetime
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    approved_items: tuple[ApprovedItem, ...] = ()
+    certificate_number: str = ""
+    importer: PartySummary | None = None
+    end_user: PartySummary | None = None
+    licence_number: str = ""
+    signers: tuple[SignerResult, ...] = ()
+
+
+_RANK = {RuleOutcome.REJECT: 2, RuleOutcome.REFER: 1}
+
+
+def outcome_of(reasons: tuple[Reason, ...] | list[Reason]) -> Outcome:
+    """Precedence REJECT > REFER > APPROVE; no reasons means APPROVED."""
+    worst = max((_RANK[r.outcome] for r in reasons), default=0)
+    return {2: Outcome.REJECTED, 1: Outcome.REFERRED, 0: Outcome.APPROVED}[worst]
