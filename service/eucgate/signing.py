@@ -16,7 +16,6 @@ verifier expects:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Sequence
@@ -32,6 +31,27 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 from eucgate_client.dsse import Envelope, Signature
+
+from eucgate.core.pki import keyid
+
+__all__ = [
+    "DemoPki",
+    "Issuer",
+    "KeyType",
+    "PrivateKey",
+    "add_signature",
+    "issue_ca",
+    "issue_signer",
+    "keyid",
+    "load_certificates",
+    "load_private_key",
+    "make_demo_pki",
+    "new_private_key",
+    "sign_envelope",
+    "write_pem_cert",
+    "write_pem_key",
+    "write_pem_public_key",
+]
 
 KeyType = Literal["ed25519", "p256", "p384"]
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
@@ -51,14 +71,6 @@ def new_private_key(key_type: KeyType) -> PrivateKey:
     if key_type == "p384":
         return ec.generate_private_key(ec.SECP384R1())
     raise ValueError(f"key type {key_type!r} is not one of ed25519, p256, p384")
-
-
-def keyid(public_key: CertificatePublicKeyTypes) -> str:
-    """Lowercase hex SHA-256 of the key's SubjectPublicKeyInfo (DER): the DSSE keyid."""
-    spki = public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return hashlib.sha256(spki).hexdigest()
 
 
 def issue_ca(

@@ -1,0 +1,109 @@
+"""Offline verification of eucgate's signed receipts, with the service's published key.
+
+A receipt is a DSSE envelope of payload type `application/vnd.eucgate.receipt.v1+json`
+with exactly one Ed25519 signature by the service key over PAE(payloadType, payload);
+its payload is the receipt statement as canonical JSON. Nothing here calls the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from eucgate_client.dsse import Envelope, EnvelopeError
+from eucgate_client.v1 import decision_pb2
+
+RECEIPT_PAYLOAD_TYPE = "application/vnd.eucgate.receipt.v1+json"
+RECEIPT_VERSION = 1
+
+
+class ReceiptError(Exception):
+    """A receipt that does not verify; `reason` is a stable code.
+
+    RECEIPT_KEY_INVALID (the service key is not an Ed25519 public key),
+    RECEIPT_ENVELOPE_INVALID (no envelope, or not well-formed DSSE),
+    RECEIPT_PAYLOAD_TYPE, RECEIPT_SIGNATURE_COUNT (not exactly one signature),
+    RECEIPT_KEYID_MISMATCH (signed by another key), RECEIPT_SIGNATURE_INVALID,
+    RECEIPT_PAYLOAD_INVALID (not a JSON object of a known version).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def load_service_public_key(pem: bytes) -> Ed25519PublicKey:
+    """Parse the service's published key (SubjectPublicKeyInfo PEM).
+
+    Raises ReceiptError(RECEIPT_KEY_INVALID) if it is not an Ed25519 public key.
+    """
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError) as exc:
+        raise ReceiptError("RECEIPT_KEY_INVALID", f"not a PEM public key: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise ReceiptError("RECEIPT_KEY_INVALID", "the service key must be Ed25519")
+    return key
+
+
+def verify_receipt(
+    receipt: decision_pb2.Receipt | Envelope, public_key: Ed25519PublicKey | bytes
+) -> dict[str, Any]:
+    """Check a receipt against the service key and return its statement.
+
+    `public_key` is the key itself or its PEM. Raises ReceiptError (see its reasons);
+    returns only when the one signature verifies and the statement is version 1.
+    """
+    key = load_service_public_key(public_key) if isinstance(public_key, bytes) else public_key
+    envelope = _envelope(receipt)
+    if envelope.payload_type != RECEIPT_PAYLOAD_TYPE:
+        raise ReceiptError(
+            "RECEIPT_PAYLOAD_TYPE",
+            f"payload type {envelope.payload_type!r} is not {RECEIPT_PAYLOAD_TYPE}",
+        )
+    if len(envelope.signatures) != 1:
+        raise ReceiptError(
+            "RECEIPT_SIGNATURE_COUNT",
+            f"a receipt has exactly one signature, this one {len(envelope.signatures)}",
+        )
+    signature = envelope.signatures[0]
+    if signature.keyid != _keyid(key):
+        raise ReceiptError(
+            "RECEIPT_KEYID_MISMATCH", "the receipt was not signed by the given service key"
+        )
+    try:
+        key.verify(signature.sig, envelope.pae())
+    except InvalidSignature as exc:
+        raise ReceiptError("RECEIPT_SIGNATURE_INVALID", "receipt signature is invalid") from exc
+    try:
+        statement = json.loads(envelope.payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ReceiptError("RECEIPT_PAYLOAD_INVALID", f"payload is not JSON: {exc}") from exc
+    if not isinstance(statement, dict) or statement.get("version") != RECEIPT_VERSION:
+        raise ReceiptError(
+            "RECEIPT_PAYLOAD_INVALID", f"payload is not a version {RECEIPT_VERSION} statement"
+        )
+    return statement
+
+
+def _envelope(receipt: decision_pb2.Receipt | Envelope) -> Envelope:
+    if isinstance(receipt, Envelope):
+        return receipt
+    if not receipt.HasField("envelope"):
+        raise ReceiptError("RECEIPT_ENVELOPE_INVALID", "the receipt holds no envelope")
+    try:
+        return Envelope.from_proto(receipt.envelope)
+    except EnvelopeError as exc:
+        raise ReceiptError("RECEIPT_ENVELOPE_INVALID", str(exc)) from exc
+
+
+def _keyid(key: Ed25519PublicKey) -> str:
+    spki = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(spki).hexdigest()

@@ -1,0 +1,93 @@
+"""The service's signed receipt: a statement of one decision, signed with the service key.
+
+DESIGN.md section 3 "Receipt". The statement is canonical JSON (`core.canonical`) in a
+DSSE envelope of type RECEIPT_PAYLOAD_TYPE with one Ed25519 signature whose keyid is the
+hex SHA-256 of the service key's SubjectPublicKeyInfo. Clients check it offline with
+`eucgate_client.receipt.verify_receipt`. Neither function reads the clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eucgate_client.dsse import Envelope, Signature
+from eucgate_client.receipt import RECEIPT_PAYLOAD_TYPE, RECEIPT_VERSION
+
+from eucgate.core.canonical import canonical_json
+from eucgate.core.decision import Decision, PartySummary
+from eucgate.core.pki import keyid
+
+__all__ = ["RECEIPT_PAYLOAD_TYPE", "receipt_statement", "rfc3339", "sign_receipt"]
+
+
+def receipt_statement(decision_id: str, request_id: str, decision: Decision) -> dict[str, Any]:
+    """The JSON-able statement a receipt signs; absent values are null or empty.
+
+    Raises ValueError if a timestamp of `decision` is naive.
+    """
+    return {
+        "version": RECEIPT_VERSION,
+        "decision_id": decision_id,
+        "request_id": request_id,
+        "outcome": decision.outcome.value,
+        "reasons": [{"rule_id": r.rule_id, "outcome": r.outcome.value} for r in decision.reasons],
+        "euc_digest": decision.euc_digest,
+        "bundle_digest": decision.bundle_digest,
+        "decided_at": rfc3339(decision.decided_at),
+        "validity": {
+            "not_before": _optional_time(decision.valid_from),
+            "not_after": _optional_time(decision.valid_until),
+        },
+        "certificate_number": decision.certificate_number,
+        "importer": _party(decision.importer),
+        "end_user": _party(decision.end_user),
+        "licence_number": decision.licence_number,
+        "approved_items": [
+            {
+                "hs_code": item.hs_code,
+                "description": item.description,
+                "elements": list(item.elements),
+                "form": item.form,
+                "quantity": item.quantity,
+                "unit": item.unit,
+            }
+            for item in decision.approved_items
+        ],
+    }
+
+
+def sign_receipt(statement: dict[str, Any], key: Ed25519PrivateKey) -> Envelope:
+    """The receipt envelope over canonical_json(statement).
+
+    Raises ValueError if the statement holds a non-finite float; TypeError if it is not
+    JSON-able.
+    """
+    payload = canonical_json(statement)
+    unsigned = Envelope(payload_type=RECEIPT_PAYLOAD_TYPE, payload=payload)
+    signature = Signature(sig=key.sign(unsigned.pae()), keyid=keyid(key.public_key()))
+    return Envelope(payload_type=RECEIPT_PAYLOAD_TYPE, payload=payload, signatures=(signature,))
+
+
+def rfc3339(moment: datetime) -> str:
+    """RFC 3339 in UTC with "Z" (microseconds only when present); raises ValueError if naive."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("timestamps in a receipt must be timezone-aware")
+    utc = moment.astimezone(UTC)
+    spec = "microseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def _optional_time(moment: datetime | None) -> str | None:
+    return None if moment is None else rfc3339(moment)
+
+
+def _party(party: PartySummary | None) -> dict[str, Any] | None:
+    if party is None:
+        return None
+    return {
+        "legal_name": party.legal_name,
+        "country_code": party.country_code,
+        "registrations": [{"scheme": s, "value": v} for s, v in party.registrations],
+    }
