@@ -1,0 +1,1 @@
+"""Loopback load benchmarks: eucgate's SubmitCertificate against a bare grpcio echo baseline."""
