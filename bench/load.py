@@ -95,13 +95,18 @@ def check_loopback(target: str) -> None:
         raise ValueError(f"refusing to send load to {host!r}: only loopback targets")
 
 
-def _check_bounds(concurrency: int, duration_s: float, max_calls: int) -> None:
+def check_bounds(
+    *, concurrency: int, duration_s: float, max_calls: int, warmup_calls: int = 0
+) -> None:
+    """Raise ValueError naming the first bound that is out of range."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be 1..{MAX_CONCURRENCY}, got {concurrency}")
     if not 0 < duration_s <= MAX_DURATION_S:
         raise ValueError(f"duration must be in (0, {MAX_DURATION_S}] s, got {duration_s}")
     if not 1 <= max_calls <= MAX_CALLS:
         raise ValueError(f"max calls must be 1..{MAX_CALLS}, got {max_calls}")
+    if not 0 <= warmup_calls <= MAX_CALLS:
+        raise ValueError(f"warm-up calls must be 0..{MAX_CALLS}, got {warmup_calls}")
 
 
 async def run_load(
@@ -122,9 +127,12 @@ async def run_load(
 
     Raises ValueError when a bound is out of range.
     """
-    _check_bounds(concurrency, duration_s, max_calls)
-    if warmup_calls < 0:
-        raise ValueError("warm-up calls must be >= 0")
+    check_bounds(
+        concurrency=concurrency,
+        duration_s=duration_s,
+        max_calls=max_calls,
+        warmup_calls=warmup_calls,
+    )
 
     next_index = 0
 
