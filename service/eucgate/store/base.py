@@ -1,0 +1,233 @@
+"""The store interface: what every durable decision store (SQLite, PostgreSQL) promises.
+
+The store is the system of record (DESIGN.md section 5): an append that returned is
+committed and fsync'd, and is never dropped or reordered. Idempotency follows AIP-155:
+a (caller, request_id) pair is stored once; the same envelope again is a replay, another
+envelope is a conflict.
+
+The page-token codec lives here so every store issues and accepts the same tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from eucgate.core.decision import Outcome
+from eucgate.errors import InvalidSubmission
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_OUTCOMES = frozenset(o.value for o in Outcome)
+_TOKEN_VERSION = 1
+PAGE_TOKEN_INVALID = "PAGE_TOKEN_INVALID"  # noqa: S105 (a reason code, not a secret)
+
+
+def to_micros(when: datetime) -> int:
+    """Microseconds since the Unix epoch; `when` must be timezone-aware."""
+    return (when - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime `micros` microseconds after the Unix epoch."""
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def _aware_utc(when: datetime, name: str) -> datetime:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {when.isoformat()}")
+    return when.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One recorded decision with everything replay needs.
+
+    Raises ValueError on construction if `outcome` is unknown or `decided_at` is naive
+    (an aware non-UTC time is normalised to UTC).
+    """
+
+    decision_id: str  # server-assigned, time-sortable ("dec_01JD...")
+    caller: str  # authenticated caller identity ("anonymous" without mTLS)
+    request_id: str  # the client's idempotency key
+    envelope_digest: str  # hex SHA-256 identifying the envelope as received
+    envelope: bytes  # DSSE envelope, deterministic protobuf serialization
+    decision: bytes  # canonical JSON of the core Decision
+    receipt: bytes  # the signed receipt envelope, protobuf serialization
+    outcome: str  # "APPROVED" | "REJECTED" | "REFERRED"
+    decided_at: datetime  # aware UTC
+    bundle_digest: str  # the policy bundle the decision was made under
+    importer_registrations: tuple[str, ...]  # values the importer filter matches
+
+    def __post_init__(self) -> None:
+        if self.outcome not in _OUTCOMES:
+            raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, got {self.outcome!r}")
+        object.__setattr__(self, "decided_at", _aware_utc(self.decided_at, "decided_at"))
+        object.__setattr__(self, "importer_registrations", tuple(self.importer_registrations))
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What `Store.append` stored: the earlier record when `replayed` is true."""
+
+    record: DecisionRecord
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class DecisionFilter:
+    """Filters for `Store.list`; an empty field does not filter.
+
+    The time window is half-open: decided_after <= decided_at < decided_before.
+    Raises InvalidSubmission (with the offending field) for an unknown outcome or a
+    naive datetime, so an invalid filter can never reach a store.
+    """
+
+    importer_registration: str = ""
+    outcome: str = ""
+    decided_after: datetime | None = None
+    decided_before: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.outcome and self.outcome not in _OUTCOMES:
+            raise InvalidSubmission(
+                f"outcome filter must be one of {sorted(_OUTCOMES)}, got {self.outcome!r}",
+                reason="OUTCOME_INVALID",
+                field="outcome",
+            )
+        for name in ("decided_after", "decided_before"):
+            when: datetime | None = getattr(self, name)
+            if when is None:
+                continue
+            try:
+                object.__setattr__(self, name, _aware_utc(when, name))
+            except ValueError as exc:
+                raise InvalidSubmission(str(exc), field=name) from exc
+
+    def fingerprint(self) -> str:
+        """A short digest of the filter, binding page tokens to the query that made them."""
+        window = [
+            None if self.decided_after is None else to_micros(self.decided_after),
+            None if self.decided_before is None else to_micros(self.decided_before),
+        ]
+        text = json.dumps([self.importer_registration, self.outcome, *window])
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Keyset position: the last record of the previous page (newest-first order)."""
+
+    decided_at: datetime
+    decision_id: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of `Store.list`; `next_page_token` is "" on the last page."""
+
+    records: tuple[DecisionRecord, ...]
+    next_page_token: str
+
+
+def encode_page_token(flt: DecisionFilter, cursor: PageCursor) -> str:
+    """An opaque token for the page after `cursor`, valid only with the same filter."""
+    body = {
+        "v": _TOKEN_VERSION,
+        "f": flt.fingerprint(),
+        "t": to_micros(cursor.decided_at),
+        "i": cursor.decision_id,
+    }
+    raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(flt: DecisionFilter, token: str) -> PageCursor | None:
+    """The cursor in `token`, or None for "" (the first page).
+
+    Raises InvalidSubmission (reason PAGE_TOKEN_INVALID, field page_token) if the token
+    is garbled or was issued for other filters.
+    """
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        body = json.loads(raw)
+    except (binascii.Error, ValueError) as exc:
+        raise _bad_token("page_token is not a token this service issued") from exc
+    if not isinstance(body, dict) or body.get("v") != _TOKEN_VERSION:
+        raise _bad_token("page_token is not a token this service issued")
+    micros, decision_id, fingerprint = body.get("t"), body.get("i"), body.get("f")
+    if (
+        type(micros) is not int
+        or not isinstance(decision_id, str)
+        or not isinstance(fingerprint, str)
+    ):
+        raise _bad_token("page_token is not a token this service issued")
+    if fingerprint != flt.fingerprint():
+        raise _bad_token("page_token was issued for a request with other filters")
+    try:
+        decided_at = from_micros(micros)
+    except OverflowError as exc:
+        raise _bad_token("page_token is not a token this service issued") from exc
+    return PageCursor(decided_at=decided_at, decision_id=decision_id)
+
+
+def _bad_token(message: str) -> InvalidSubmission:
+    return InvalidSubmission(message, reason=PAGE_TOKEN_INVALID, field="page_token")
+
+
+class Store(Protocol):
+    """The durable decision store. Implementations are safe to call from many threads.
+
+    Every method raises errors.StoreError when the storage itself fails or the store
+    is closed; a client should retry those.
+    """
+
+    def find_request(self, caller: str, request_id: str) -> DecisionRecord | None:
+        """The committed record for (caller, request_id), or None."""
+        ...
+
+    def append(self, record: DecisionRecord) -> AppendResult:
+        """Store `record` durably (committed and fsync'd) before returning.
+
+        If (caller, request_id) is already stored with the same envelope_digest, returns
+        the earlier record with replayed=True and stores nothing. Raises RequestConflict
+        (REQUEST_ID_REUSED) if it is stored with another digest. Concurrent duplicates
+        resolve the same way: exactly one is stored.
+        """
+        ...
+
+    def get(self, decision_id: str) -> DecisionRecord | None:
+        """The committed record with `decision_id`, or None."""
+        ...
+
+    def list(self, flt: DecisionFilter, page_size: int, page_token: str) -> Page:
+        """Committed records matching `flt`, newest first (decided_at, then decision_id).
+
+        `page_size` (>= 1) is taken as given: the caller caps it. Raises
+        InvalidSubmission (PAGE_TOKEN_INVALID, field page_token) for a garbled token or
+        one issued for other filters, and (PAGE_SIZE_INVALID, field page_size) for
+        page_size < 1.
+        """
+        ...
+
+    def put_bundle(self, digest: str, canonical: bytes) -> None:
+        """Keep a policy bundle's canonical bytes under its digest, durably; idempotent.
+
+        Raises BundleError if `digest` is already stored with other bytes.
+        """
+        ...
+
+    def get_bundle(self, digest: str) -> bytes | None:
+        """The canonical bytes stored under `digest`, or None."""
+        ...
+
+    def close(self) -> None:
+        """Finish pending writes, then release the storage; later calls raise StoreError."""
+        ...

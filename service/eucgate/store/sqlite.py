@@ -1,0 +1,616 @@
+"""The SQLite decision store: one file in WAL mode, the embedded system of record.
+
+Writes go through one writer thread that group-commits: every append waiting when the
+writer is free goes into one `BEGIN IMMEDIATE ... COMMIT` (synchronous=FULL, so the
+commit is fsync'd), and only then are the callers answered. N concurrent appends cost
+about one disk flush, not N. Reads use a small pool of separate connections; WAL lets
+them run while the writer writes, and each sees only committed data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eucgate.errors import BundleError, EucgateError, InvalidSubmission, RequestConflict, StoreError
+from eucgate.store.base import (
+    AppendResult,
+    DecisionFilter,
+    DecisionRecord,
+    Page,
+    PageCursor,
+    Store,
+    decode_page_token,
+    encode_page_token,
+    from_micros,
+    to_micros,
+)
+
+# The layout version this code reads and writes. A file written by another version is
+# refused at open: a binary never runs on a schema it does not understand.
+SCHEMA_VERSION = 1
+
+# The most appends one transaction takes; more wait for the next commit.
+MAX_BATCH = 256
+
+# How long a connection waits for another process's lock before failing (milliseconds).
+BUSY_TIMEOUT_MS = 10_000
+
+# --- Schema -------------------------------------------------------------------------
+
+CREATE_SCHEMA_VERSION = """
+CREATE TABLE schema_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 0),  -- always 0: this table has one row
+    version INTEGER NOT NULL                     -- layout version the file was created with
+)"""
+
+CREATE_DECISIONS = """
+CREATE TABLE decisions (
+    seq                    INTEGER PRIMARY KEY,   -- append order: the order records became durable
+    decision_id            TEXT NOT NULL UNIQUE,  -- server-assigned, time-sortable id ("dec_...")
+    caller                 TEXT NOT NULL,         -- authenticated caller identity
+    request_id             TEXT NOT NULL,         -- the caller's idempotency key (AIP-155)
+    envelope_digest        TEXT NOT NULL,         -- hex SHA-256 of the envelope as received
+    envelope               BLOB NOT NULL,         -- DSSE envelope, deterministic protobuf bytes
+    decision               BLOB NOT NULL,         -- canonical JSON of the core Decision
+    receipt                BLOB NOT NULL,         -- signed receipt envelope, protobuf bytes
+    outcome                TEXT NOT NULL          -- APPROVED, REJECTED or REFERRED
+        CHECK (outcome IN ('APPROVED', 'REJECTED', 'REFERRED')),
+    decided_at             INTEGER NOT NULL,      -- clock reading, microseconds since 1970 UTC
+    bundle_digest          TEXT NOT NULL,         -- policy bundle the decision was made under
+    importer_registrations TEXT NOT NULL,         -- JSON array of registrations, as recorded
+    UNIQUE (caller, request_id)                   -- one decision per idempotency key
+)"""
+
+CREATE_DECISIONS_BY_TIME = """
+CREATE INDEX decisions_by_time ON decisions (decided_at, decision_id)"""
+
+CREATE_DECISIONS_BY_OUTCOME = """
+CREATE INDEX decisions_by_outcome ON decisions (outcome, decided_at, decision_id)"""
+
+CREATE_DECISION_IMPORTERS = """
+CREATE TABLE decision_importers (
+    registration TEXT NOT NULL,     -- one importer registration value of the decision
+    decided_at   INTEGER NOT NULL,  -- copy of decisions.decided_at, so paging needs this index only
+    decision_id  TEXT NOT NULL      -- the decision that names this importer
+        REFERENCES decisions (decision_id),
+    PRIMARY KEY (registration, decided_at, decision_id)
+) WITHOUT ROWID"""
+
+CREATE_BUNDLES = """
+CREATE TABLE bundles (
+    digest    TEXT PRIMARY KEY,  -- the bundle's id: digest of its canonical form
+    canonical BLOB NOT NULL      -- canonical bytes, exactly as the digest covers them
+)"""
+
+SCHEMA = (
+    CREATE_SCHEMA_VERSION,
+    CREATE_DECISIONS,
+    CREATE_DECISIONS_BY_TIME,
+    CREATE_DECISIONS_BY_OUTCOME,
+    CREATE_DECISION_IMPORTERS,
+    CREATE_BUNDLES,
+)
+
+SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
+SELECT_SCHEMA_VERSION = "SELECT version FROM schema_version WHERE id = 0"
+INSERT_SCHEMA_VERSION = "INSERT INTO schema_version (id, version) VALUES (0, ?)"
+
+# --- Connection set-up ----------------------------------------------------------------
+
+PRAGMA_BUSY_TIMEOUT = f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
+PRAGMA_JOURNAL_WAL = "PRAGMA journal_mode = WAL"
+PRAGMA_SYNCHRONOUS_FULL = "PRAGMA synchronous = FULL"  # fsync the WAL at every commit
+PRAGMA_FOREIGN_KEYS = "PRAGMA foreign_keys = ON"
+PRAGMA_QUERY_ONLY = "PRAGMA query_only = ON"
+
+# --- Writes (writer thread only) ------------------------------------------------------
+
+BEGIN_IMMEDIATE = "BEGIN IMMEDIATE"
+COMMIT = "COMMIT"
+ROLLBACK = "ROLLBACK"
+SAVEPOINT_RECORD = "SAVEPOINT record"
+RELEASE_RECORD = "RELEASE record"
+ROLLBACK_TO_RECORD = "ROLLBACK TO record"
+
+INSERT_DECISION = """
+INSERT INTO decisions (
+    decision_id, caller, request_id, envelope_digest, envelope, decision, receipt,
+    outcome, decided_at, bundle_digest, importer_registrations
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+INSERT_DECISION_IMPORTER = """
+INSERT OR IGNORE INTO decision_importers (registration, decided_at, decision_id)
+VALUES (?, ?, ?)"""
+
+INSERT_BUNDLE = "INSERT INTO bundles (digest, canonical) VALUES (?, ?)"
+
+# --- Reads ----------------------------------------------------------------------------
+
+SELECT_BY_REQUEST = """
+SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
+       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
+FROM decisions AS d
+WHERE d.caller = ? AND d.request_id = ?"""
+
+SELECT_BY_ID = """
+SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
+       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
+FROM decisions AS d
+WHERE d.decision_id = ?"""
+
+SELECT_BUNDLE = "SELECT canonical FROM bundles WHERE digest = ?"
+
+# `list` is one of these two heads, then any of the conditions, then the order. The
+# conditions name `{k}`, the table whose (decided_at, decision_id) index drives the scan:
+# `d` itself, or the importer side table `i` (which copies decided_at for this reason).
+LIST_ALL = """
+SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
+       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
+FROM decisions AS d
+WHERE 1 = 1"""
+
+LIST_BY_IMPORTER = """
+SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
+       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
+FROM decision_importers AS i JOIN decisions AS d ON d.decision_id = i.decision_id
+WHERE i.registration = :registration"""
+
+LIST_OUTCOME = " AND d.outcome = :outcome"
+LIST_AFTER = " AND {k}.decided_at >= :after"
+LIST_BEFORE = " AND {k}.decided_at < :before"
+LIST_CURSOR = " AND ({k}.decided_at, {k}.decision_id) < (:cursor_at, :cursor_id)"
+LIST_ORDER = " ORDER BY {k}.decided_at DESC, {k}.decision_id DESC LIMIT :limit"
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Counters since open: how the writer is doing (for metrics and tests)."""
+
+    commits: int  # transactions committed (one per batch)
+    appended: int  # records newly stored
+    replayed: int  # appends answered with an earlier record
+    failed_batches: int  # transactions that did not commit; their callers got StoreError
+    queued: int  # writes waiting for the writer right now
+    pending: int  # writes submitted and not yet answered (queued or being committed)
+
+
+@dataclass(frozen=True)
+class _AppendJob:
+    record: DecisionRecord
+    future: Future[AppendResult]
+
+
+@dataclass(frozen=True)
+class _BundleJob:
+    digest: str
+    canonical: bytes
+    future: Future[None]
+
+
+_Job = _AppendJob | _BundleJob
+_Answer = AppendResult | EucgateError | None  # what one job gets: its result or its error
+_STOP = object()  # queued by close(): the writer drains what is ahead of it, then exits
+
+
+class SqliteStore(Store):
+    """The decision store in one SQLite file. Thread-safe; open with `SqliteStore.open`."""
+
+    def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
+        """Use `open`; this takes over a writer connection whose schema was checked."""
+        self._path = path
+        self._writer_conn = writer
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._idle: list[sqlite3.Connection] = []
+        self._commits = 0
+        self._appended = 0
+        self._replayed = 0
+        self._failed_batches = 0
+        self._pending = 0
+        self._writer = threading.Thread(target=self._run_writer, name="eucgate-store-writer")
+        self._writer.daemon = True
+        self._writer.start()
+
+    @classmethod
+    def open(cls, path: Path) -> SqliteStore:
+        """Open (creating if absent) the store at `path`.
+
+        Raises StoreError if the file cannot be opened, is not an eucgate store, WAL mode
+        cannot be enabled, or it was written with another schema version.
+        """
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = _connect(path)
+        try:
+            mode = conn.execute(PRAGMA_JOURNAL_WAL).fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
+            conn.execute(PRAGMA_SYNCHRONOUS_FULL)
+            conn.execute(PRAGMA_FOREIGN_KEYS)
+            _ensure_schema(conn, path)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+        except StoreError:
+            conn.close()
+            raise
+        return cls(path, conn)
+
+    # --- Store interface ----------------------------------------------------------------
+
+    def find_request(self, caller: str, request_id: str) -> DecisionRecord | None:
+        """The committed record for (caller, request_id), or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_BY_REQUEST, (caller, request_id)).fetchone()
+        return None if row is None else _record(row)
+
+    def append(self, record: DecisionRecord) -> AppendResult:
+        """Store `record`, committed and fsync'd before this returns (see Store.append).
+
+        Raises RequestConflict if (caller, request_id) holds another envelope_digest, and
+        StoreError if the commit failed (nothing of it is stored) or the store is closed.
+        """
+        job = _AppendJob(record, Future())
+        self._submit(job)
+        return job.future.result()
+
+    def get(self, decision_id: str) -> DecisionRecord | None:
+        """The committed record with `decision_id`, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_BY_ID, (decision_id,)).fetchone()
+        return None if row is None else _record(row)
+
+    def list(self, flt: DecisionFilter, page_size: int, page_token: str) -> Page:
+        """Committed records matching `flt`, newest first (see Store.list).
+
+        Raises InvalidSubmission for a bad page token or page_size, StoreError on failure.
+        """
+        if page_size < 1:
+            raise InvalidSubmission(
+                f"page_size must be at least 1, got {page_size}",
+                reason="PAGE_SIZE_INVALID",
+                field="page_size",
+            )
+        cursor = decode_page_token(flt, page_token)
+        sql, params = _list_query(flt, cursor, page_size + 1)
+        with self._reader() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        records = tuple(_record(row) for row in rows[:page_size])
+        token = ""
+        if len(rows) > page_size:
+            last = records[-1]
+            token = encode_page_token(flt, PageCursor(last.decided_at, last.decision_id))
+        return Page(records=records, next_page_token=token)
+
+    def put_bundle(self, digest: str, canonical: bytes) -> None:
+        """Keep a bundle durably under `digest`; storing the same bytes again is a no-op.
+
+        Raises BundleError if `digest` already holds other bytes, StoreError on failure.
+        """
+        stored = self.get_bundle(digest)
+        if stored is not None:
+            _check_same_bundle(digest, stored, canonical)
+            return
+        job = _BundleJob(digest, bytes(canonical), Future())
+        self._submit(job)
+        job.future.result()
+
+    def get_bundle(self, digest: str) -> bytes | None:
+        """The canonical bytes stored under `digest`, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_BUNDLE, (digest,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def close(self) -> None:
+        """Complete every write already queued, stop the writer, close all connections.
+
+        Idempotent. Later calls to any other method raise StoreError.
+        """
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        self._writer.join()
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    # --- Observability --------------------------------------------------------------
+
+    @property
+    def commits(self) -> int:
+        """Transactions committed since open; each one carried a whole batch."""
+        return self._commits
+
+    def stats(self) -> StoreStats:
+        """A snapshot of the writer's counters."""
+        return StoreStats(
+            commits=self._commits,
+            appended=self._appended,
+            replayed=self._replayed,
+            failed_batches=self._failed_batches,
+            queued=self._queue.qsize(),
+            pending=self._pending,
+        )
+
+    # --- Writer -----------------------------------------------------------------------
+
+    def _submit(self, job: _Job) -> None:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self._path}: the store is closed")
+            self._pending += 1
+            self._queue.put(job)
+
+    def _run_writer(self) -> None:
+        """Take whatever is queued (up to MAX_BATCH), commit it as one, repeat until _STOP."""
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[_Job] = []
+                item = self._queue.get()
+                while True:
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    assert isinstance(item, _AppendJob | _BundleJob)
+                    batch.append(item)
+                    if len(batch) >= MAX_BATCH:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                if batch:
+                    self._commit_batch(batch)
+        finally:
+            # Reached on _STOP, or if the writer itself broke: either way no job may wait
+            # forever, so refuse new ones and fail any still queued.
+            with self._lock:
+                self._closed = True
+            self._fail_queued()
+            self._writer_conn.close()
+
+    def _commit_batch(self, batch: Sequence[_Job]) -> None:
+        """One transaction: every job of the batch commits together or not at all.
+
+        A job that fails on its own (a conflict, a constraint) is rolled back to its
+        savepoint and answered with its error; the others still commit. Callers are
+        answered only after COMMIT returned.
+        """
+        conn = self._writer_conn
+        results: list[tuple[_Job, _Answer]] = []
+        try:
+            conn.execute(BEGIN_IMMEDIATE)
+            for job in batch:
+                results.append((job, self._apply(conn, job)))
+            conn.execute(COMMIT)
+        except BaseException as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(ROLLBACK)
+            self._failed_batches += 1
+            message = f"{self._path}: commit failed, nothing of it was stored: {exc}"
+            for job in batch:
+                # one error object per waiter: each thread re-raises it with its own traceback
+                self._answer(job, StoreError(message))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._commits += 1
+        for job, outcome in results:
+            if isinstance(outcome, AppendResult):
+                if outcome.replayed:
+                    self._replayed += 1
+                else:
+                    self._appended += 1
+            self._answer(job, outcome)
+
+    def _apply(self, conn: sqlite3.Connection, job: _Job) -> _Answer:
+        """Write one job inside the open transaction; returns its answer or its error."""
+        if isinstance(job, _AppendJob):
+            record = job.record
+            row = conn.execute(SELECT_BY_REQUEST, (record.caller, record.request_id)).fetchone()
+            if row is not None:
+                existing = _record(row)
+                if existing.envelope_digest != record.envelope_digest:
+                    return RequestConflict(
+                        f"request_id {record.request_id!r} was already used with another envelope",
+                        field="request_id",
+                    )
+                return AppendResult(record=existing, replayed=True)
+        else:
+            row = conn.execute(SELECT_BUNDLE, (job.digest,)).fetchone()
+            if row is not None:
+                try:
+                    _check_same_bundle(job.digest, bytes(row[0]), job.canonical)
+                except BundleError as exc:
+                    return exc
+                return None
+        conn.execute(SAVEPOINT_RECORD)
+        try:
+            if isinstance(job, _AppendJob):
+                _insert_record(conn, job.record)
+            else:
+                conn.execute(INSERT_BUNDLE, (job.digest, job.canonical))
+        except sqlite3.Error as exc:
+            conn.execute(ROLLBACK_TO_RECORD)
+            conn.execute(RELEASE_RECORD)
+            return StoreError(f"{self._path}: cannot store this write: {exc}")
+        conn.execute(RELEASE_RECORD)
+        if isinstance(job, _AppendJob):
+            return AppendResult(record=job.record, replayed=False)
+        return None
+
+    def _answer(self, job: _Job, outcome: _Answer) -> None:
+        """Complete a job's future with its result, or with its error if `outcome` is one."""
+        with self._lock:
+            self._pending -= 1
+        if isinstance(outcome, EucgateError):
+            job.future.set_exception(outcome)
+        elif isinstance(job, _AppendJob):
+            assert isinstance(outcome, AppendResult)
+            job.future.set_result(outcome)
+        else:
+            job.future.set_result(None)
+
+    def _fail_queued(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _AppendJob | _BundleJob):
+                self._answer(item, StoreError(f"{self._path}: the store is closed"))
+
+    # --- Readers ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection from the pool, returned afterwards.
+
+        Raises StoreError if the store is closed or SQLite fails.
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self._path}: the store is closed")
+            conn = self._idle.pop() if self._idle else None
+        try:
+            if conn is None:
+                conn = _connect(self._path)
+                conn.execute(PRAGMA_QUERY_ONLY)
+            yield conn
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self._path}: read failed: {exc}") from exc
+        finally:
+            if conn is not None:
+                with self._lock:
+                    keep = not self._closed
+                    if keep:
+                        self._idle.append(conn)
+                if not keep:
+                    conn.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection with explicit transactions, usable from any thread.
+
+    Raises StoreError if the file cannot be opened.
+    """
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute(PRAGMA_BUSY_TIMEOUT)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+    return conn
+
+
+def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """Create the schema in a new file, or check the version row of an existing one.
+
+    Raises StoreError for a file that is not an eucgate store or has another version.
+    """
+    conn.execute(BEGIN_IMMEDIATE)
+    try:
+        tables = {row[0] for row in conn.execute(SELECT_TABLES)}
+        if not tables:
+            for statement in SCHEMA:
+                conn.execute(statement)
+            conn.execute(INSERT_SCHEMA_VERSION, (SCHEMA_VERSION,))
+        elif "schema_version" not in tables:
+            raise StoreError(f"{path}: not an eucgate store (no schema_version table)")
+        else:
+            row = conn.execute(SELECT_SCHEMA_VERSION).fetchone()
+            found = None if row is None else row[0]
+            if found != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: store schema version {found!r} is not the version this"
+                    f" eucgate understands ({SCHEMA_VERSION}); use a matching release"
+                )
+        conn.execute(COMMIT)
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute(ROLLBACK)
+        raise
+
+
+def _insert_record(conn: sqlite3.Connection, record: DecisionRecord) -> None:
+    decided_at = to_micros(record.decided_at)
+    conn.execute(
+        INSERT_DECISION,
+        (
+            record.decision_id,
+            record.caller,
+            record.request_id,
+            record.envelope_digest,
+            record.envelope,
+            record.decision,
+            record.receipt,
+            record.outcome,
+            decided_at,
+            record.bundle_digest,
+            json.dumps(list(record.importer_registrations)),
+        ),
+    )
+    conn.executemany(
+        INSERT_DECISION_IMPORTER,
+        [(value, decided_at, record.decision_id) for value in record.importer_registrations],
+    )
+
+
+def _list_query(
+    flt: DecisionFilter, cursor: PageCursor | None, limit: int
+) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {"limit": limit}
+    if flt.importer_registration:
+        sql, key = LIST_BY_IMPORTER, "i"
+        params["registration"] = flt.importer_registration
+    else:
+        sql, key = LIST_ALL, "d"
+    if flt.outcome:
+        sql += LIST_OUTCOME
+        params["outcome"] = flt.outcome
+    if flt.decided_after is not None:
+        sql += LIST_AFTER
+        params["after"] = to_micros(flt.decided_after)
+    if flt.decided_before is not None:
+        sql += LIST_BEFORE
+        params["before"] = to_micros(flt.decided_before)
+    if cursor is not None:
+        sql += LIST_CURSOR
+        params["cursor_at"] = to_micros(cursor.decided_at)
+        params["cursor_id"] = cursor.decision_id
+    sql += LIST_ORDER
+    # Only the fixed table aliases above are substituted; every value is a parameter.
+    return sql.replace("{k}", key), params
+
+
+def _record(row: Sequence[Any]) -> DecisionRecord:
+    return DecisionRecord(
+        decision_id=row[0],
+        caller=row[1],
+        request_id=row[2],
+        envelope_digest=row[3],
+        envelope=bytes(row[4]),
+        decision=bytes(row[5]),
+        receipt=bytes(row[6]),
+        outcome=row[7],
+        decided_at=from_micros(row[8]),
+        bundle_digest=row[9],
+        importer_registrations=tuple(json.loads(row[10])),
+    )
+
+
+def _check_same_bundle(digest: str, stored: bytes, canonical: bytes) -> None:
+    if stored != canonical:
+        raise BundleError(f"bundle {digest} is already stored with different content")
