@@ -1,0 +1,457 @@
+"""The policy bundle (schema version 0): everything a decision depends on besides the EUC.
+
+A bundle is written as YAML (or JSON, a subset) and validated into a frozen `Bundle`;
+holding one means it passed. Its identity is `digest`, the hex SHA-256 of `canonical()`
+(canonical JSON of the validated content), so formatting, key order and comments never
+change it, and parsing the canonical form gives back the same digest: that is what the
+store keeps for replay. Rule checks and their parameter models come from
+`eucgate.core.rules`; an unknown check or bad parameters fail at load, not at decision.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from eucgate.core.canonical import canonical_json, sha256_hex
+from eucgate.core.decision import Family, RuleOutcome
+from eucgate.core.model import (
+    CountryCode,
+    ElementSymbol,
+    EndUseCategory,
+    HsCode,
+    Item,
+    ItemForm,
+    Party,
+)
+from eucgate.core.pki import load_anchor_pems
+from eucgate.core.rules import CHECKS
+from eucgate.errors import BundleError
+
+BUNDLE_VERSION = 0
+ROLES = ("end_user", "consignee", "endorser")
+Role = Literal["end_user", "consignee", "endorser"]
+# Placeholders a rule message may use; anything else is refused at load.
+MESSAGE_FIELDS = frozenset({"field", "detail"})
+
+_RULE_ID_RE = re.compile(r"(?P<family>[A-Z]{2,3})-[0-9]{3}")
+_CONTROL_CODE_RE = re.compile(r"[0-9][A-E][0-9]{3}[a-z0-9.]*")
+_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _iso_date(value: object) -> object:
+    # Only a calendar date or its ISO text: lax pydantic would also read integers as
+    # Unix times, which no policy author means.
+    if isinstance(value, datetime):
+        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _ISO_DATE_RE.fullmatch(value):
+        return date.fromisoformat(value)
+    raise ValueError("must be a date written YYYY-MM-DD")
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+Text = Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Parameters(_Frozen):
+    """Numbers the rules share. `max_signing_skew_seconds` is how far signatory.signed_at
+    (and issued_at) may lie after the service clock before the EUC counts as dated in the
+    future."""
+
+    max_validity_days: StrictInt = Field(gt=0)
+    max_signing_skew_seconds: StrictInt = Field(ge=0)
+
+
+class Rule(_Frozen):
+    """One rule: a registered check plus the id, family, outcome and message it reports."""
+
+    id: StrictStr
+    family: Family
+    outcome: RuleOutcome
+    check: StrictStr
+    params: dict[str, Any] = Field(default_factory=dict)
+    message: Text
+
+    _params: BaseModel | None = PrivateAttr(default=None)
+
+    @field_validator("id")
+    @classmethod
+    def _id_format(cls, value: str) -> str:
+        if not _RULE_ID_RE.fullmatch(value):
+            raise ValueError("must be FAMILY-NNN, e.g. 'SIG-001'")
+        if value.startswith(f"{Family.ENG.value}-"):
+            raise ValueError("ENG rule ids are reserved for the engine")
+        return value
+
+    @field_validator("family")
+    @classmethod
+    def _family_matches_id(cls, value: Family, info: ValidationInfo) -> Family:
+        if value is Family.ENG:
+            raise ValueError("the ENG family is reserved for the engine")
+        rule_id = info.data.get("id")
+        if rule_id is not None and not rule_id.startswith(f"{value.value}-"):
+            raise ValueError(f"rule {rule_id} must be of family {rule_id.split('-')[0]}")
+        return value
+
+    @field_validator("check")
+    @classmethod
+    def _known_check(cls, value: str) -> str:
+        if value not in CHECKS:
+            raise ValueError(f"unknown check {value!r}; known checks: {', '.join(sorted(CHECKS))}")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _valid_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        name = info.data.get("check")
+        if name is None:  # the check itself was refused; that error is reported
+            return value
+        try:
+            parsed = CHECKS[name].params.model_validate(value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{_loc_text(tuple(e['loc'])) or '(params)'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise ValueError(f"invalid parameters for check {name!r}: {problems}") from None
+        # Normalised (defaults filled in), so the digest covers what the check will see.
+        return dict(parsed.model_dump(mode="json"))
+
+    @field_validator("message")
+    @classmethod
+    def _valid_template(cls, value: str) -> str:
+        template = string.Template(value)
+        if not template.is_valid():
+            raise ValueError("is not a valid template (write '$$' for a literal '$')")
+        unknown = set(template.get_identifiers()) - MESSAGE_FIELDS
+        if unknown:
+            raise ValueError(
+                f"uses unknown placeholder(s) {', '.join(sorted(unknown))}; "
+                f"allowed: {', '.join('$' + f for f in sorted(MESSAGE_FIELDS))}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _parse_params(self) -> Rule:
+        self._params = CHECKS[self.check].params.model_validate(self.params)
+        return self
+
+    @property
+    def parsed_params(self) -> BaseModel:
+        """The params as the check's own model (validated at load)."""
+        assert self._params is not None  # set by the validator of every constructed Rule
+        return self._params
+
+    def render(self, field: str, detail: str) -> str:
+        """The reason message for one finding."""
+        return string.Template(self.message).substitute(field=field or "envelope", detail=detail)
+
+
+class ControlledItem(_Frozen):
+    """A controlled good: an HS code (or heading prefix) with the elements and forms it
+    covers under a dual-use control code."""
+
+    hs_code: HsCode
+    elements: tuple[ElementSymbol, ...] = Field(min_length=1)
+    forms: tuple[ItemForm, ...] = Field(min_length=1)
+    control_code: StrictStr
+
+    @field_validator("forms")
+    @classmethod
+    def _stated_forms(cls, value: tuple[ItemForm, ...]) -> tuple[ItemForm, ...]:
+        if ItemForm.UNSPECIFIED in value:
+            raise ValueError("UNSPECIFIED is not a form")
+        return value
+
+    @field_validator("control_code")
+    @classmethod
+    def _control_code(cls, value: str) -> str:
+        if not _CONTROL_CODE_RE.fullmatch(value):
+            raise ValueError("must be a control list code such as '1C902'")
+        return value
+
+    def covers(self, item: Item) -> bool:
+        """Same HS code (or a subheading of it), a listed form, and a listed element."""
+        return (
+            _hs_digits(item.hs_code).startswith(_hs_digits(self.hs_code))
+            and item.form in self.forms
+            and not set(item.elements).isdisjoint(self.elements)
+        )
+
+
+class RegistrationRef(_Frozen):
+    scheme: Text
+    value: Text
+
+
+class LicensedImporter(_Frozen):
+    """An importer holding an export licence; dates are calendar days (UTC), inclusive."""
+
+    legal_name: Text
+    registrations: tuple[RegistrationRef, ...] = Field(min_length=1)
+    licence_number: Text
+    valid_from: IsoDate
+    valid_until: IsoDate
+
+    @field_validator("valid_until")
+    @classmethod
+    def _not_before_start(cls, value: date, info: ValidationInfo) -> date:
+        start = info.data.get("valid_from")
+        if start is not None and value < start:
+            raise ValueError("must not be before valid_from")
+        return value
+
+    def in_force(self, on: date) -> bool:
+        return self.valid_from <= on <= self.valid_until
+
+    def matches(self, party: Party) -> bool:
+        """True when the party carries one of this importer's registrations (scheme and value)."""
+        ours = {(r.scheme, r.value) for r in self.registrations}
+        return any((r.scheme, r.value) in ours for r in party.registrations)
+
+
+class Bundle(_Frozen):
+    """A validated policy bundle. `digest` identifies it; `anchors` are the parsed trust
+    anchors per role, in the fixed role order (end_user, consignee, endorser)."""
+
+    version: StrictInt
+    name: Text
+    description: StrictStr = ""
+    parameters: Parameters
+    rules: tuple[Rule, ...] = Field(min_length=1)
+    controlled_items: tuple[ControlledItem, ...] = ()
+    prohibited_end_uses: tuple[EndUseCategory, ...] = ()
+    barred_destinations: tuple[CountryCode, ...] = ()
+    licensed_importers: tuple[LicensedImporter, ...] = ()
+    trust_anchors: dict[Role, tuple[StrictStr, ...]] = Field(default_factory=dict)
+
+    _digest: str = PrivateAttr(default="")
+    _anchors: dict[str, tuple[x509.Certificate, ...]] = PrivateAttr(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _supported_version(cls, value: int) -> int:
+        if value != BUNDLE_VERSION:
+            raise ValueError(f"this service reads bundle version {BUNDLE_VERSION}, not {value}")
+        return value
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_ids(cls, value: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        seen: dict[str, int] = {}
+        for i, rule in enumerate(value):
+            if rule.id in seen:
+                raise ValueError(
+                    f"rule id {rule.id} is used by rules[{seen[rule.id]}] and rules[{i}]"
+                )
+            seen[rule.id] = i
+        return value
+
+    @field_validator("prohibited_end_uses")
+    @classmethod
+    def _stated_end_uses(cls, value: tuple[EndUseCategory, ...]) -> tuple[EndUseCategory, ...]:
+        if EndUseCategory.UNSPECIFIED in value:
+            raise ValueError("UNSPECIFIED is not an end use")
+        return value
+
+    @field_validator("trust_anchors")
+    @classmethod
+    def _valid_anchors(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for role, pems in value.items():
+            _parse_anchors(role, pems)
+        return value
+
+    @model_validator(mode="after")
+    def _identify(self) -> Bundle:
+        self._anchors = {
+            role: _parse_anchors(role, self.trust_anchors[role])
+            for role in ROLES
+            if role in self.trust_anchors
+        }
+        self._digest = sha256_hex(self.canonical())
+        return self
+
+    @property
+    def digest(self) -> str:
+        """Lowercase hex SHA-256 of `canonical()`."""
+        return self._digest
+
+    @property
+    def anchors(self) -> Mapping[str, Sequence[x509.Certificate]]:
+        """Trust anchors per signer role, as `core.pki.verify_signatures` takes them."""
+        return dict(self._anchors)
+
+    def canonical(self) -> bytes:
+        """Canonical JSON of the validated content: what the store keeps for replay."""
+        return canonical_json(self.model_dump(mode="json"))
+
+    def with_trust_anchors(self, role_to_pems: Mapping[str, Sequence[str]]) -> Bundle:
+        """This bundle with its trust anchors replaced (and a new digest).
+
+        Raises BundleError for an unknown role or a PEM that is not an ECDSA certificate.
+        """
+        data = self.model_dump(mode="json")
+        data["trust_anchors"] = {role: list(pems) for role, pems in role_to_pems.items()}
+        return _validate(data, "<trust anchors>", {})
+
+    def licensed_importer_for(self, party: Party) -> LicensedImporter | None:
+        """The first licensed importer sharing a registration (scheme and value) with `party`."""
+        return next((li for li in self.licensed_importers if li.matches(party)), None)
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Read and validate a bundle file (YAML or JSON).
+
+    Raises BundleError naming the file, line and field path; OSError if unreadable.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise BundleError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    return parse_bundle(text, str(path))
+
+
+def parse_bundle(text: str, source: str) -> Bundle:
+    """Validate bundle text; `source` names it in errors ("file:line: path: message").
+
+    Raises BundleError for YAML that does not parse, duplicate keys, anchors/aliases, and
+    any schema violation (an unknown check, invalid check parameters or PEM included).
+    """
+    loader = _LineLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise BundleError(f"{source}:1: the bundle is empty")
+        lines: dict[tuple[int | str, ...], int] = {}
+        _record_lines(node, (), lines, set(), source)
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise BundleError(f"{source}:{line}: not valid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise BundleError(f"{source}:1: not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
+    return _validate(data, source, lines)
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader; `parse_bundle` walks its node tree to learn each path's line."""
+
+
+def _record_lines(
+    node: yaml.Node,
+    path: tuple[int | str, ...],
+    lines: dict[tuple[int | str, ...], int],
+    seen: set[int],
+    source: str,
+) -> None:
+    # A node met twice is an alias: refused, so that a bundle is plain data and a
+    # nested-alias "billion laughs" cannot blow up validation.
+    if id(node) in seen:
+        raise BundleError(
+            f"{source}:{node.start_mark.line + 1}: {_loc_text(path)}: "
+            "YAML anchors and aliases are not allowed in a bundle"
+        )
+    seen.add(id(node))
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        keys: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            here = (*path, key)
+            if key in keys:
+                raise BundleError(
+                    f"{source}:{key_node.start_mark.line + 1}: {_loc_text(here)}: "
+                    "the key appears twice"
+                )
+            keys.add(key)
+            lines[here] = key_node.start_mark.line + 1
+            _record_lines(value_node, here, lines, seen, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _record_lines(item, (*path, i), lines, seen, source)
+
+
+def _validate(
+    data: dict[str, Any], source: str, lines: Mapping[tuple[int | str, ...], int]
+) -> Bundle:
+    try:
+        return Bundle.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            line = _line_of(loc, lines)
+            msg = error["msg"].removeprefix("Value error, ")
+            problems.append((line, _loc_text(loc) or "(bundle)", msg))
+        text = "\n".join(f"{source}:{line}: {path}: {msg}" for line, path, msg in problems)
+        raise BundleError(text, field=problems[0][1]) from None
+
+
+def _line_of(loc: tuple[int | str, ...], lines: Mapping[tuple[int | str, ...], int]) -> int:
+    for end in range(len(loc), -1, -1):
+        line = lines.get(loc[:end])
+        if line is not None:
+            return line
+    return 1
+
+
+def _loc_text(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out = f"{out}.{part}" if out else str(part)
+    return out
+
+
+def _hs_digits(code: str) -> str:
+    return code.replace(".", "")
+
+
+def _parse_anchors(role: str, pems: Sequence[str]) -> tuple[x509.Certificate, ...]:
+    try:
+        certs = load_anchor_pems(pems)
+    except ValueError as exc:
+        raise ValueError(f"role {role}: {exc}") from None
+    if not certs:
+        raise ValueError(f"role {role}: no certificate given")
+    for cert in certs:
+        # The chain builder refuses Ed25519 issuers, so an anchor must be ECDSA.
+        if not isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
+            raise ValueError(
+                f"role {role}: anchor {cert.subject.rfc4514_string()} is not an ECDSA key"
+            )
+    return tuple(certs)

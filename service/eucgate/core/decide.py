@@ -1,0 +1,131 @@
+"""decide(): the one function that turns a submission into a decision.
+
+Pure: it reads no clock, file, database or environment; everything it depends on is an
+argument, so the server, the CLI, the benchmarks and replay all get the same answer from
+the same inputs. Every rule of the bundle runs, in bundle order; every finding becomes a
+reason; the outcome is the strictest reason (REJECT > REFER > APPROVE). A rule that
+raises gives REFER with rule id ENG-001: nothing approves by omission.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from eucgate.core.bundle import Bundle, Rule
+from eucgate.core.decision import (
+    ApprovedItem,
+    Decision,
+    Family,
+    Outcome,
+    PartySummary,
+    Reason,
+    RuleOutcome,
+    SignerResult,
+    outcome_of,
+)
+from eucgate.core.ledger import LedgerView
+from eucgate.core.model import Item, Party
+from eucgate.core.pki import verify_signatures
+from eucgate.core.rules import CHECKS, RuleContext
+from eucgate.core.submission import Submission
+
+ENGINE_RULE_ID = "ENG-001"
+_MAX_ERROR_TEXT = 200
+
+
+def decide(
+    submission: Submission, bundle: Bundle, ledger_view: LedgerView, now: datetime
+) -> Decision:
+    """Decide a submission under a bundle at `now` (the caller's clock reading).
+
+    Signatures are verified once, against the bundle's trust anchors, at the time the
+    certificate says it was signed (signatory.signed_at); rule DOC checks bound that
+    time against `now`. Never reads the clock. Raises ValueError only if `now` is naive.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    certificate = submission.certificate
+    reasons: list[Reason] = []
+    signers: tuple[SignerResult, ...] | None
+    try:
+        signers = verify_signatures(
+            submission.envelope, bundle.anchors, at=certificate.signatory.signed_at
+        )
+    except Exception as exc:  # fail closed: signer rules then refer, see RuleContext
+        signers = None
+        reasons.append(_engine_reason("signature verification", exc))
+    ctx = RuleContext(
+        submission=submission, bundle=bundle, signer_results=signers, ledger=ledger_view, now=now
+    )
+    for rule in bundle.rules:
+        try:
+            reasons.extend(_evaluate(rule, ctx))
+        except Exception as exc:  # fail closed: a rule that cannot run refers
+            reasons.append(_engine_reason(f"rule {rule.id}", exc))
+    outcome = outcome_of(reasons)
+    licensee = bundle.licensed_importer_for(certificate.end_user)
+    return Decision(
+        outcome=outcome,
+        reasons=tuple(reasons),
+        bundle_digest=bundle.digest,
+        euc_digest=submission.euc_digest,
+        decided_at=now,
+        valid_from=certificate.validity.not_before,
+        valid_until=certificate.validity.not_after,
+        approved_items=(
+            tuple(_approved(item) for item in certificate.items)
+            if outcome is Outcome.APPROVED
+            else ()
+        ),
+        certificate_number=certificate.certificate_number,
+        importer=_summary(certificate.importer),
+        end_user=_summary(certificate.end_user),
+        licence_number=licensee.licence_number if licensee is not None else "",
+        signers=signers or (),
+    )
+
+
+def _evaluate(rule: Rule, ctx: RuleContext) -> list[Reason]:
+    findings = CHECKS[rule.check].function(ctx, rule.parsed_params)
+    return [
+        Reason(
+            rule_id=rule.id,
+            family=rule.family,
+            outcome=rule.outcome,
+            message=rule.render(f.field, f.detail),
+            field=f.field,
+        )
+        for f in findings
+    ]
+
+
+def _engine_reason(what: str, exc: Exception) -> Reason:
+    detail = str(exc)[:_MAX_ERROR_TEXT]
+    return Reason(
+        rule_id=ENGINE_RULE_ID,
+        family=Family.ENG,
+        outcome=RuleOutcome.REFER,
+        message=(
+            f"{what} could not be evaluated ({type(exc).__name__}: {detail}); "
+            "a person must review this certificate"
+        ),
+    )
+
+
+def _summary(party: Party) -> PartySummary:
+    return PartySummary(
+        legal_name=party.legal_name,
+        country_code=party.country_code,
+        registrations=tuple((r.scheme, r.value) for r in party.registrations),
+    )
+
+
+def _approved(item: Item) -> ApprovedItem:
+    return ApprovedItem(
+        description=item.description,
+        hs_code=item.hs_code,
+        elements=item.elements,
+        form=item.form.value,
+        quantity=format(item.quantity.value, "f"),
+        unit=item.quantity.unit,
+    )

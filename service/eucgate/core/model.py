@@ -1,0 +1,604 @@
+"""The end-user certificate as the decision core sees it: a strict, frozen pydantic model.
+
+The model mirrors `eucgate.v1.EndUserCertificate` field for field (same names, same
+nesting), so a validation error's location is the proto path the submitter wrote.
+`certificate_from_payload` is the only way in from the wire: it decodes either payload
+type, refuses anything malformed with `InvalidSubmission`, and never re-serialises the
+signed bytes. Quantities and amounts are `Decimal`, never float.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any
+
+from eucgate_client.v1 import certificate_pb2
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
+from google.protobuf.timestamp_pb2 import Timestamp
+from google.protobuf.unknown_fields import UnknownFieldSet
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from eucgate.errors import InvalidSubmission
+
+PAYLOAD_TYPE_PROTO = "application/vnd.eucgate.euc.v1+protobuf"
+PAYLOAD_TYPE_JSON = "application/vnd.eucgate.euc.v1+json"
+PAYLOAD_TYPES = (PAYLOAD_TYPE_PROTO, PAYLOAD_TYPE_JSON)
+
+# ISO 3166-1 alpha-2 officially assigned codes (249). Reserved and user-assigned codes
+# ("XX", "ZZ", "EU", "UK") are refused: a destination must be a country.
+_ISO_3166_ALPHA2_TEXT = """
+    AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO
+    BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ
+    DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP
+    GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG
+    KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML
+    MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE
+    PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL
+    SM SN SO SR SS ST SV SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM
+    US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW
+"""
+ISO_3166_ALPHA2 = frozenset(_ISO_3166_ALPHA2_TEXT.split())
+
+# The periodic table, so that "Xy" or "Dy " is refused as an element.
+_ELEMENT_SYMBOLS_TEXT = """
+    H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge
+    As Se Br Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm
+    Sm Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th
+    Pa U Np Pu Am Cm Bk Cf Es Fm Md No Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og
+"""
+ELEMENT_SYMBOLS = frozenset(_ELEMENT_SYMBOLS_TEXT.split())
+
+_COUNTRY_RE = re.compile(r"[A-Z]{2}")
+_CURRENCY_RE = re.compile(r"[A-Z]{3}")
+_ELEMENT_RE = re.compile(r"[A-Z][a-z]?")
+# Heading (4 digits) then up to three pairs, dotted or not: 2846, 2846.90, 85051110.
+_HS_RE = re.compile(r"[0-9]{4}(?:\.?[0-9]{2}){0,3}")
+_DECIMAL_RE = re.compile(r"[0-9]{1,24}(?:\.[0-9]{1,12})?")
+_SCHEME_RE = re.compile(r"[A-Z][A-Z0-9_]{1,15}")
+_UNIT_RE = re.compile(r"[A-Za-z]{1,16}")
+
+
+# --- constrained scalar types -------------------------------------------------------
+
+
+def _country(value: str) -> str:
+    if not _COUNTRY_RE.fullmatch(value):
+        raise ValueError("must be an ISO 3166-1 alpha-2 code (two upper-case letters)")
+    if value not in ISO_3166_ALPHA2:
+        raise ValueError(f"{value!r} is not an assigned ISO 3166-1 alpha-2 code")
+    return value
+
+
+def _currency(value: str) -> str:
+    if not _CURRENCY_RE.fullmatch(value):
+        raise ValueError("must be an ISO 4217 code (three upper-case letters)")
+    return value
+
+
+def _element(value: str) -> str:
+    if not _ELEMENT_RE.fullmatch(value) or value not in ELEMENT_SYMBOLS:
+        raise ValueError(f"{value!r} is not a chemical element symbol (e.g. 'Dy', 'Tb', 'Sm')")
+    return value
+
+
+def _hs_code(value: str) -> str:
+    if not _HS_RE.fullmatch(value):
+        raise ValueError("must be a Harmonized System code such as '8505.11' or '2846.90'")
+    return value
+
+
+def _scheme(value: str) -> str:
+    if not _SCHEME_RE.fullmatch(value):
+        raise ValueError("must be an upper-case registration scheme such as 'GSTIN' or 'IEC'")
+    return value
+
+
+def _unit(value: str) -> str:
+    if not _UNIT_RE.fullmatch(value):
+        raise ValueError("must be a unit symbol such as 'kg', 't' or 'pcs'")
+    return value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+def _decimal(value: object) -> object:
+    """Decimal strings as the proto writes them ("1250.5"): no sign, exponent or float."""
+    if isinstance(value, str):
+        if not _DECIMAL_RE.fullmatch(value):
+            raise ValueError("must be a decimal string such as '1250.5' (no sign or exponent)")
+        try:
+            return Decimal(value)
+        except InvalidOperation as exc:  # unreachable for matching strings; kept explicit
+            raise ValueError("must be a decimal string") from exc
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    return value  # Decimal passes on to pydantic (finite check); float is refused there
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+CountryCode = Annotated[str, AfterValidator(_country)]
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
+ElementSymbol = Annotated[str, AfterValidator(_element)]
+HsCode = Annotated[str, AfterValidator(_hs_code)]
+Scheme = Annotated[str, AfterValidator(_scheme)]
+Unit = Annotated[str, AfterValidator(_unit)]
+Text = Annotated[str, AfterValidator(_not_blank)]
+Timestamp_ = Annotated[AwareDatetime, AfterValidator(_utc)]
+NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, allow_inf_nan=False)]
+PositiveDecimal = Annotated[Decimal, BeforeValidator(_decimal), Field(gt=0, allow_inf_nan=False)]
+Percent = Annotated[Decimal, BeforeValidator(_decimal), Field(gt=0, le=100, allow_inf_nan=False)]
+
+
+# --- enums: proto value names without their prefix ------------------------------------
+
+
+class IntermediaryRole(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    FREIGHT_FORWARDER = "FREIGHT_FORWARDER"
+    TRADER = "TRADER"
+    CUSTOMS_BROKER = "CUSTOMS_BROKER"
+    OTHER = "OTHER"
+
+
+class ItemForm(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    METAL = "METAL"
+    ALLOY = "ALLOY"
+    OXIDE = "OXIDE"
+    COMPOUND = "COMPOUND"
+    MAGNET = "MAGNET"
+    OTHER = "OTHER"
+
+
+class EndUseCategory(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    EV_TRACTION_MOTORS = "EV_TRACTION_MOTORS"
+    WIND_TURBINE_GENERATORS = "WIND_TURBINE_GENERATORS"
+    CONSUMER_ELECTRONICS = "CONSUMER_ELECTRONICS"
+    INDUSTRIAL_MOTORS = "INDUSTRIAL_MOTORS"
+    AUTOMOTIVE_COMPONENTS = "AUTOMOTIVE_COMPONENTS"
+    MEDICAL_DEVICES = "MEDICAL_DEVICES"
+    CIVIL_RESEARCH = "CIVIL_RESEARCH"
+    TRADING = "TRADING"
+    OTHER_CIVIL = "OTHER_CIVIL"
+    MILITARY = "MILITARY"
+    DEFENCE = "DEFENCE"
+    WEAPONS = "WEAPONS"
+    WMD = "WMD"
+    NUCLEAR_EXPLOSIVE = "NUCLEAR_EXPLOSIVE"
+    MISSILE = "MISSILE"
+    UAV = "UAV"
+
+
+_ENUMS: dict[str, type[StrEnum]] = {
+    "eucgate.v1.IntermediaryRole": IntermediaryRole,
+    "eucgate.v1.ItemForm": ItemForm,
+    "eucgate.v1.EndUseCategory": EndUseCategory,
+}
+
+
+# --- the certificate ------------------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
+
+
+class Validity(_Strict):
+    """Inclusive of `not_before`, exclusive of `not_after`; `not_after` must be later."""
+
+    not_before: Timestamp_
+    not_after: Timestamp_
+
+    @field_validator("not_after")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("not_before")
+        if start is not None and value <= start:
+            raise ValueError("must be later than validity.not_before")
+        return value
+
+
+class Address(_Strict):
+    lines: tuple[str, ...] = ()
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country_code: CountryCode | None = None
+
+
+class Registration(_Strict):
+    scheme: Scheme
+    value: Text
+
+
+class Owner(_Strict):
+    legal_name: Text
+    country_code: CountryCode | None = None
+    share_percent: Percent
+
+
+class Party(_Strict):
+    legal_name: Text
+    address: Address | None = None
+    country_code: CountryCode
+    registrations: tuple[Registration, ...] = ()
+    parent_company: str = ""
+    owners: tuple[Owner, ...] = ()
+
+
+class Intermediary(_Strict):
+    party: Party
+    role: IntermediaryRole = IntermediaryRole.UNSPECIFIED
+
+
+class Quantity(_Strict):
+    value: PositiveDecimal
+    unit: Unit
+
+
+class Money(_Strict):
+    amount: NonNegativeDecimal
+    currency_code: CurrencyCode
+
+
+class Item(_Strict):
+    description: str = ""
+    hs_code: HsCode
+    elements: tuple[ElementSymbol, ...] = ()
+    form: ItemForm = ItemForm.UNSPECIFIED
+    quantity: Quantity
+    value: Money | None = None
+    contract_reference: str = ""
+
+
+class EndUse(_Strict):
+    category: EndUseCategory
+    statement: str = ""
+
+    @field_validator("category")
+    @classmethod
+    def _stated(cls, value: EndUseCategory) -> EndUseCategory:
+        if value is EndUseCategory.UNSPECIFIED:
+            raise ValueError("must state an end-use category")
+        return value
+
+
+class Undertakings(_Strict):
+    """Each flag is true only when given without qualification (see `qualification`)."""
+
+    no_wmd_use: bool = False
+    no_military_end_use: bool = False
+    no_military_end_user: bool = False
+    no_reexport_without_consent: bool = False
+    no_reexport_to: tuple[CountryCode, ...] = ()
+    qualification: str = ""
+
+
+class Signatory(_Strict):
+    name: Text
+    position: str = ""
+    signed_at: Timestamp_
+
+
+class Endorsement(_Strict):
+    authority: Text
+    country_code: CountryCode | None = None
+    reference: str = ""
+    endorsed_at: Timestamp_ | None = None
+
+
+class Certificate(_Strict):
+    """An end-user certificate; holding one means every field passed validation."""
+
+    certificate_number: Text
+    issued_at: Timestamp_
+    validity: Validity
+    exporter: Party | None = None
+    importer: Party
+    consignee: Party | None = None
+    intermediaries: tuple[Intermediary, ...] = ()
+    end_user: Party
+    items: tuple[Item, ...] = Field(min_length=1)
+    end_use: EndUse
+    final_destination_country: CountryCode
+    undertakings: Undertakings | None = None
+    signatory: Signatory
+    endorsement: Endorsement | None = None
+
+
+# --- decoding -------------------------------------------------------------------------
+
+
+def certificate_from_payload(payload_type: str, payload: bytes) -> Certificate:
+    """Decode and validate an EUC payload of either supported type.
+
+    Raises InvalidSubmission with reason PAYLOAD_TYPE_UNSUPPORTED (field "payloadType"),
+    PAYLOAD_INVALID_PROTOBUF, PAYLOAD_INVALID_JSON, PAYLOAD_MISSING_FIELD or
+    PAYLOAD_INVALID_FIELD (field = proto path, e.g. "items[0].quantity.value").
+    """
+    if payload_type == PAYLOAD_TYPE_PROTO:
+        msg = _decode_proto(payload)
+    elif payload_type == PAYLOAD_TYPE_JSON:
+        msg = _decode_json(payload)
+    else:
+        raise InvalidSubmission(
+            f"payload type {payload_type!r} is not supported; "
+            f"use one of {', '.join(PAYLOAD_TYPES)}",
+            reason="PAYLOAD_TYPE_UNSUPPORTED",
+            field="payloadType",
+        )
+    return certificate_from_proto(msg)
+
+
+def certificate_from_proto(msg: certificate_pb2.EndUserCertificate) -> Certificate:
+    """Validate a decoded EUC message; raises InvalidSubmission (missing or invalid field)."""
+    data = _message_to_dict(msg, "")
+    try:
+        return Certificate.model_validate(data)
+    except ValidationError as exc:
+        raise _invalid_from(exc) from None
+
+
+def _decode_proto(payload: bytes) -> certificate_pb2.EndUserCertificate:
+    try:
+        msg = certificate_pb2.EndUserCertificate.FromString(payload)
+    except DecodeError as exc:
+        raise InvalidSubmission(
+            f"payload is not a valid EndUserCertificate protobuf: {exc}",
+            reason="PAYLOAD_INVALID_PROTOBUF",
+        ) from None
+    # Unknown fields would be signed content the service cannot read: refuse them, as
+    # the JSON form does.
+    unknown = _first_unknown_field(msg, "")
+    if unknown is not None:
+        raise InvalidSubmission(
+            f"payload carries fields this service does not know (in {unknown or 'the root'})",
+            reason="PAYLOAD_INVALID_PROTOBUF",
+            field=unknown,
+        )
+    return msg
+
+
+def _first_unknown_field(msg: Message, path: str) -> str | None:
+    if len(UnknownFieldSet(msg)):
+        return path
+    for fd, value in msg.ListFields():
+        if fd.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
+        values = list(value) if fd.is_repeated else [value]
+        for i, sub in enumerate(values):
+            sub_path = _join(path, fd.name) + (f"[{i}]" if fd.is_repeated else "")
+            found = _first_unknown_field(sub, sub_path)
+            if found is not None:
+                return found
+    return None
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
+    def invalid(detail: str) -> InvalidSubmission:
+        return InvalidSubmission(
+            f"payload is not a valid EndUserCertificate JSON document: {detail}",
+            reason="PAYLOAD_INVALID_JSON",
+        )
+
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid("not UTF-8") from None
+    try:
+        # Duplicate keys are checked here because the protobuf JSON parser keeps the last.
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except _DuplicateKeyError as exc:
+        raise invalid(f"the key {exc.key!r} appears twice in one object") from None
+    except RecursionError:
+        raise invalid("nested too deeply") from None
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise invalid("the top level must be an object")
+    msg = certificate_pb2.EndUserCertificate()
+    try:
+        json_format.ParseDict(doc, msg, ignore_unknown_fields=False)
+    except (json_format.ParseError, RecursionError) as exc:
+        raise invalid(
+            str(exc) if isinstance(exc, json_format.ParseError) else "nested too deeply"
+        ) from None
+    return msg
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _message_to_dict(msg: Message, path: str) -> dict[str, Any]:
+    """Proto message → plain data keyed by proto field names; unset fields are left out.
+
+    proto3 cannot tell "" or 0 from absent, so both are treated as absent: a required
+    field left empty is reported as missing by the model.
+    """
+    out: dict[str, Any] = {}
+    for fd in msg.DESCRIPTOR.fields:
+        value = getattr(msg, fd.name)
+        field_path = _join(path, fd.name)
+        if fd.is_repeated:
+            if len(value):
+                out[fd.name] = tuple(
+                    _value(fd, v, f"{field_path}[{i}]") for i, v in enumerate(value)
+                )
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+            if msg.HasField(fd.name):
+                out[fd.name] = _value(fd, value, field_path)
+        elif fd.type == FieldDescriptor.TYPE_ENUM:
+            if value != 0:
+                out[fd.name] = _value(fd, value, field_path)
+        elif fd.type == FieldDescriptor.TYPE_STRING:
+            if value != "":
+                out[fd.name] = value
+        else:
+            out[fd.name] = value
+    return out
+
+
+# Descriptor parameters are typed Any: the protobuf stubs describe them as a union of the
+# pure-Python and upb classes, which share the attributes used here.
+
+
+def _value(fd: Any, value: Any, path: str) -> Any:
+    if fd.type == FieldDescriptor.TYPE_MESSAGE:
+        if fd.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
+            try:
+                return value.ToDatetime(tzinfo=UTC)
+            except (ValueError, OverflowError) as exc:
+                raise InvalidSubmission(
+                    f"{path}: not a valid timestamp: {exc}",
+                    reason="PAYLOAD_INVALID_FIELD",
+                    field=path,
+                ) from None
+        return _message_to_dict(value, path)
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        return _enum_member(fd.enum_type, value, path)
+    return value
+
+
+def _enum_prefix(enum: Any) -> str:
+    return str(enum.values_by_number[0].name).removesuffix("UNSPECIFIED")
+
+
+def _enum_member(enum: Any, number: int, path: str) -> StrEnum:
+    # proto3 enums are open: binary payloads may carry numbers no version defines.
+    described = enum.values_by_number.get(number)
+    if described is None:
+        raise InvalidSubmission(
+            f"{path}: {number} is not a {enum.name} value",
+            reason="PAYLOAD_INVALID_FIELD",
+            field=path,
+        )
+    return _ENUMS[enum.full_name](str(described.name).removeprefix(_enum_prefix(enum)))
+
+
+def _loc_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else _join(path, part)
+    return path
+
+
+def _invalid_from(exc: ValidationError) -> InvalidSubmission:
+    first = exc.errors(include_url=False)[0]
+    path = _loc_path(tuple(first["loc"]))
+    missing = first["type"] == "missing"
+    detail = "is required" if missing else first["msg"].removeprefix("Value error, ")
+    more = exc.error_count() - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return InvalidSubmission(
+        f"{path}: {detail}{suffix}",
+        reason="PAYLOAD_MISSING_FIELD" if missing else "PAYLOAD_INVALID_FIELD",
+        field=path,
+    )
+
+
+# --- encoding (tests, the CLI's sign command, the demo) --------------------------------
+
+
+def certificate_to_proto(c: Certificate) -> certificate_pb2.EndUserCertificate:
+    """The proto message for a certificate; decoding its bytes gives back an equal model."""
+    msg = certificate_pb2.EndUserCertificate()
+    _fill(msg, c)
+    return msg
+
+
+def encode_certificate(c: Certificate, payload_type: str = PAYLOAD_TYPE_PROTO) -> bytes:
+    """Payload bytes of either type: deterministic protobuf binary, or protobuf JSON.
+
+    Raises InvalidSubmission (PAYLOAD_TYPE_UNSUPPORTED) for any other payload type.
+    """
+    msg = certificate_to_proto(c)
+    if payload_type == PAYLOAD_TYPE_PROTO:
+        return msg.SerializeToString(deterministic=True)
+    if payload_type == PAYLOAD_TYPE_JSON:
+        return json_format.MessageToJson(msg, indent=2, sort_keys=True).encode("utf-8")
+    raise InvalidSubmission(
+        f"payload type {payload_type!r} is not supported",
+        reason="PAYLOAD_TYPE_UNSUPPORTED",
+        field="payloadType",
+    )
+
+
+def _fill(msg: Message, model: BaseModel) -> None:
+    fields = msg.DESCRIPTOR.fields_by_name
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if value is None:
+            continue
+        fd = fields[name]
+        target = getattr(msg, name)
+        if fd.is_repeated:
+            for item in value:
+                if fd.type == FieldDescriptor.TYPE_MESSAGE:
+                    _fill_message(target.add(), item)
+                else:
+                    target.append(_scalar_to_proto(fd, item))
+        elif fd.type == FieldDescriptor.TYPE_MESSAGE:
+            target.SetInParent()  # presence matters: an empty Undertakings is still given
+            _fill_message(target, value)
+        else:
+            setattr(msg, name, _scalar_to_proto(fd, value))
+
+
+def _fill_message(target: Message, value: Any) -> None:
+    if isinstance(value, datetime):
+        assert isinstance(target, Timestamp)
+        target.FromDatetime(value)
+    else:
+        _fill(target, value)
+
+
+def _scalar_to_proto(fd: Any, value: Any) -> Any:
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        return fd.enum_type.values_by_name[_enum_prefix(fd.enum_type) + value.value].number
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return value

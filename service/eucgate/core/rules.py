@@ -1,0 +1,384 @@
+"""The rule catalogue: a rule is data plus one small function.
+
+The bundle owns each rule's id, family, outcome and message; this module owns only the
+checks they name. A check is a pure function `(ctx, params) -> list[Finding]` that
+returns one `Finding` (certificate field path and detail) per violation and an empty
+list when the rule does not fire. It reads no clock (use `ctx.now`), file or database.
+To add a rule: write a check here with `@check("name", ParamsModel)`, then list a rule
+that names it in the bundle, with a bundle test.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from eucgate.core.decision import SignerResult
+from eucgate.core.ledger import LedgerView
+from eucgate.core.model import Certificate, Party
+
+if TYPE_CHECKING:
+    from eucgate.core.bundle import Bundle, LicensedImporter
+    from eucgate.core.submission import Submission
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation: the certificate field it concerns ("" for the envelope) and why."""
+
+    field: str
+    detail: str
+
+
+class SignersUnavailable(RuntimeError):
+    """Signature verification could not run, so no signer-based check can be evaluated."""
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Everything a check may look at, fixed for one decision.
+
+    `signer_results` is None when verification itself failed; reading `signers` then
+    raises SignersUnavailable, which the engine turns into a REFER (ENG-001).
+    """
+
+    submission: Submission
+    bundle: Bundle
+    signer_results: tuple[SignerResult, ...] | None
+    ledger: LedgerView
+    now: datetime
+
+    @property
+    def certificate(self) -> Certificate:
+        return self.submission.certificate
+
+    @property
+    def signers(self) -> tuple[SignerResult, ...]:
+        if self.signer_results is None:
+            raise SignersUnavailable("signature verification did not run")
+        return self.signer_results
+
+    @property
+    def licensed_importer(self) -> LicensedImporter | None:
+        return self.bundle.licensed_importer_for(self.certificate.end_user)
+
+
+class NoParams(BaseModel):
+    """For checks that take no parameters: any parameter given is refused at load."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+P = TypeVar("P", bound=BaseModel)
+CheckFunction = Callable[[RuleContext, P], list[Finding]]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A registered check: its function and the pydantic model of its params."""
+
+    name: str
+    params: type[BaseModel]
+    function: Callable[[RuleContext, Any], list[Finding]]
+
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(name: str, params: type[P]) -> Callable[[CheckFunction[P]], CheckFunction[P]]:
+    """Register a check under `name` with its params model; raises ValueError on reuse."""
+
+    def register(function: CheckFunction[P]) -> CheckFunction[P]:
+        if name in CHECKS:
+            raise ValueError(f"check {name!r} is registered twice")
+        CHECKS[name] = Check(name=name, params=params, function=function)
+        return function
+
+    return register
+
+
+def normalize_name(name: str) -> str:
+    """Names compare after Unicode NFC, case folding and white-space collapsing."""
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    return " ".join(folded.split())
+
+
+def _registrations(party: Party) -> list[str]:
+    return [f"{r.scheme}:{r.value}" for r in party.registrations]
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+# --- SIG: signatures ------------------------------------------------------------------
+
+
+@check("signatures_verified", NoParams)
+def signatures_verified(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """Every signature must verify and chain to a role's trust anchor."""
+    return [
+        Finding("", f"signature {s.index} (keyid {s.keyid or 'none'}): {s.failure}: {s.detail}")
+        for s in ctx.signers
+        if not s.verified
+    ]
+
+
+@check("end_user_signature_present", NoParams)
+def end_user_signature_present(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """At least one verified signature must chain to an end-user trust anchor."""
+    if any(s.verified and s.role == "end_user" for s in ctx.signers):
+        return []
+    return [Finding("", "no signature verifies and chains to an end-user trust anchor")]
+
+
+@check("end_user_signer_bound", NoParams)
+def end_user_signer_bound(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """Each verified end-user signer must be the end user the EUC names: same
+    organisation name (normalised) and at least one shared registration."""
+    end_user = ctx.certificate.end_user
+    wanted_name = normalize_name(end_user.legal_name)
+    wanted_regs = _registrations(end_user)
+    findings = []
+    for s in ctx.signers:
+        if not (s.verified and s.role == "end_user"):
+            continue
+        if normalize_name(s.organization) != wanted_name:
+            findings.append(
+                Finding(
+                    "end_user.legal_name",
+                    f"signature {s.index} is by {s.organization!r}, "
+                    f"not the end user {end_user.legal_name!r}",
+                )
+            )
+        if not set(s.registrations) & set(wanted_regs):
+            findings.append(
+                Finding(
+                    "end_user.registrations",
+                    f"signature {s.index} carries registrations "
+                    f"{', '.join(s.registrations) or 'none'}; the end user declares "
+                    f"{', '.join(wanted_regs) or 'none'}",
+                )
+            )
+    return findings
+
+
+# --- DOC: the document ----------------------------------------------------------------
+
+
+@check("certificate_in_validity", NoParams)
+def certificate_in_validity(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """The EUC must be valid now: not_before <= now < not_after."""
+    validity = ctx.certificate.validity
+    if ctx.now < validity.not_before:
+        return [
+            Finding(
+                "validity.not_before",
+                f"the certificate is valid only from {_iso(validity.not_before)}; "
+                f"now is {_iso(ctx.now)}",
+            )
+        ]
+    if ctx.now >= validity.not_after:
+        return [
+            Finding(
+                "validity.not_after",
+                f"the certificate expired at {_iso(validity.not_after)}; now is {_iso(ctx.now)}",
+            )
+        ]
+    return []
+
+
+@check("validity_within_maximum", NoParams)
+def validity_within_maximum(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """The validity window may not exceed the bundle's max_validity_days."""
+    validity = ctx.certificate.validity
+    limit = ctx.bundle.parameters.max_validity_days
+    length = validity.not_after - validity.not_before
+    if length <= timedelta(days=limit):
+        return []
+    return [
+        Finding(
+            "validity.not_after",
+            f"validity runs {length.total_seconds() / 86400:.2f} days "
+            f"({_iso(validity.not_before)} to {_iso(validity.not_after)}); "
+            f"at most {limit} days are allowed",
+        )
+    ]
+
+
+@check("issued_not_in_future", NoParams)
+def issued_not_in_future(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """issued_at may not lie after now by more than max_signing_skew_seconds."""
+    issued = ctx.certificate.issued_at
+    skew = timedelta(seconds=ctx.bundle.parameters.max_signing_skew_seconds)
+    if issued <= ctx.now + skew:
+        return []
+    return [Finding("issued_at", f"issued at {_iso(issued)}, after now ({_iso(ctx.now)})")]
+
+
+@check("signed_not_in_future", NoParams)
+def signed_not_in_future(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """signatory.signed_at may not lie after now by more than max_signing_skew_seconds."""
+    signed = ctx.certificate.signatory.signed_at
+    skew_seconds = ctx.bundle.parameters.max_signing_skew_seconds
+    if signed <= ctx.now + timedelta(seconds=skew_seconds):
+        return []
+    return [
+        Finding(
+            "signatory.signed_at",
+            f"signed at {_iso(signed)}, more than {skew_seconds} s after now ({_iso(ctx.now)})",
+        )
+    ]
+
+
+# --- CMT: undertakings ----------------------------------------------------------------
+
+Undertaking = Literal[
+    "no_wmd_use", "no_military_end_use", "no_military_end_user", "no_reexport_without_consent"
+]
+_ALL_UNDERTAKINGS: tuple[Undertaking, ...] = (
+    "no_wmd_use",
+    "no_military_end_use",
+    "no_military_end_user",
+    "no_reexport_without_consent",
+)
+
+
+class UndertakingsParams(BaseModel):
+    """Which undertakings the bundle requires (all four unless it says otherwise)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    required: tuple[Undertaking, ...] = Field(default=_ALL_UNDERTAKINGS, min_length=1)
+
+
+@check("undertakings_given", UndertakingsParams)
+def undertakings_given(ctx: RuleContext, params: UndertakingsParams) -> list[Finding]:
+    """Each required undertaking must be given, and none qualified."""
+    given = ctx.certificate.undertakings
+    if given is None:
+        return [Finding("undertakings", "the certificate gives no undertakings")]
+    findings = [
+        Finding(f"undertakings.{name}", "this undertaking is not given")
+        for name in params.required
+        if not getattr(given, name)
+    ]
+    if given.qualification.strip():
+        findings.append(
+            Finding(
+                "undertakings.qualification",
+                f"the undertakings are qualified ({given.qualification!r}); "
+                "a qualified undertaking is not given",
+            )
+        )
+    return findings
+
+
+@check("reexport_bar_covers_barred_destinations", NoParams)
+def reexport_bar_covers_barred_destinations(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """undertakings.no_reexport_to must name every barred destination of the bundle."""
+    given = ctx.certificate.undertakings
+    named = set(given.no_reexport_to) if given is not None else set()
+    missing = [c for c in ctx.bundle.barred_destinations if c not in named]
+    if not missing:
+        return []
+    return [
+        Finding(
+            "undertakings.no_reexport_to",
+            f"no undertaking never to re-export to {', '.join(missing)}",
+        )
+    ]
+
+
+# --- EUS: end use ---------------------------------------------------------------------
+
+
+@check("end_use_permitted", NoParams)
+def end_use_permitted(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """The declared end-use category may not be one the bundle prohibits."""
+    category = ctx.certificate.end_use.category
+    if category not in ctx.bundle.prohibited_end_uses:
+        return []
+    return [Finding("end_use.category", f"{category.value} is a prohibited end use")]
+
+
+# --- DST: destinations ----------------------------------------------------------------
+
+
+@check("destinations_not_barred", NoParams)
+def destinations_not_barred(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """Neither the final destination nor any party but the exporter may be in a barred
+    country; each offending field is its own finding."""
+    c = ctx.certificate
+    places: list[tuple[str, str]] = [
+        ("final_destination_country", c.final_destination_country),
+        ("importer.country_code", c.importer.country_code),
+    ]
+    if c.consignee is not None:
+        places.append(("consignee.country_code", c.consignee.country_code))
+    places.extend(
+        (f"intermediaries[{i}].party.country_code", m.party.country_code)
+        for i, m in enumerate(c.intermediaries)
+    )
+    places.append(("end_user.country_code", c.end_user.country_code))
+    barred = set(ctx.bundle.barred_destinations)
+    return [
+        Finding(path, f"{code} is a barred destination") for path, code in places if code in barred
+    ]
+
+
+# --- PTY / LIC: parties and licences --------------------------------------------------
+
+
+@check("end_user_licensed", NoParams)
+def end_user_licensed(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """The end user must be a licensed importer, matched by registration scheme and value."""
+    if ctx.licensed_importer is not None:
+        return []
+    end_user = ctx.certificate.end_user
+    registrations = ", ".join(_registrations(end_user)) or "no registrations"
+    return [
+        Finding(
+            "end_user.registrations",
+            f"{end_user.legal_name!r} ({registrations}) is not a licensed importer",
+        )
+    ]
+
+
+@check("licence_in_force", NoParams)
+def licence_in_force(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """The matched importer's licence must be in force on now's UTC date."""
+    licensee = ctx.licensed_importer
+    today = ctx.now.date()
+    if licensee is None or licensee.in_force(today):
+        return []
+    return [
+        Finding(
+            "end_user.registrations",
+            f"licence {licensee.licence_number} is valid from {licensee.valid_from.isoformat()} "
+            f"to {licensee.valid_until.isoformat()}, not on {today.isoformat()}",
+        )
+    ]
+
+
+# --- ITM: items -----------------------------------------------------------------------
+
+
+@check("items_controlled", NoParams)
+def items_controlled(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """Each item must match a controlled-list entry (HS code, form and element)."""
+    controlled = ctx.bundle.controlled_items
+    return [
+        Finding(
+            f"items[{i}]",
+            f"{item.hs_code} {item.form.value} ({', '.join(item.elements) or 'no elements'}) "
+            "is not on the controlled list",
+        )
+        for i, item in enumerate(ctx.certificate.items)
+        if not any(entry.covers(item) for entry in controlled)
+    ]
