@@ -10,6 +10,7 @@ store keeps for replay. Rule checks and their parameter models come from
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from collections.abc import Mapping, Sequence
@@ -19,8 +20,10 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -76,6 +79,32 @@ IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Text = Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]
 
 
+def _anchor_certificates(pem: str) -> list[x509.Certificate]:
+    certs = load_anchor_pems([pem])
+    if not certs:
+        raise ValueError("holds no PEM certificate")
+    for cert in certs:
+        try:
+            key = cert.public_key()
+        except UnsupportedAlgorithm as exc:
+            raise ValueError(f"anchor key is not supported: {exc}") from None
+        # The chain builder refuses Ed25519 issuers, so an anchor must be ECDSA.
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            raise ValueError(f"anchor {cert.subject.rfc4514_string()} is not an ECDSA key")
+    return certs
+
+
+def _valid_anchor_pem(pem: str) -> str:
+    try:
+        _anchor_certificates(pem)
+    except ValueError as exc:
+        raise ValueError(str(exc).removeprefix("trust anchor 0: ")) from None
+    return pem
+
+
+AnchorPem = Annotated[StrictStr, AfterValidator(_valid_anchor_pem)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -96,7 +125,7 @@ class Rule(_Frozen):
     family: Family
     outcome: RuleOutcome
     check: StrictStr
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     message: Text
 
     _params: BaseModel | None = PrivateAttr(default=None)
@@ -250,7 +279,9 @@ class Bundle(_Frozen):
     prohibited_end_uses: tuple[EndUseCategory, ...] = ()
     barred_destinations: tuple[CountryCode, ...] = ()
     licensed_importers: tuple[LicensedImporter, ...] = ()
-    trust_anchors: dict[Role, tuple[StrictStr, ...]] = Field(default_factory=dict)
+    trust_anchors: dict[Role, Annotated[tuple[AnchorPem, ...], Field(min_length=1)]] = Field(
+        default_factory=dict
+    )
 
     _digest: str = PrivateAttr(default="")
     _anchors: dict[str, tuple[x509.Certificate, ...]] = PrivateAttr(default_factory=dict)
@@ -281,17 +312,10 @@ class Bundle(_Frozen):
             raise ValueError("UNSPECIFIED is not an end use")
         return value
 
-    @field_validator("trust_anchors")
-    @classmethod
-    def _valid_anchors(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for role, pems in value.items():
-            _parse_anchors(role, pems)
-        return value
-
     @model_validator(mode="after")
     def _identify(self) -> Bundle:
         self._anchors = {
-            role: _parse_anchors(role, self.trust_anchors[role])
+            role: tuple(c for pem in self.trust_anchors[role] for c in _anchor_certificates(pem))
             for role in ROLES
             if role in self.trust_anchors
         }
@@ -341,28 +365,78 @@ def load_bundle(path: Path) -> Bundle:
 def parse_bundle(text: str, source: str) -> Bundle:
     """Validate bundle text; `source` names it in errors ("file:line: path: message").
 
-    Raises BundleError for YAML that does not parse, duplicate keys, anchors/aliases, and
+    JSON text (such as `canonical()`) is read as JSON, anything else as YAML. Raises
+    BundleError for text that does not parse, duplicate keys, YAML anchors/aliases, and
     any schema violation (an unknown check, invalid check parameters or PEM included).
     """
+    data = _read_json(text)
+    if data is None:
+        data, lines = _read_yaml(text, source)
+    else:
+        lines = _json_lines(text)
+    if not isinstance(data, dict):
+        raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
+    return _validate(data, source, lines)
+
+
+_Lines = dict[tuple[int | str, ...], int]
+
+
+def _read_json(text: str) -> Any:
+    """The document if `text` is a JSON object without duplicate keys, else None.
+
+    JSON is not left to the YAML reader because YAML folds some characters JSON keeps
+    (U+0085, U+2028 in strings), which would change the digest of a stored bundle.
+    Anything refused here is read again as YAML, which reports the error with a line.
+    """
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"duplicate key {key!r}")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed")
+
+
+def _json_lines(text: str) -> _Lines:
+    # Best effort: JSON that YAML also reads gets line numbers in its errors.
+    try:
+        return _read_yaml(text, "")[1]
+    except BundleError:
+        return {}
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, _Lines]:
     loader = _LineLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
             raise BundleError(f"{source}:1: the bundle is empty")
-        lines: dict[tuple[int | str, ...], int] = {}
+        lines: _Lines = {}
         _record_lines(node, (), lines, set(), source)
-        data = loader.construct_document(node)
+        return loader.construct_document(node), lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         raise BundleError(f"{source}:{line}: not valid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise BundleError(f"{source}:1: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise BundleError(f"{source}:1: the bundle is nested too deeply") from None
     finally:
         loader.dispose()
-    if not isinstance(data, dict):
-        raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
-    return _validate(data, source, lines)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -372,7 +446,7 @@ class _LineLoader(yaml.SafeLoader):
 def _record_lines(
     node: yaml.Node,
     path: tuple[int | str, ...],
-    lines: dict[tuple[int | str, ...], int],
+    lines: _Lines,
     seen: set[int],
     source: str,
 ) -> None:
@@ -439,19 +513,3 @@ def _loc_text(loc: tuple[int | str, ...]) -> str:
 
 def _hs_digits(code: str) -> str:
     return code.replace(".", "")
-
-
-def _parse_anchors(role: str, pems: Sequence[str]) -> tuple[x509.Certificate, ...]:
-    try:
-        certs = load_anchor_pems(pems)
-    except ValueError as exc:
-        raise ValueError(f"role {role}: {exc}") from None
-    if not certs:
-        raise ValueError(f"role {role}: no certificate given")
-    for cert in certs:
-        # The chain builder refuses Ed25519 issuers, so an anchor must be ECDSA.
-        if not isinstance(cert.public_key(), ec.EllipticCurvePublicKey):
-            raise ValueError(
-                f"role {role}: anchor {cert.subject.rfc4514_string()} is not an ECDSA key"
-            )
-    return tuple(certs)
