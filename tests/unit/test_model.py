@@ -366,6 +366,9 @@ def test_json_accepts_proto_field_names_too() -> None:
         b'{"endUse": {"category": "NOT_A_CATEGORY"}}',
         b'{"items": "not a list"}',
         b'{"issuedAt": "yesterday"}',
+        b'{"certificateNumber": "\\ud800"}',
+        b'{"endUse": "\\ud800"}',
+        b'{"endUse": {"\\udfff": 1}}',
     ],
 )
 def test_invalid_json_payloads(payload: bytes) -> None:

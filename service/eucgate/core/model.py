@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -126,10 +126,7 @@ def _decimal(value: object) -> object:
     if isinstance(value, str):
         if not _DECIMAL_RE.fullmatch(value):
             raise ValueError("must be a decimal string such as '1250.5' (no sign or exponent)")
-        try:
-            return Decimal(value)
-        except InvalidOperation as exc:  # unreachable for matching strings; kept explicit
-            raise ValueError("must be a decimal string") from exc
+        return Decimal(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
     return value  # Decimal passes on to pydantic (finite check); float is refused there
@@ -146,7 +143,7 @@ HsCode = Annotated[str, AfterValidator(_hs_code)]
 Scheme = Annotated[str, AfterValidator(_scheme)]
 Unit = Annotated[str, AfterValidator(_unit)]
 Text = Annotated[str, AfterValidator(_not_blank)]
-Timestamp_ = Annotated[AwareDatetime, AfterValidator(_utc)]
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 NonNegativeDecimal = Annotated[Decimal, BeforeValidator(_decimal), Field(ge=0, allow_inf_nan=False)]
 PositiveDecimal = Annotated[Decimal, BeforeValidator(_decimal), Field(gt=0, allow_inf_nan=False)]
 Percent = Annotated[Decimal, BeforeValidator(_decimal), Field(gt=0, le=100, allow_inf_nan=False)]
@@ -210,8 +207,8 @@ class _Strict(BaseModel):
 class Validity(_Strict):
     """Inclusive of `not_before`, exclusive of `not_after`; `not_after` must be later."""
 
-    not_before: Timestamp_
-    not_after: Timestamp_
+    not_before: UtcDatetime
+    not_after: UtcDatetime
 
     @field_validator("not_after")
     @classmethod
@@ -301,21 +298,21 @@ class Undertakings(_Strict):
 class Signatory(_Strict):
     name: Text
     position: str = ""
-    signed_at: Timestamp_
+    signed_at: UtcDatetime
 
 
 class Endorsement(_Strict):
     authority: Text
     country_code: CountryCode | None = None
     reference: str = ""
-    endorsed_at: Timestamp_ | None = None
+    endorsed_at: UtcDatetime | None = None
 
 
 class Certificate(_Strict):
     """An end-user certificate; holding one means every field passed validation."""
 
     certificate_number: Text
-    issued_at: Timestamp_
+    issued_at: UtcDatetime
     validity: Validity
     exporter: Party | None = None
     importer: Party
@@ -439,6 +436,10 @@ def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
         raise invalid(str(exc)) from None
     if not isinstance(doc, dict):
         raise invalid("the top level must be an object")
+    if not _all_text_encodable(doc):
+        # "\ud800" escapes decode to lone surrogates, which are not Unicode text and
+        # which the protobuf runtime does not handle gracefully.
+        raise invalid("a string holds a lone UTF-16 surrogate")
     msg = certificate_pb2.EndUserCertificate()
     try:
         json_format.ParseDict(doc, msg, ignore_unknown_fields=False)
@@ -447,6 +448,23 @@ def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
             str(exc) if isinstance(exc, json_format.ParseError) else "nested too deeply"
         ) from None
     return msg
+
+
+def _all_text_encodable(doc: Any) -> bool:
+    stack = [doc]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
 
 
 def _join(path: str, name: str) -> str:
