@@ -26,7 +26,7 @@ _HEADER = "# Generated from proto/ by clients/python/gen_proto.py. Do not edit.\
 
 def generate(out: Path) -> list[Path]:
     """Write the generated modules into `out`; returns the files written."""
-    from grpc_tools import protoc  # dev dependency, imported only when generating
+    from grpc_tools import protoc  # noqa: PLC0415 - a dev dependency, needed only here
 
     protos = sorted(p.relative_to(PROTO_ROOT).as_posix() for p in PROTO_ROOT.rglob("*.proto"))
     well_known = str(importlib.resources.files("grpc_tools") / "_proto")
@@ -62,7 +62,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     for path in generate(args.out):
-        print(path.relative_to(args.out.parent) if args.out == DEFAULT_OUT else path, file=sys.stderr)
+        print(
+            path.relative_to(args.out.parent) if args.out == DEFAULT_OUT else path, file=sys.stderr
+        )
 
 
 if __name__ == "__main__":

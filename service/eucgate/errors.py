@@ -20,7 +20,7 @@ class EucgateError(Exception):
 
 
 class InvalidSubmission(EucgateError):
-    """Input that cannot be decoded or is over the limits; nothing is recorded (INVALID_ARGUMENT)."""
+    """Input that cannot be decoded or is over the limits (INVALID_ARGUMENT); nothing recorded."""
 
     reason = "INVALID_SUBMISSION"
 
@@ -47,6 +47,12 @@ class ConfigError(EucgateError):
     """Service configuration that fails validation at start."""
 
     reason = "CONFIG_INVALID"
+
+
+class DeadlineExceeded(EucgateError):
+    """The caller's deadline passed before the work began (DEADLINE_EXCEEDED)."""
+
+    reason = "DEADLINE_EXCEEDED"
 
 
 class StoreError(EucgateError):

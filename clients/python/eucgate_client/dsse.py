@@ -197,6 +197,4 @@ def _chain(ext: Any, path: str) -> tuple[bytes, ...]:
             f"{epath}.ext.certificates must be an array of base64 strings",
             f"{epath}.ext.certificates",
         )
-    return tuple(
-        _b64decode(c, f"{epath}.ext.certificates[{j}]") for j, c in enumerate(certs)
-    )
+    return tuple(_b64decode(c, f"{epath}.ext.certificates[{j}]") for j, c in enumerate(certs))

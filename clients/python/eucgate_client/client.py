@@ -1,0 +1,135 @@
+"""A typed wrapper around the eucgate.v1 CertificateService stub.
+
+It adds what every caller otherwise writes by hand: a request id per submission,
+deadlines on every call, paging, and errors that carry the service's reason code.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import grpc
+from google.protobuf import timestamp_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from eucgate_client.dsse import Envelope
+from eucgate_client.v1 import certificate_service_pb2 as svc_pb2
+from eucgate_client.v1 import certificate_service_pb2_grpc as svc_grpc
+from eucgate_client.v1 import decision_pb2
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@dataclass
+class ApiError(Exception):
+    """A call the service refused: gRPC code, stable reason code, message, bad fields."""
+
+    code: grpc.StatusCode
+    reason: str
+    message: str
+    field_violations: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.code.name} {self.reason}: {self.message}"
+
+
+def api_error(exc: grpc.RpcError) -> ApiError:
+    """Read ErrorInfo and BadRequest out of a failed call's status details."""
+    call: grpc.Call = exc  # type: ignore[assignment]
+    reason, violations = "", {}
+    status = rpc_status.from_call(call)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        bad = error_details_pb2.BadRequest()
+        if detail.Is(info.DESCRIPTOR):
+            detail.Unpack(info)
+            reason = info.reason
+        elif detail.Is(bad.DESCRIPTOR):
+            detail.Unpack(bad)
+            violations = {v.field: v.description for v in bad.field_violations}
+    return ApiError(call.code(), reason, call.details() or "", violations)
+
+
+def _ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+class CertificateClient:
+    """Client for eucgate.v1.CertificateService over an open channel; raises ApiError."""
+
+    def __init__(self, channel: grpc.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._stub = svc_grpc.CertificateServiceStub(channel)
+        self._timeout = timeout
+
+    def submit(
+        self,
+        envelope: Envelope | None = None,
+        *,
+        envelope_json: bytes | None = None,
+        request_id: str | None = None,
+    ) -> svc_pb2.SubmitCertificateResponse:
+        """Submit one signed EUC; give the same `request_id` when retrying."""
+        request = svc_pb2.SubmitCertificateRequest(request_id=request_id or str(uuid.uuid4()))
+        if envelope is not None:
+            request.envelope.CopyFrom(envelope.to_proto())
+        if envelope_json is not None:
+            request.envelope_json = envelope_json
+        try:
+            response: svc_pb2.SubmitCertificateResponse = self._stub.SubmitCertificate(
+                request, timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+    def get_decision(self, decision_id: str) -> svc_pb2.GetDecisionResponse:
+        try:
+            response: svc_pb2.GetDecisionResponse = self._stub.GetDecision(
+                svc_pb2.GetDecisionRequest(decision_id=decision_id), timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+    def list_decisions(
+        self,
+        *,
+        importer_registration: str = "",
+        outcome: int = decision_pb2.OUTCOME_UNSPECIFIED,
+        decided_after: datetime | None = None,
+        decided_before: datetime | None = None,
+        page_size: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[decision_pb2.Decision]:
+        """Yield decisions newest first, fetching pages as needed, at most `limit`."""
+        request = svc_pb2.ListDecisionsRequest(
+            importer_registration=importer_registration,
+            outcome=outcome,  # type: ignore[arg-type]  # the pyi types enums as their class
+            decided_after=_ts(decided_after),
+            decided_before=_ts(decided_before),
+            page_size=page_size,
+        )
+        seen = 0
+        while True:
+            try:
+                page: svc_pb2.ListDecisionsResponse = self._stub.ListDecisions(
+                    request, timeout=self._timeout
+                )
+            except grpc.RpcError as exc:
+                raise api_error(exc) from None
+            for decision in page.decisions:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield decision
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token

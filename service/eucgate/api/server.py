@@ -1,0 +1,190 @@
+"""Building, running and stopping the gRPC server.
+
+Two listeners (DESIGN.md section 3): the API port (TLS when configured) with the
+certificate service, health and reflection; and an optional plaintext operations port
+with only grpc.health.v1, for Kubernetes' native gRPC probes.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from types import FrameType
+
+import grpc
+import structlog
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from eucgate_client.v1 import certificate_service_pb2, certificate_service_pb2_grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from eucgate.api.servicer import CertificateServicer
+from eucgate.config import Settings
+from eucgate.core.bundle import load_bundle
+from eucgate.errors import ConfigError
+from eucgate.gate import Gate
+from eucgate.store.sqlite import SqliteStore
+
+log = structlog.get_logger("eucgate.server")
+
+SERVICE_NAME = certificate_service_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name
+
+
+@dataclass
+class RunningServer:
+    """A started server; `stop` is idempotent and safe from a signal handler's thread."""
+
+    server: grpc.Server
+    ops_server: grpc.Server | None
+    health: health.HealthServicer
+    gate: Gate
+    store: SqliteStore
+    port: int
+    ops_port: int | None
+    _stopped: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stop(self, grace: float) -> None:
+        """Report NOT_SERVING, refuse new calls, finish in-flight ones, close the store."""
+        with self._lock:
+            if self._stopped.is_set():
+                return
+            log.info("shutdown_started", grace_seconds=grace)
+            self.health.enter_graceful_shutdown()
+            self.server.stop(grace).wait()
+            if self.ops_server is not None:
+                self.ops_server.stop(0).wait()
+            self.store.close()
+            self._stopped.set()
+            log.info("shutdown_complete")
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+
+def load_service_key(settings: Settings) -> Ed25519PrivateKey:
+    """The receipt-signing key; raises ConfigError with what to do when it is unusable."""
+    path = settings.service_key_path
+    try:
+        key = load_pem_private_key(path.read_bytes(), password=None)
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"service key {path} does not exist; create one with `eucgate keygen DIR`"
+        ) from exc
+    except ValueError as exc:
+        raise ConfigError(f"service key {path} is not a PEM private key: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"service key {path} must be an Ed25519 key")
+    return key
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert_path is None or settings.tls_key_path is None:
+        return None
+    try:
+        pair = (settings.tls_key_path.read_bytes(), settings.tls_cert_path.read_bytes())
+        roots = (
+            settings.tls_client_ca_path.read_bytes()
+            if settings.tls_client_ca_path is not None
+            else None
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot read TLS material: {exc}") from exc
+    return grpc.ssl_server_credentials(
+        [pair], root_certificates=roots, require_client_auth=roots is not None
+    )
+
+
+def start_server(settings: Settings) -> RunningServer:
+    """Open the store, load the bundle and key, and start serving.
+
+    Raises ConfigError or BundleError (nothing is left running) when the configuration,
+    bundle or key is unusable, or when the address cannot be bound.
+    """
+    bundle = load_bundle(settings.bundle_path)
+    key = load_service_key(settings)
+    credentials = _credentials(settings)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore.open(settings.data_dir / "eucgate.db")
+    try:
+        gate = Gate(
+            store,
+            bundle,
+            key,
+            max_payload_bytes=settings.max_payload_bytes,
+            max_signatures=settings.max_signatures,
+        )
+        health_servicer = health.HealthServicer(experimental_non_blocking=True)
+        server = grpc.server(
+            futures.ThreadPoolExecutor(
+                max_workers=settings.max_workers, thread_name_prefix="eucgate-rpc"
+            ),
+            options=[
+                ("grpc.max_receive_message_length", settings.max_message_bytes),
+                ("grpc.max_send_message_length", settings.max_message_bytes),
+                ("grpc.max_connection_age_ms", settings.max_connection_age_seconds * 1000),
+                ("grpc.max_connection_age_grace_ms", int(settings.grace_seconds * 1000)),
+                ("grpc.so_reuseport", 0),
+            ],
+            maximum_concurrent_rpcs=settings.max_workers * 8,
+        )
+        certificate_service_pb2_grpc.add_CertificateServiceServicer_to_server(
+            CertificateServicer(gate), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        port = _bind(server, settings.listen, credentials)
+        ops_server, ops_port = None, None
+        if settings.ops_listen:
+            ops_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, ops_server)
+            ops_port = _bind(ops_server, settings.ops_listen, None)
+        server.start()
+        if ops_server is not None:
+            ops_server.start()
+    except BaseException:
+        store.close()
+        raise
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "serving",
+        port=port,
+        ops_port=ops_port,
+        bundle=bundle.name,
+        bundle_digest=bundle.digest,
+        tls=credentials is not None,
+    )
+    return RunningServer(server, ops_server, health_servicer, gate, store, port, ops_port)
+
+
+def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot listen on {address}: {exc}") from exc
+    if port == 0:
+        raise ConfigError(f"cannot listen on {address}")
+    return port
+
+
+def serve(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    running = start_server(settings)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        # Stop off the signal handler so in-flight requests can finish meanwhile.
+        threading.Thread(target=running.stop, args=(settings.grace_seconds,)).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    running.wait()

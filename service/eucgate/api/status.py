@@ -1,0 +1,66 @@
+"""google.rpc.Status errors: a stable reason code in ErrorInfo, bad fields in BadRequest.
+
+Clients in any language read these from the `grpc-status-details-bin` trailer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from eucgate.errors import (
+    ConfigError,
+    DeadlineExceeded,
+    EucgateError,
+    InvalidSubmission,
+    NotFound,
+    RequestConflict,
+    StoreError,
+)
+
+DOMAIN = "eucgate.v1"
+
+_CODES: tuple[tuple[type[EucgateError], grpc.StatusCode], ...] = (
+    (InvalidSubmission, grpc.StatusCode.INVALID_ARGUMENT),
+    (RequestConflict, grpc.StatusCode.ALREADY_EXISTS),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (StoreError, grpc.StatusCode.UNAVAILABLE),
+    (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
+    (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+)
+
+
+def status_for(error: EucgateError) -> grpc.Status:
+    """The gRPC status a client gets for `error`; unknown kinds are INTERNAL."""
+    code = next((c for kind, c in _CODES if isinstance(error, kind)), grpc.StatusCode.INTERNAL)
+    violations = {error.field: str(error)} if error.field else {}
+    return build_status(code, error.reason, str(error), violations)
+
+
+def build_status(
+    code: grpc.StatusCode,
+    reason: str,
+    message: str,
+    field_violations: Mapping[str, str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> grpc.Status:
+    """Assemble a google.rpc.Status with ErrorInfo (and BadRequest when fields are named)."""
+    info = any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {}))
+    details = [info]
+    if field_violations:
+        bad = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=f, description=d, reason=reason)
+                for f, d in field_violations.items()
+            ]
+        )
+        packed = any_pb2.Any()
+        packed.Pack(bad)
+        details.append(packed)
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
+    return rpc_status.to_status(status)

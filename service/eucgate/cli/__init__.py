@@ -1,0 +1,1 @@
+"""The `eucgate` command line: serve, demo, keygen, sign, submit, decision."""

@@ -1,0 +1,201 @@
+"""`eucgate demo`: the main job end to end, on an embedded server over real gRPC.
+
+Makes a throw-away PKI and store, starts the server on a free loopback port, submits
+five realistic EUCs the way an importer's ERP would, and verifies every receipt offline
+with only the service's public key.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import grpc
+from eucgate_client.client import CertificateClient
+from eucgate_client.dsse import Envelope
+from eucgate_client.receipt import ReceiptError, load_service_public_key, verify_receipt
+from eucgate_client.v1 import certificate_pb2, decision_pb2
+from google.protobuf import json_format
+from rich.console import Console
+from rich.table import Table
+
+from eucgate import samples
+from eucgate.api.server import start_server
+from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.render import decision_dict, outcome_name, print_decision
+from eucgate.config import load_settings
+from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
+from eucgate.signing import (
+    issue_signer,
+    load_certificates,
+    load_private_key,
+    make_demo_pki,
+    sign_envelope,
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    title: str
+    expected: int  # decision_pb2.Outcome value
+    envelope: Envelope
+
+
+def _tamper(envelope: Envelope) -> Envelope:
+    """Raise the quantity after signing: the payload still decodes, the signature breaks."""
+    doc = json.loads(envelope.payload)
+    doc["items"][0]["quantity"]["value"] = "5000"
+    return Envelope(envelope.payload_type, json.dumps(doc).encode(), envelope.signatures)
+
+
+def _cases(directory: Path, now: datetime) -> tuple[list[Case], Path, Path]:
+    pki = make_demo_pki(
+        directory / "pki",
+        now=now,
+        organization=samples.JAY_USHIN.legal_name,
+        registrations=samples.JAY_USHIN.registrations,
+    )
+    issuer = (load_private_key(pki.intermediate_key), load_certificates(pki.intermediate_cert)[0])
+    intermediate_ca = issuer[1]
+    jay_key = load_private_key(pki.signer_key)
+    jay_chain = load_certificates(pki.signer_chain)
+    kaveri_key, kaveri_cert = issue_signer(
+        issuer,  # type: ignore[arg-type]  # the demo intermediate is always ECDSA
+        organization=samples.UNLICENSED.legal_name,
+        registrations=samples.UNLICENSED.registrations,
+        common_name=f"{samples.UNLICENSED.legal_name} EUC signing",
+        country="IN",
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=365),
+    )
+
+    def as_json(euc: certificate_pb2.EndUserCertificate) -> tuple[str, bytes]:
+        return PAYLOAD_TYPE_JSON, json_format.MessageToJson(euc).encode()
+
+    def as_proto(euc: certificate_pb2.EndUserCertificate) -> tuple[str, bytes]:
+        return PAYLOAD_TYPE_PROTO, euc.SerializeToString(deterministic=True)
+
+    def signed(
+        euc: certificate_pb2.EndUserCertificate,
+        encode: Callable[[certificate_pb2.EndUserCertificate], tuple[str, bytes]],
+        key: object = jay_key,
+        chain: list[object] | None = None,
+    ) -> Envelope:
+        payload_type, payload = encode(euc)
+        return sign_envelope(payload_type, payload, [(key, chain or jay_chain)])  # type: ignore[list-item]
+
+    approved = signed(samples.certificate(now), as_json)
+    cases = [
+        Case("Licensed importer, EV traction motors", decision_pb2.OUTCOME_APPROVED, approved),
+        Case(
+            "Defence end use",
+            decision_pb2.OUTCOME_REJECTED,
+            signed(samples.military_end_use(now), as_proto),
+        ),
+        Case(
+            "Final destination United States",
+            decision_pb2.OUTCOME_REJECTED,
+            signed(samples.reexport_to_us(now), as_json),
+        ),
+        Case(
+            "Importer without a licence",
+            decision_pb2.OUTCOME_REJECTED,
+            signed(
+                samples.unlicensed_importer(now),
+                as_json,
+                kaveri_key,
+                [kaveri_cert, intermediate_ca],
+            ),
+        ),
+        Case(
+            "Quantity altered after signing",
+            decision_pb2.OUTCOME_REJECTED,
+            _tamper(signed(samples.certificate(now, number="JUL-EUC-2026-0045"), as_json)),
+        ),
+    ]
+    bundle = write_trusting_bundle(directory / "policy.yaml", pki.root_cert)
+    return cases, bundle, pki.service_key
+
+
+def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
+    """Run the demo; returns the exit code (0 when every outcome and receipt is as expected)."""
+    with tempfile.TemporaryDirectory(prefix="eucgate-demo-") as tmp:
+        directory = keep or Path(tmp)
+        now = datetime.now(UTC)
+        cases, bundle, service_key = _cases(directory, now)
+        settings = load_settings(
+            listen="127.0.0.1:0",
+            data_dir=directory / "store",
+            bundle_path=bundle,
+            service_key_path=service_key,
+        )
+        running = start_server(settings)
+        public_key = load_service_public_key((service_key.parent / "service.pub.pem").read_bytes())
+        results = []
+        try:
+            with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+                client = CertificateClient(channel)
+                if not json_output:
+                    console.print(
+                        f"[bold]eucgate demo[/]: server on 127.0.0.1:{running.port}, "
+                        f"bundle {running.gate.bundle.name} ({running.gate.bundle.digest[:12]}…)"
+                    )
+                for case in cases:
+                    response = client.submit(case.envelope)
+                    try:
+                        verify_receipt(response.receipt, public_key)
+                        receipt = "verified offline with the service public key"
+                    except ReceiptError as exc:
+                        receipt = f"INVALID ({exc})"
+                    ok = response.decision.outcome == case.expected and receipt.startswith(
+                        "verified"
+                    )
+                    results.append((case, response.decision, receipt, ok))
+                    if not json_output:
+                        print_decision(
+                            console, response.decision, title=case.title, receipt_status=receipt
+                        )
+                first = cases[0]
+                retry = client.submit(first.envelope, request_id=results[0][1].request_id)
+        finally:
+            running.stop(grace=2)
+        same = retry.replayed and retry.decision.decision_id == results[0][1].decision_id
+        if json_output:
+            console.print_json(
+                json.dumps(
+                    {
+                        "cases": [
+                            {
+                                "title": c.title,
+                                "expected": decision_pb2.Outcome.Name(c.expected),
+                                "decision": decision_dict(d),
+                                "receipt": r,
+                                "as_expected": ok,
+                            }
+                            for c, d, r, ok in results
+                        ],
+                        "retry_returned_first_decision": same,
+                    }
+                )
+            )
+        else:
+            summary = Table("case", "outcome", "reasons", "as expected")
+            for c, d, _, ok in results:
+                summary.add_row(
+                    c.title,
+                    outcome_name(d),
+                    ", ".join(r.rule_id for r in d.reasons) or "-",
+                    "yes" if ok else "[red]NO[/]",
+                )
+            console.print(summary)
+            console.print(
+                "retry with the same request_id returned the first decision: "
+                + ("yes" if same else "[red]NO[/]")
+            )
+            if keep is not None:
+                console.print(f"keys, bundle and store kept in {directory}")
+        return 0 if same and all(ok for *_, ok in results) else 1

@@ -1,0 +1,325 @@
+"""`eucgate`: the command line for operators, integrators and auditors.
+
+Human output by default, `--json` for scripts. Exit codes scripts can trust:
+0 done (for `submit`: APPROVED), 1 error, 2 usage, 3 input refused (INVALID_ARGUMENT,
+ALREADY_EXISTS, NOT_FOUND), 4 service unavailable, 5 receipt did not verify,
+10 REJECTED, 11 REFERRED.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated
+
+import grpc
+import typer
+from eucgate_client.client import ApiError, CertificateClient
+from eucgate_client.dsse import Envelope
+from eucgate_client.receipt import ReceiptError, load_service_public_key, verify_receipt
+from eucgate_client.v1 import certificate_pb2, decision_pb2
+from google.protobuf import json_format
+from rich.console import Console
+from rich.table import Table
+
+from eucgate.api.server import serve as run_server
+from eucgate.cli.demo import run_demo
+from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
+from eucgate.config import load_settings
+from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
+from eucgate.errors import EucgateError
+from eucgate.logconfig import configure_logging
+from eucgate.signing import (
+    add_signature,
+    load_certificates,
+    load_private_key,
+    make_demo_pki,
+    sign_envelope,
+)
+
+app = typer.Typer(
+    help="eucgate: end-user certificate validation.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+decision_app = typer.Typer(help="Look up recorded decisions.", no_args_is_help=True)
+app.add_typer(decision_app, name="decision")
+
+out = Console()
+err = Console(stderr=True)
+
+ServerOpt = Annotated[
+    str, typer.Option("--server", "-s", envvar="EUCGATE_SERVER", help="host:port of the API")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+class Exit(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    REFUSED = 3
+    UNAVAILABLE = 4
+    RECEIPT_INVALID = 5
+    REJECTED = 10
+    REFERRED = 11
+
+
+_OUTCOME_EXIT = {
+    decision_pb2.OUTCOME_APPROVED: Exit.OK,
+    decision_pb2.OUTCOME_REJECTED: Exit.REJECTED,
+    decision_pb2.OUTCOME_REFERRED: Exit.REFERRED,
+}
+
+
+def _fail(message: str, code: Exit) -> typer.Exit:
+    err.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(int(code))
+
+
+def _api_failure(exc: ApiError) -> typer.Exit:
+    unavailable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+    detail = "".join(f"\n  {f}: {d}" for f, d in exc.field_violations.items())
+    return _fail(f"{exc}{detail}", Exit.UNAVAILABLE if exc.code in unavailable else Exit.REFUSED)
+
+
+@app.command()
+def serve(
+    config: Annotated[Path | None, typer.Option(help="YAML configuration file")] = None,
+    listen: Annotated[str | None, typer.Option(help="API address host:port")] = None,
+    ops_listen: Annotated[str | None, typer.Option(help="health-probe address")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="store directory")] = None,
+    bundle: Annotated[Path | None, typer.Option(help="policy bundle")] = None,
+    service_key: Annotated[Path | None, typer.Option(help="Ed25519 receipt key (PEM)")] = None,
+    log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
+) -> None:
+    """Run the gRPC server until SIGTERM; settings from file, EUCGATE_* env, then flags."""
+    try:
+        settings = load_settings(
+            config,
+            listen=listen,
+            ops_listen=ops_listen,
+            data_dir=data_dir,
+            bundle_path=bundle,
+            service_key_path=service_key,
+            log_level=log_level,
+        )
+        configure_logging(settings.log_level, json=settings.log_json)
+        run_server(settings)
+    except EucgateError as exc:
+        raise _fail(str(exc), Exit.ERROR) from None
+
+
+@app.command()
+def demo(
+    json_output: JsonOpt = False,
+    keep: Annotated[
+        Path | None, typer.Option(help="keep the demo's keys, bundle and store here")
+    ] = None,
+) -> None:
+    """Start an embedded server, submit sample EUCs, show each decision and check receipts."""
+    configure_logging("warning", json=False)  # the demo's output is the decisions
+    code = run_demo(out, keep=keep, json_output=json_output)
+    raise typer.Exit(code)
+
+
+@app.command()
+def keygen(
+    directory: Annotated[Path, typer.Argument(help="where to write keys and certificates")],
+    organization: Annotated[str, typer.Option(help="end user's legal name")] = (
+        "Jay-Ushin Limited"
+    ),
+    registration: Annotated[
+        list[str] | None,
+        typer.Option(help="SCHEME:VALUE registration in the signer certificate, repeatable"),
+    ] = None,
+) -> None:
+    """Make a demo PKI: CA, end-user signer, service key, and a bundle trusting the CA."""
+    regs = registration or ["IEC:0588012345", "GSTIN:06AAACJ1234F1Z5"]
+    pairs = []
+    for r in regs:
+        scheme, sep, value = r.partition(":")
+        if not sep or not scheme or not value:
+            raise _fail(f"registration {r!r} must be SCHEME:VALUE", Exit.USAGE)
+        pairs.append((scheme, value))
+    try:
+        pki = make_demo_pki(
+            directory, now=datetime.now(UTC), organization=organization, registrations=pairs
+        )
+        policy = write_trusting_bundle(directory / "policy.yaml", pki.root_cert)
+    except (OSError, ValueError) as exc:
+        raise _fail(str(exc), Exit.ERROR) from None
+    out.print(f"wrote PKI for [bold]{organization}[/] in {directory}")
+    for label, path in (
+        ("signer key", pki.signer_key),
+        ("signer chain", pki.signer_chain),
+        ("service key", pki.service_key),
+        ("service public key", pki.service_public_key),
+        ("policy bundle", policy),
+    ):
+        out.print(f"  {label:<20} {path}")
+
+
+@app.command()
+def sign(
+    certificate: Annotated[Path, typer.Argument(help="EUC as protobuf JSON")],
+    key: Annotated[Path, typer.Option(help="signer's private key (PEM)")],
+    chain: Annotated[Path, typer.Option(help="signer's certificate, then intermediates (PEM)")],
+    output: Annotated[
+        Path | None, typer.Option("--out", help="envelope file; - for stdout")
+    ] = None,
+    payload_format: Annotated[
+        str, typer.Option("--format", help="payload encoding: json or protobuf")
+    ] = "json",
+    add_to: Annotated[
+        Path | None, typer.Option(help="add the signature to this existing envelope")
+    ] = None,
+) -> None:
+    """Sign an EUC (or add a signature to an envelope) and write the DSSE JSON envelope."""
+    try:
+        private_key = load_private_key(key)
+        certs = load_certificates(chain)
+        if add_to is not None:
+            envelope = add_signature(Envelope.from_json(add_to.read_bytes()), private_key, certs)
+        else:
+            euc = json_format.Parse(certificate.read_text(), certificate_pb2.EndUserCertificate())
+            if payload_format == "json":
+                payload_type, payload = PAYLOAD_TYPE_JSON, json_format.MessageToJson(euc).encode()
+            elif payload_format == "protobuf":
+                payload_type = PAYLOAD_TYPE_PROTO
+                payload = euc.SerializeToString(deterministic=True)
+            else:
+                raise _fail("--format must be json or protobuf", Exit.USAGE)
+            envelope = sign_envelope(payload_type, payload, [(private_key, certs)])
+    except (OSError, ValueError, json_format.ParseError) as exc:
+        raise _fail(str(exc), Exit.ERROR) from None
+    data = envelope.to_json()
+    if output is None or str(output) == "-":
+        sys.stdout.write(data.decode() + "\n")
+    else:
+        output.write_bytes(data)
+        err.print(f"wrote {output}")
+
+
+@app.command()
+def submit(
+    envelope: Annotated[Path, typer.Argument(help="DSSE JSON envelope")],
+    server: ServerOpt = "127.0.0.1:50051",
+    request_id: Annotated[str | None, typer.Option(help="idempotency key; default random")] = None,
+    service_public_key: Annotated[
+        Path | None, typer.Option(help="verify the receipt with this Ed25519 key (PEM)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds")] = 10.0,
+    json_output: JsonOpt = False,
+) -> None:
+    """Submit a signed EUC; exit 0 APPROVED, 10 REJECTED, 11 REFERRED."""
+    try:
+        data = envelope.read_bytes()
+    except OSError as exc:
+        raise _fail(str(exc), Exit.ERROR) from None
+    with grpc.insecure_channel(server) as channel:
+        try:
+            response = CertificateClient(channel, timeout=timeout).submit(
+                envelope_json=data, request_id=request_id
+            )
+        except ApiError as exc:
+            raise _api_failure(exc) from None
+    receipt_status = ""
+    if service_public_key is not None:
+        try:
+            verify_receipt(
+                response.receipt, load_service_public_key(service_public_key.read_bytes())
+            )
+            receipt_status = "verified"
+        except (ReceiptError, OSError, ValueError) as exc:
+            raise _fail(f"receipt does not verify: {exc}", Exit.RECEIPT_INVALID) from None
+    if json_output:
+        print_json(
+            out,
+            {
+                "decision": decision_dict(response.decision),
+                "replayed": response.replayed,
+                "receipt": json_format.MessageToDict(response.receipt.envelope),
+                "receipt_verified": receipt_status == "verified",
+            },
+        )
+    else:
+        print_decision(out, response.decision, receipt_status=receipt_status)
+    raise typer.Exit(int(_OUTCOME_EXIT.get(response.decision.outcome, Exit.ERROR)))
+
+
+@decision_app.command("get")
+def decision_get(
+    decision_id: Annotated[str, typer.Argument(help="dec_…")],
+    server: ServerOpt = "127.0.0.1:50051",
+    json_output: JsonOpt = False,
+) -> None:
+    """Show one decision."""
+    with grpc.insecure_channel(server) as channel:
+        try:
+            response = CertificateClient(channel).get_decision(decision_id)
+        except ApiError as exc:
+            raise _api_failure(exc) from None
+    if json_output:
+        print_json(out, decision_dict(response.decision))
+    else:
+        print_decision(out, response.decision)
+
+
+def _when(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"{name} must be an ISO 8601 date or time", Exit.USAGE) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@decision_app.command("list")
+def decision_list(
+    server: ServerOpt = "127.0.0.1:50051",
+    importer: Annotated[str, typer.Option(help="importer registration number")] = "",
+    outcome: Annotated[str, typer.Option(help="APPROVED, REJECTED or REFERRED")] = "",
+    after: Annotated[str | None, typer.Option(help="decided at or after (ISO 8601)")] = None,
+    before: Annotated[str | None, typer.Option(help="decided before (ISO 8601)")] = None,
+    limit: Annotated[int, typer.Option(help="at most this many")] = 50,
+    json_output: JsonOpt = False,
+) -> None:
+    """List decisions, newest first."""
+    outcome_value: int = decision_pb2.OUTCOME_UNSPECIFIED
+    if outcome:
+        try:
+            outcome_value = decision_pb2.Outcome.Value(f"OUTCOME_{outcome.upper()}")
+        except ValueError:
+            raise _fail("outcome must be APPROVED, REJECTED or REFERRED", Exit.USAGE) from None
+    with grpc.insecure_channel(server) as channel:
+        try:
+            decisions = list(
+                CertificateClient(channel).list_decisions(
+                    importer_registration=importer,
+                    outcome=outcome_value,
+                    decided_after=_when(after, "--after"),
+                    decided_before=_when(before, "--before"),
+                    limit=limit,
+                )
+            )
+        except ApiError as exc:
+            raise _api_failure(exc) from None
+    if json_output:
+        print_json(out, [decision_dict(d) for d in decisions])
+        return
+    table = Table("decision", "outcome", "decided at", "certificate", "end user", "reasons")
+    for d in decisions:
+        table.add_row(
+            d.decision_id,
+            outcome_name(d),
+            d.decided_at.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds"),
+            d.certificate_number,
+            d.end_user.legal_name,
+            ", ".join(r.rule_id for r in d.reasons),
+        )
+    out.print(table)

@@ -1,0 +1,106 @@
+"""Service configuration: a YAML file, then EUCGATE_* environment variables, then flags.
+
+Validated once at start; an invalid setting stops the service with a message naming it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from eucgate.errors import ConfigError
+
+SAMPLE_BUNDLE = Path(__file__).resolve().parent / "policies" / "rare-earths-cn-in.yaml"
+
+
+class Settings(BaseSettings):
+    """Everything the server needs; see docs in README.md ("Configuration")."""
+
+    model_config = SettingsConfigDict(env_prefix="EUCGATE_", extra="forbid", frozen=True)
+
+    listen: str = Field("127.0.0.1:50051", description="API address host:port; port 0 picks one")
+    ops_listen: str = Field(
+        "", description="plaintext grpc.health.v1 address for probes; empty disables it"
+    )
+    data_dir: Path = Field(Path("var"), description="where the SQLite store lives")
+    bundle_path: Path = Field(SAMPLE_BUNDLE, description="policy bundle (YAML or JSON)")
+    service_key_path: Path = Field(
+        Path("var/service.key.pem"), description="Ed25519 PEM key that signs receipts"
+    )
+    tls_cert_path: Path | None = None
+    tls_key_path: Path | None = None
+    tls_client_ca_path: Path | None = Field(
+        None, description="with it, clients must present a certificate (mTLS)"
+    )
+    max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    max_payload_bytes: int = Field(1024 * 1024, ge=256, le=16 * 1024 * 1024)
+    max_signatures: int = Field(8, ge=1, le=64)
+    max_workers: int = Field(16, ge=1, le=256)
+    max_connection_age_seconds: int = Field(300, ge=10)
+    grace_seconds: float = Field(10.0, ge=0, le=300)
+    log_level: str = "info"
+    log_json: bool = True
+
+    @field_validator("listen", "ops_listen")
+    @classmethod
+    def _address(cls, value: str, info: Any) -> str:
+        if value == "" and info.field_name == "ops_listen":
+            return value
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "error"}:
+            raise ValueError("must be one of debug, info, warning, error")
+        return value.lower()
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_path is None) != (self.tls_key_path is None):
+            raise ValueError("tls_cert_path and tls_key_path go together")
+        if self.tls_client_ca_path is not None and self.tls_cert_path is None:
+            raise ValueError("tls_client_ca_path needs tls_cert_path and tls_key_path")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags (init) beat the environment, which beats the file.
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build validated settings; raises ConfigError naming every bad setting."""
+    cls: type[Settings] = Settings
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        # The file is a class-level setting in pydantic-settings, hence a subclass per file.
+        config = SettingsConfigDict(**{**Settings.model_config, "yaml_file": config_file})
+        cls = cast(type[Settings], type("FileSettings", (Settings,), {"model_config": config}))
+    try:
+        return cls(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

@@ -1,0 +1,105 @@
+"""The path of one submission, without gRPC: decode, decide, sign, record.
+
+The servicer, the demo and the benchmarks all go through `Gate`, so there is one code
+path from envelope to recorded decision. I/O happens here (clock, store, key); the
+decision itself is `core.decide.decide`, which is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eucgate_client.dsse import Envelope
+
+from eucgate.core.bundle import Bundle
+from eucgate.core.canonical import canonical_json
+from eucgate.core.decide import decide
+from eucgate.core.decision import Decision
+from eucgate.core.ledger import EmptyLedger
+from eucgate.core.receipt import receipt_statement, sign_receipt
+from eucgate.core.submission import Submission
+from eucgate.errors import RequestConflict
+from eucgate.ids import new_decision_id
+from eucgate.store.base import AppendResult, DecisionRecord, Store
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Gate:
+    """Decides and records submissions against one bundle snapshot at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        bundle: Bundle,
+        service_key: Ed25519PrivateKey,
+        *,
+        max_payload_bytes: int,
+        max_signatures: int,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._store = store
+        self._bundle = bundle
+        self._key = service_key
+        self._clock = clock
+        self._max_payload_bytes = max_payload_bytes
+        self._max_signatures = max_signatures
+        store.put_bundle(bundle.digest, bundle.canonical())
+
+    @property
+    def bundle(self) -> Bundle:
+        return self._bundle
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def submit(self, caller: str, request_id: str, envelope: Envelope) -> AppendResult:
+        """Decide `envelope` and record the decision durably before returning it.
+
+        Raises InvalidSubmission for input that cannot be decoded (nothing is recorded),
+        RequestConflict when `request_id` was used with another envelope, StoreError
+        when the store cannot commit.
+        """
+        submission = Submission.from_envelope(
+            envelope,
+            max_payload_bytes=self._max_payload_bytes,
+            max_signatures=self._max_signatures,
+        )
+        earlier = self._store.find_request(caller, request_id)
+        if earlier is not None:
+            if earlier.envelope_digest != submission.envelope_digest:
+                raise RequestConflict(
+                    f"request_id {request_id!r} was already used with another envelope",
+                    field="request_id",
+                )
+            return AppendResult(record=earlier, replayed=True)
+        bundle = self._bundle  # one snapshot: a decision never sees a mix of bundles
+        decision = decide(submission, bundle, EmptyLedger(), self._clock())
+        decision_id = new_decision_id()
+        receipt = sign_receipt(receipt_statement(decision_id, request_id, decision), self._key)
+        record = DecisionRecord(
+            decision_id=decision_id,
+            caller=caller,
+            request_id=request_id,
+            envelope_digest=submission.envelope_digest,
+            envelope=envelope.digest_input(),
+            decision=canonical_json(decision.model_dump(mode="json")),
+            receipt=receipt.to_proto().SerializeToString(deterministic=True),
+            outcome=decision.outcome.value,
+            decided_at=decision.decided_at,
+            bundle_digest=decision.bundle_digest,
+            importer_registrations=tuple(
+                value for _, value in (decision.importer.registrations if decision.importer else ())
+            ),
+        )
+        return self._store.append(record)
+
+
+def decision_of(record: DecisionRecord) -> Decision:
+    """The core Decision a record holds."""
+    return Decision.model_validate_json(record.decision)

@@ -1,0 +1,113 @@
+"""A real eucgate server on a free loopback port, with a fresh PKI and store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from eucgate import samples
+from eucgate.api.server import RunningServer, start_server
+from eucgate.cli.keys import write_trusting_bundle
+from eucgate.config import Settings, load_settings
+from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
+from eucgate.signing import (
+    DemoPki,
+    PrivateKey,
+    issue_signer,
+    load_certificates,
+    load_private_key,
+    make_demo_pki,
+    sign_envelope,
+)
+from eucgate_client.client import CertificateClient
+from eucgate_client.dsse import Envelope
+from eucgate_client.v1 import certificate_pb2
+from google.protobuf import json_format
+
+
+@dataclass(frozen=True)
+class Env:
+    """Keys and files a test server runs with, and helpers to sign as its end users."""
+
+    directory: Path
+    pki: DemoPki
+    bundle: Path
+    signer: tuple[PrivateKey, list[object]]
+    unlicensed_signer: tuple[PrivateKey, list[object]]
+
+    def settings(self, data_dir: Path, **overrides: Any) -> Settings:
+        return load_settings(
+            listen="127.0.0.1:0",
+            data_dir=data_dir,
+            bundle_path=self.bundle,
+            service_key_path=self.pki.service_key,
+            **overrides,
+        )
+
+    def sign(
+        self,
+        euc: certificate_pb2.EndUserCertificate,
+        *,
+        proto: bool = False,
+        signer: tuple[PrivateKey, list[object]] | None = None,
+    ) -> Envelope:
+        key, chain = signer or self.signer
+        if proto:
+            payload_type, payload = PAYLOAD_TYPE_PROTO, euc.SerializeToString(deterministic=True)
+        else:
+            payload_type, payload = PAYLOAD_TYPE_JSON, json_format.MessageToJson(euc).encode()
+        return sign_envelope(payload_type, payload, [(key, chain)])  # type: ignore[list-item]
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
+    directory = tmp_path_factory.mktemp("env")
+    now = datetime.now(UTC)
+    pki = make_demo_pki(
+        directory / "pki",
+        now=now,
+        organization=samples.JAY_USHIN.legal_name,
+        registrations=samples.JAY_USHIN.registrations,
+    )
+    issuer_key = load_private_key(pki.intermediate_key)
+    issuer_cert = load_certificates(pki.intermediate_cert)[0]
+    kaveri_key, kaveri_cert = issue_signer(
+        (issuer_key, issuer_cert),  # type: ignore[arg-type]
+        organization=samples.UNLICENSED.legal_name,
+        registrations=samples.UNLICENSED.registrations,
+        common_name="Kaveri EUC signing",
+        country="IN",
+        not_before=now - timedelta(days=1),
+        not_after=now + timedelta(days=365),
+    )
+    return Env(
+        directory=directory,
+        pki=pki,
+        bundle=write_trusting_bundle(directory / "policy.yaml", pki.root_cert),
+        signer=(load_private_key(pki.signer_key), list(load_certificates(pki.signer_chain))),
+        unlicensed_signer=(kaveri_key, [kaveri_cert, issuer_cert]),
+    )
+
+
+@pytest.fixture
+def server(env: Env, tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server(env.settings(tmp_path / "store"))
+    yield running
+    running.stop(grace=1)
+
+
+@pytest.fixture
+def channel(server: RunningServer) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as ch:
+        grpc.channel_ready_future(ch).result(timeout=10)
+        yield ch
+
+
+@pytest.fixture
+def client(channel: grpc.Channel) -> CertificateClient:
+    return CertificateClient(channel, timeout=20)

@@ -1,0 +1,127 @@
+"""The `eucgate` command as a person or a script uses it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from eucgate import samples
+from eucgate.api.server import RunningServer
+from google.protobuf import json_format
+
+from .conftest import Env
+
+TIMEOUT = 120
+
+
+def eucgate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "eucgate", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=cwd,
+        env={"COLUMNS": "160", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+    )
+
+
+def test_demo_shows_the_main_job() -> None:
+    result = eucgate("demo", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    outcomes = [c["decision"]["outcome"] for c in report["cases"]]
+    assert outcomes == ["OUTCOME_APPROVED"] + ["OUTCOME_REJECTED"] * 4
+    assert all(c["as_expected"] for c in report["cases"])
+    assert report["retry_returned_first_decision"] is True
+
+
+def test_demo_human_output() -> None:
+    result = eucgate("demo")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for text in ("APPROVED", "REJECTED", "verified offline", "Defence end use"):
+        assert text in result.stdout
+
+
+def test_keygen_sign_submit_get_list(tmp_path: Path, server: RunningServer, env: Env) -> None:
+    keys = tmp_path / "keys"
+    made = eucgate("keygen", str(keys))
+    assert made.returncode == 0, made.stderr
+    assert (keys / "policy.yaml").is_file()
+    assert (keys / "service.key.pem").is_file()
+
+    euc = tmp_path / "euc.json"
+    euc.write_text(json_format.MessageToJson(samples.certificate(datetime.now(UTC))))
+    envelope = tmp_path / "euc.dsse.json"
+    signed = eucgate(
+        "sign",
+        str(euc),
+        "--key",
+        str(env.pki.signer_key),
+        "--chain",
+        str(env.pki.signer_chain),
+        "--out",
+        str(envelope),
+    )
+    assert signed.returncode == 0, signed.stderr
+    assert json.loads(envelope.read_text())["payloadType"] == "application/vnd.eucgate.euc.v1+json"
+
+    address = f"127.0.0.1:{server.port}"
+    submitted = eucgate(
+        "submit",
+        str(envelope),
+        "--server",
+        address,
+        "--json",
+        "--service-public-key",
+        str(env.pki.service_public_key),
+    )
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    body = json.loads(submitted.stdout)
+    assert body["decision"]["outcome"] == "OUTCOME_APPROVED"
+    assert body["receipt_verified"]
+    decision_id = body["decision"]["decision_id"]
+
+    got = eucgate("decision", "get", decision_id, "--server", address, "--json")
+    assert got.returncode == 0
+    assert json.loads(got.stdout)["decision_id"] == decision_id
+    listed = eucgate("decision", "list", "--server", address, "--outcome", "approved")
+    assert listed.returncode == 0
+    assert decision_id[:20] in listed.stdout
+
+    # A receipt checked against the wrong key is exit code 5; a military end use is 10.
+    wrong = eucgate(
+        "submit",
+        str(envelope),
+        "--server",
+        address,
+        "--service-public-key",
+        str(keys / "service.pub.pem"),
+    )
+    assert wrong.returncode == 5
+    military = tmp_path / "military.json"
+    military.write_text(json_format.MessageToJson(samples.military_end_use(datetime.now(UTC))))
+    eucgate(
+        "sign",
+        str(military),
+        "--key",
+        str(env.pki.signer_key),
+        "--chain",
+        str(env.pki.signer_chain),
+        "--out",
+        str(tmp_path / "m.dsse.json"),
+    )
+    assert eucgate("submit", str(tmp_path / "m.dsse.json"), "--server", address).returncode == 10
+
+
+def test_refused_input_and_unreachable_server(tmp_path: Path, server: RunningServer) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    refused = eucgate("submit", str(bad), "--server", f"127.0.0.1:{server.port}")
+    assert refused.returncode == 3
+    assert "ENVELOPE_INVALID_JSON" in refused.stderr
+    down = eucgate("decision", "list", "--server", "127.0.0.1:1", "--json")
+    assert down.returncode == 4
