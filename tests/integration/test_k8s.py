@@ -16,6 +16,7 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
+from eucgate.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -168,7 +169,12 @@ def test_config_map_feeds_the_container_and_names_mounted_paths() -> None:
     refs = [e["configMapRef"]["name"] for e in _container(deployment)["envFrom"]]
     assert refs == ["eucgate-config"]
     data: dict[str, str] = config["data"]
-    assert all(re.fullmatch(r"EUCGATE_[A-Z0-9_]+", k) for k in data)
+    fields = set(Settings.model_fields)
+    for key in data:
+        assert re.fullmatch(r"EUCGATE_[A-Z0-9_]+", key), key
+        assert key.removeprefix("EUCGATE_").lower() in fields, f"{key}: no such setting"
+    assert data["EUCGATE_OPS_LISTEN"].endswith(f":{OPS_PORT}")
+    assert data["EUCGATE_LISTEN"].endswith(f":{API_PORT}")
     mount_paths = [m["mountPath"] for m in _container(deployment)["volumeMounts"]]
     for key in ("EUCGATE_BUNDLE_PATH", "EUCGATE_SERVICE_KEY_PATH"):
         assert any(data[key].startswith(p + "/") for p in mount_paths), key
