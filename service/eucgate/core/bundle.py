@@ -14,7 +14,7 @@ import json
 import re
 import string
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -119,7 +119,12 @@ class Parameters(_Frozen):
 
 
 class Rule(_Frozen):
-    """One rule: a registered check plus the id, family, outcome and message it reports."""
+    """One rule: a registered check plus the id, family, outcome and message it reports.
+
+    `effective_from` and `effective_until` bound the calendar days (UTC, both inclusive)
+    on which the rule runs, judged by the `now` given to decide(): policy that switches
+    on or off at a date is a bundle change made in advance, not a code change.
+    """
 
     id: StrictStr
     family: Family
@@ -127,6 +132,8 @@ class Rule(_Frozen):
     check: StrictStr
     params: dict[str, Any] = Field(default_factory=dict, validate_default=True)
     message: Text
+    effective_from: IsoDate | None = None
+    effective_until: IsoDate | None = None
 
     _params: BaseModel | None = PrivateAttr(default=None)
 
@@ -187,10 +194,25 @@ class Rule(_Frozen):
             )
         return value
 
+    @field_validator("effective_until")
+    @classmethod
+    def _window_order(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("effective_from")
+        if value is not None and start is not None and value < start:
+            raise ValueError("must not be before effective_from")
+        return value
+
     @model_validator(mode="after")
     def _parse_params(self) -> Rule:
         self._params = CHECKS[self.check].params.model_validate(self.params)
         return self
+
+    def in_effect(self, now: datetime) -> bool:
+        """Whether the rule runs for a decision made at `now` (an aware datetime)."""
+        day = now.astimezone(UTC).date()
+        return (self.effective_from is None or self.effective_from <= day) and (
+            self.effective_until is None or day <= self.effective_until
+        )
 
     @property
     def parsed_params(self) -> BaseModel:

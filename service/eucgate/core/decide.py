@@ -2,7 +2,8 @@
 
 Pure: it reads no clock, file, database or environment; everything it depends on is an
 argument, so the server, the CLI, the benchmarks and replay all get the same answer from
-the same inputs. Every rule of the bundle runs, in bundle order; every finding becomes a
+the same inputs. Every rule of the bundle in effect at `now` runs, in bundle order; every
+finding becomes a
 reason; the outcome is the strictest reason (REJECT > REFER > APPROVE). A rule that
 raises gives REFER with rule id ENG-001: nothing approves by omission.
 """
@@ -58,6 +59,8 @@ def decide(
         submission=submission, bundle=bundle, signer_results=signers, ledger=ledger_view, now=now
     )
     for rule in bundle.rules:
+        if not rule.in_effect(now):
+            continue
         try:
             reasons.extend(_evaluate(rule, ctx))
         except Exception as exc:  # fail closed: a rule that cannot run refers

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eucgate.core.decision import SignerResult
 from eucgate.core.ledger import LedgerView
-from eucgate.core.model import Certificate, Party
+from eucgate.core.model import Certificate, ElementSymbol, Party
 
 if TYPE_CHECKING:
     from eucgate.core.bundle import Bundle, LicensedImporter
@@ -367,6 +367,30 @@ def licence_in_force(ctx: RuleContext, params: NoParams) -> list[Finding]:
 
 
 # --- ITM: items -----------------------------------------------------------------------
+
+
+class ElementsParams(BaseModel):
+    """Chemical symbols a rule looks for, and the instrument that names them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    elements: tuple[ElementSymbol, ...] = Field(min_length=1)
+    instrument: str = Field(min_length=1)
+
+
+@check("items_contain_elements", ElementsParams)
+def items_contain_elements(ctx: RuleContext, params: ElementsParams) -> list[Finding]:
+    """Each item that contains one of `params.elements` is a finding."""
+    wanted = set(params.elements)
+    return [
+        Finding(
+            f"items[{i}].elements",
+            f"{', '.join(sorted(wanted & set(item.elements)))} "
+            f"is controlled under {params.instrument}",
+        )
+        for i, item in enumerate(ctx.certificate.items)
+        if wanted & set(item.elements)
+    ]
 
 
 @check("items_controlled", NoParams)
