@@ -27,6 +27,7 @@ from rich.table import Table
 from eucgate.api.server import serve as run_server
 from eucgate.cli.demo import run_demo
 from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.policy import policy_app
 from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
 from eucgate.config import load_settings
 from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
@@ -47,6 +48,7 @@ app = typer.Typer(
 )
 decision_app = typer.Typer(help="Look up recorded decisions.", no_args_is_help=True)
 app.add_typer(decision_app, name="decision")
+app.add_typer(policy_app, name="policy")
 
 out = Console()
 err = Console(stderr=True)

@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from eucgate.core.bundletests import BundleTests
 from eucgate.core.canonical import canonical_json, sha256_hex
 from eucgate.core.decision import Family, RuleOutcome
 from eucgate.core.model import (
@@ -304,6 +305,7 @@ class Bundle(_Frozen):
     trust_anchors: dict[Role, Annotated[tuple[AnchorPem, ...], Field(min_length=1)]] = Field(
         default_factory=dict
     )
+    tests: BundleTests | None = None
 
     _digest: str = PrivateAttr(default="")
     _anchors: dict[str, tuple[x509.Certificate, ...]] = PrivateAttr(default_factory=dict)

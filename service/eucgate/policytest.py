@@ -1,0 +1,136 @@
+"""Run a bundle's own test cases (`eucgate policy test`) through the real decide().
+
+Each case is signed with a throw-away PKI made for the run: its root becomes the
+bundle's end-user trust anchor, so a case exercises the policy's rules, not the
+operator's keys. Signature rules get their own cases through `signer` and `tamper`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from eucgate_client.dsse import Envelope
+from google.protobuf import json_format
+
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundletests import BundleTestCase, BundleTests
+from eucgate.core.decide import decide
+from eucgate.core.decision import Decision
+from eucgate.core.ledger import EmptyLedger
+from eucgate.core.model import PAYLOAD_TYPE_JSON
+from eucgate.core.submission import Submission
+from eucgate.errors import EucgateError
+from eucgate.signing import Issuer, PrivateKey, issue_ca, issue_signer, sign_envelope
+
+# Wide enough for any case's signing time; these keys live only for one run.
+_PKI_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+_PKI_UNTIL = datetime(2099, 12, 31, tzinfo=UTC)
+_OTHER_ORG = ("Unrelated Trading Company", (("IEC", "9999999999"),))
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """A case's expectation beside what decide() said; `error` when it could not run."""
+
+    name: str
+    expected_outcome: str
+    expected_rules: tuple[str, ...]
+    outcome: str
+    rules: tuple[str, ...]
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return (
+            not self.error
+            and self.outcome == self.expected_outcome
+            and sorted(self.rules) == sorted(self.expected_rules)
+        )
+
+
+class _TestPki:
+    """A root trusted by the bundle under test, one not trusted, and leaves on demand."""
+
+    def __init__(self) -> None:
+        self.trusted = self._chain("policy test root")
+        self.untrusted = self._chain("untrusted test root")
+        self._leaves: dict[
+            tuple[str, tuple[tuple[str, str], ...], bool], tuple[PrivateKey, list[x509.Certificate]]
+        ] = {}
+
+    @staticmethod
+    def _chain(name: str) -> tuple[Issuer, Issuer]:
+        root = issue_ca(name, not_before=_PKI_FROM, not_after=_PKI_UNTIL, path_length=1)
+        intermediate = issue_ca(
+            f"{name} issuing CA", issuer=root, not_before=_PKI_FROM, not_after=_PKI_UNTIL
+        )
+        return root, intermediate
+
+    def root_pem(self) -> str:
+        return self.trusted[0][1].public_bytes(Encoding.PEM).decode()
+
+    def signer(
+        self, organization: str, registrations: Sequence[tuple[str, str]], *, trusted: bool
+    ) -> tuple[PrivateKey, list[x509.Certificate]]:
+        key = (organization, tuple(registrations), trusted)
+        if key not in self._leaves:
+            intermediate = (self.trusted if trusted else self.untrusted)[1]
+            leaf_key, leaf = issue_signer(
+                intermediate,
+                organization=organization,
+                registrations=registrations,
+                common_name=f"{organization} EUC signing",
+                country="IN",
+                not_before=_PKI_FROM,
+                not_after=_PKI_UNTIL,
+            )
+            self._leaves[key] = (leaf_key, [leaf, intermediate[1]])
+        return self._leaves[key]
+
+
+def run_bundle_tests(bundle: Bundle) -> list[CaseResult]:
+    """Run every case of `bundle.tests`; raises ValueError when the bundle has none."""
+    if bundle.tests is None:
+        raise ValueError(f"bundle {bundle.name} carries no test cases")
+    pki = _TestPki()
+    under_test = bundle.with_trust_anchors({"end_user": [pki.root_pem()]})
+    return [_run(under_test, bundle.tests, case, pki) for case in bundle.tests.cases]
+
+
+def _run(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _TestPki) -> CaseResult:
+    expected = (case.expect.outcome.value, case.expect.rules)
+    try:
+        decision = _decide(bundle, tests, case, pki)
+    except (EucgateError, ValueError) as exc:
+        return CaseResult(case.name, *expected, outcome="", rules=(), error=str(exc))
+    return CaseResult(
+        case.name,
+        *expected,
+        outcome=decision.outcome.value,
+        rules=tuple(dict.fromkeys(r.rule_id for r in decision.reasons)),
+    )
+
+
+def _decide(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _TestPki) -> Decision:
+    certificate = tests.certificate(case)
+    end_user = certificate.end_user
+    if case.signer == "other":
+        key, chain = pki.signer(*_OTHER_ORG, trusted=True)
+    else:
+        registrations = [(r.scheme, r.value) for r in end_user.registrations]
+        key, chain = pki.signer(
+            end_user.legal_name, registrations, trusted=case.signer == "end_user"
+        )
+    payload = json_format.MessageToJson(certificate).encode()
+    envelope = sign_envelope(PAYLOAD_TYPE_JSON, payload, [(key, chain)])
+    if case.tamper:
+        doc = json.loads(payload)
+        doc["certificateNumber"] = doc.get("certificateNumber", "") + "-ALTERED"
+        envelope = Envelope(envelope.payload_type, json.dumps(doc).encode(), envelope.signatures)
+    submission = Submission.from_envelope(envelope, max_payload_bytes=1 << 20, max_signatures=8)
+    return decide(submission, bundle, EmptyLedger(), case.now)
