@@ -131,7 +131,13 @@ class SignerSummary(_message.Message):
     def __init__(self, role: _Optional[str] = ..., subject: _Optional[str] = ..., certificate_digest: _Optional[str] = ..., keyid: _Optional[str] = ..., verified: _Optional[bool] = ...) -> None: ...
 
 class Receipt(_message.Message):
-    __slots__ = ("envelope",)
+    __slots__ = ("envelope", "leaf_index", "checkpoint", "inclusion_proof")
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    LEAF_INDEX_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    INCLUSION_PROOF_FIELD_NUMBER: _ClassVar[int]
     envelope: _envelope_pb2.Envelope
-    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ...) -> None: ...
+    leaf_index: int
+    checkpoint: str
+    inclusion_proof: _containers.RepeatedScalarFieldContainer[bytes]
+    def __init__(self, envelope: _Optional[_Union[_envelope_pb2.Envelope, _Mapping]] = ..., leaf_index: _Optional[int] = ..., checkpoint: _Optional[str] = ..., inclusion_proof: _Optional[_Iterable[bytes]] = ...) -> None: ...
