@@ -154,7 +154,7 @@ def _signed_envelope_fields(directory: Path, count: int) -> list[bytes]:
         organization=samples.JAY_USHIN.legal_name,
         registrations=samples.JAY_USHIN.registrations,
     )
-    write_trusting_bundle(directory / "bundle.yaml", pki.root_cert)
+    write_trusting_bundle(directory / "bundle.yaml", pki.root_cert, pki.crls)
     signer = (load_private_key(pki.signer_key), load_certificates(pki.signer_chain))
     run_tag = uuid.uuid4().hex[:8].upper()
     fields = []

@@ -12,8 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
-from eucgate.signing import PrivateKey, issue_ca, issue_signer
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from eucgate.core.pki import TrustPolicy
+from eucgate.signing import CaKey, PrivateKey, issue_ca, issue_crl, issue_signer
 
 NOW = datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
 END_USER_ORGANIZATION = "Jay-Ushin Limited"
@@ -27,18 +28,22 @@ class Pki:
     end_user: root -> intermediate -> Ed25519 leaf for Jay-Ushin Limited.
     consignee: its own root -> ECDSA P-256 leaf (no intermediate).
     `*_chain` is what a signer attaches: leaf first, intermediates, no root.
+    Each CA has an empty CRL issued 2026-01-01, next update 2027-01-01.
     """
 
-    root_key: ec.EllipticCurvePrivateKey
+    root_key: CaKey
     root: x509.Certificate
-    intermediate_key: ec.EllipticCurvePrivateKey
+    intermediate_key: CaKey
     intermediate: x509.Certificate
     end_user_key: PrivateKey
     end_user_cert: x509.Certificate
-    consignee_root_key: ec.EllipticCurvePrivateKey
+    consignee_root_key: CaKey
     consignee_root: x509.Certificate
     consignee_key: PrivateKey
     consignee_cert: x509.Certificate
+    root_crl: x509.CertificateRevocationList
+    intermediate_crl: x509.CertificateRevocationList
+    consignee_root_crl: x509.CertificateRevocationList
 
     @property
     def end_user_chain(self) -> Sequence[x509.Certificate]:
@@ -51,6 +56,19 @@ class Pki:
     def anchors(self) -> Mapping[str, Sequence[x509.Certificate]]:
         """Trust anchors per signer role, as `core.pki.verify_signatures` takes them."""
         return {"end_user": [self.root], "consignee": [self.consignee_root]}
+
+    def crls(self) -> Mapping[str, Sequence[x509.CertificateRevocationList]]:
+        """The CRLs per signer role."""
+        return {
+            "end_user": [self.root_crl, self.intermediate_crl],
+            "consignee": [self.consignee_root_crl],
+        }
+
+    def trust(self, **options: bool | str) -> TrustPolicy:
+        """Anchors and CRLs per role with CRLs required; `options` override the rest."""
+        return TrustPolicy.from_anchors(
+            self.anchors(), self.crls(), **{"require_crls": True, **options}
+        )
 
 
 @pytest.fixture
@@ -92,7 +110,11 @@ def pki() -> Pki:
         not_before=start,
         not_after=leaf_end,
     )
+    crl_end = start + timedelta(days=365)
     return Pki(
+        root_crl=issue_crl(root, this_update=start, next_update=crl_end),
+        intermediate_crl=issue_crl(intermediate, this_update=start, next_update=crl_end),
+        consignee_root_crl=issue_crl(consignee_root, this_update=start, next_update=crl_end),
         root_key=root[0],
         root=root[1],
         intermediate_key=intermediate[0],

@@ -59,6 +59,7 @@ __all__ = [
     "jay_ushin",
     "magnet_item",
     "sample_bundle",
+    "shin_etsu",
     "signed_submission",
     "signer_result",
     "submission_with_signers",
@@ -79,6 +80,17 @@ def jay_ushin(**overrides: Any) -> Party:
         ),
         "country_code": "IN",
         "registrations": tuple(Registration(scheme=s, value=v) for s, v in END_USER_REGISTRATIONS),
+    }
+    fields.update(overrides)
+    return Party(**fields)
+
+
+def shin_etsu(**overrides: Any) -> Party:
+    """Shin-Etsu Magnetics Co, Japan: the consignee the `pki` fixture's consignee signs as."""
+    fields: dict[str, Any] = {
+        "legal_name": "Shin-Etsu Magnetics Co",
+        "country_code": "JP",
+        "registrations": (Registration(scheme="JCN", value="1234567890123"),),
     }
     fields.update(overrides)
     return Party(**fields)
@@ -148,13 +160,17 @@ def _pem(cert: x509.Certificate) -> str:
 
 
 def sample_bundle(pki: Pki | None = None) -> Bundle:
-    """The shipped sample bundle; with `pki`, its roots installed as trust anchors."""
+    """The shipped sample bundle; with `pki`, its roots and CRLs installed."""
     bundle = load_bundle(SAMPLE_BUNDLE_PATH)
     if pki is None:
         return bundle
     anchors: Mapping[str, Sequence[x509.Certificate]] = pki.anchors()
     return bundle.with_trust_anchors(
-        {role: [_pem(c) for c in certs] for role, certs in anchors.items()}
+        {role: [_pem(c) for c in certs] for role, certs in anchors.items()},
+        {
+            role: [c.public_bytes(serialization.Encoding.PEM).decode("ascii") for c in crls]
+            for role, crls in pki.crls().items()
+        },
     )
 
 

@@ -25,7 +25,7 @@ from eucgate.core.ledger import EmptyLedger
 from eucgate.core.model import PAYLOAD_TYPE_JSON
 from eucgate.core.submission import Submission
 from eucgate.errors import EucgateError
-from eucgate.signing import Issuer, PrivateKey, issue_ca, issue_signer, sign_envelope
+from eucgate.signing import Issuer, PrivateKey, issue_ca, issue_crl, issue_signer, sign_envelope
 
 # Wide enough for any case's signing time; these keys live only for one run.
 _PKI_FROM = datetime(2000, 1, 1, tzinfo=UTC)
@@ -74,6 +74,15 @@ class _TestPki:
     def root_pem(self) -> str:
         return self.trusted[0][1].public_bytes(Encoding.PEM).decode()
 
+    def crl_pems(self) -> list[str]:
+        """Empty CRLs of the trusted root and intermediate, current for the whole run."""
+        return [
+            issue_crl(ca, this_update=_PKI_FROM, next_update=_PKI_UNTIL)
+            .public_bytes(Encoding.PEM)
+            .decode()
+            for ca in self.trusted
+        ]
+
     def signer(
         self, organization: str, registrations: Sequence[tuple[str, str]], *, trusted: bool
     ) -> tuple[PrivateKey, list[x509.Certificate]]:
@@ -98,7 +107,9 @@ def run_bundle_tests(bundle: Bundle) -> list[CaseResult]:
     if bundle.tests is None:
         raise ValueError(f"bundle {bundle.name} carries no test cases")
     pki = _TestPki()
-    under_test = bundle.with_trust_anchors({"end_user": [pki.root_pem()]})
+    under_test = bundle.with_trust_anchors(
+        {"end_user": [pki.root_pem()]}, {"end_user": pki.crl_pems()}
+    )
     return [_run(under_test, bundle.tests, case, pki) for case in bundle.tests.cases]
 
 

@@ -88,7 +88,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
     return Env(
         directory=directory,
         pki=pki,
-        bundle=write_trusting_bundle(directory / "policy.yaml", pki.root_cert),
+        bundle=write_trusting_bundle(directory / "policy.yaml", pki.root_cert, pki.crls),
         signer=(load_private_key(pki.signer_key), list(load_certificates(pki.signer_chain))),
         unlicensed_signer=(kaveri_key, [kaveri_cert, issuer_cert]),
     )

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 from eucgate.core.bundle import Bundle, load_bundle, parse_bundle
-from eucgate.core.decision import Family, RuleOutcome
+from eucgate.core.decision import RuleOutcome
 from eucgate.core.model import EndUseCategory
 from eucgate.core.rules import CHECKS
 from eucgate.errors import BundleError
@@ -102,10 +102,14 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "LIC-001",
         "ITM-001",
         "ITM-002",
+        "SIG-004",
+        "SIG-005",
+        "SIG-006",
     ]
     assert {r.check for r in rules} == set(CHECKS)
-    assert all(r.outcome is RuleOutcome.REJECT for r in rules if r.family is not Family.ITM)
-    assert {r.id for r in rules if r.outcome is RuleOutcome.REFER} == {"ITM-001", "ITM-002"}
+    refer = {"ITM-001", "ITM-002", "SIG-004", "SIG-006"}
+    assert all(r.outcome is RuleOutcome.REJECT for r in rules if r.id not in refer)
+    assert {r.id for r in rules if r.outcome is RuleOutcome.REFER} == refer
 
 
 # --- digest and canonical form ----------------------------------------------------------
@@ -208,7 +212,7 @@ def _ed25519_root() -> x509.Certificate:
 
 
 def test_ed25519_anchor_is_refused() -> None:
-    with pytest.raises(BundleError, match="not an ECDSA key"):
+    with pytest.raises(BundleError, match="not an ECDSA or RSA key"):
         sample_bundle().with_trust_anchors({"end_user": [_pem(_ed25519_root())]})
 
 

@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
-from eucgate.core.pki import keyid, load_anchor_pems, verify_signatures
+from eucgate.core.pki import TrustPolicy, keyid, load_anchor_pems, verify_signatures
 from eucgate.signing import add_signature, issue_ca, issue_signer, sign_envelope
 from eucgate_client.dsse import Envelope, Signature
 
@@ -29,7 +29,7 @@ def _signed(pki: Pki) -> Envelope:
 
 
 def _only(envelope: Envelope, pki: Pki, now: datetime) -> tuple[str, str]:
-    (result,) = verify_signatures(envelope, pki.anchors(), now)
+    (result,) = verify_signatures(envelope, pki.trust(), now)
     assert result.verified == (result.failure == "")
     return result.failure, result.role
 
@@ -85,7 +85,7 @@ def _usage(*, digital_signature: bool) -> x509.KeyUsage:
 
 
 def test_ed25519_end_user_verifies_with_its_facts(pki: Pki, now: datetime) -> None:
-    (result,) = verify_signatures(_signed(pki), pki.anchors(), now)
+    (result,) = verify_signatures(_signed(pki), pki.trust(), now)
     assert result.verified
     assert result.failure == ""
     assert result.role == "end_user"
@@ -104,7 +104,7 @@ def test_two_signers_get_their_own_roles(pki: Pki, now: datetime) -> None:
         PAYLOAD,
         [(pki.end_user_key, pki.end_user_chain), (pki.consignee_key, pki.consignee_chain)],
     )
-    results = verify_signatures(envelope, pki.anchors(), now)
+    results = verify_signatures(envelope, pki.trust(), now)
     assert [(r.index, r.role, r.verified) for r in results] == [
         (0, "end_user", True),
         (1, "consignee", True),
@@ -174,7 +174,7 @@ def test_payload_type_swapped_after_signing_is_invalid(pki: Pki, now: datetime) 
 
 def test_forged_signature_is_invalid_even_with_an_untrusted_chain(pki: Pki, now: datetime) -> None:
     envelope = _with_sig(_signed(pki), sig=b"\x00" * 64)
-    (result,) = verify_signatures(envelope, {}, now)
+    (result,) = verify_signatures(envelope, TrustPolicy(roles={}), now)
     assert result.failure == "SIG_INVALID"
 
 
@@ -192,7 +192,7 @@ def test_chain_to_an_unconfigured_root_is_untrusted(pki: Pki, now: datetime) -> 
         not_after=now + timedelta(days=1),
     )
     envelope = sign_envelope(PAYLOAD_TYPE, PAYLOAD, [(key, [cert])])
-    (result,) = verify_signatures(envelope, pki.anchors(), now)
+    (result,) = verify_signatures(envelope, pki.trust(), now)
     assert (result.failure, result.role, result.verified) == ("SIG_UNTRUSTED_CHAIN", "", False)
     assert "end_user:" in result.detail
     assert "consignee:" in result.detail
@@ -205,13 +205,13 @@ def test_chain_missing_its_intermediate_is_untrusted(pki: Pki, now: datetime) ->
 
 
 def test_no_anchors_for_any_role_is_untrusted(pki: Pki, now: datetime) -> None:
-    (result,) = verify_signatures(_signed(pki), {"end_user": []}, now)
+    (result,) = verify_signatures(_signed(pki), TrustPolicy.from_anchors({"end_user": []}), now)
     assert result.failure == "SIG_UNTRUSTED_CHAIN"
 
 
 def test_signer_is_tried_against_each_role(pki: Pki, now: datetime) -> None:
     anchors = {"consignee": [pki.consignee_root], "endorser": [pki.root]}
-    (result,) = verify_signatures(_signed(pki), anchors, now)
+    (result,) = verify_signatures(_signed(pki), TrustPolicy.from_anchors(anchors), now)
     assert (result.verified, result.role) == (True, "endorser")
 
 
@@ -226,7 +226,7 @@ def test_leaf_outside_its_validity(pki: Pki, at: datetime, failure: str) -> None
     assert _only(_signed(pki), pki, at) == (failure, "")
 
 
-def test_rsa_leaf_is_not_allowed(pki: Pki, now: datetime) -> None:
+def test_rsa_pss_leaf_verifies(pki: Pki, now: datetime) -> None:
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = _custom_leaf(pki, rsa_key.public_key(), _usage(digital_signature=True))
     sig = rsa_key.sign(
@@ -239,7 +239,7 @@ def test_rsa_leaf_is_not_allowed(pki: Pki, now: datetime) -> None:
         payload=PAYLOAD,
         signatures=(Signature(sig=sig, certificates=(_der(cert), _der(pki.intermediate))),),
     )
-    assert _only(envelope, pki, now) == ("SIG_KEY_NOT_ALLOWED", "")
+    assert _only(envelope, pki, now) == ("", "end_user")
 
 
 def test_other_curve_is_not_allowed(pki: Pki, now: datetime) -> None:
@@ -272,7 +272,7 @@ def test_ca_certificate_as_signer_is_refused(pki: Pki, now: datetime) -> None:
 
 def test_signature_without_certificates(pki: Pki, now: datetime) -> None:
     envelope = _with_sig(_signed(pki), certificates=())
-    (result,) = verify_signatures(envelope, pki.anchors(), now)
+    (result,) = verify_signatures(envelope, pki.trust(), now)
     assert (result.failure, result.verified, result.subject) == ("SIG_NO_CERTIFICATE", False, "")
 
 
@@ -289,7 +289,7 @@ def test_every_signature_gets_a_result(pki: Pki, now: datetime) -> None:
     envelope = replace(
         envelope, signatures=(*envelope.signatures, Signature(sig=b"", keyid="hint"))
     )
-    results = verify_signatures(envelope, pki.anchors(), now)
+    results = verify_signatures(envelope, pki.trust(), now)
     assert [(r.index, r.failure) for r in results] == [
         (0, ""),
         (1, ""),
@@ -300,7 +300,7 @@ def test_every_signature_gets_a_result(pki: Pki, now: datetime) -> None:
 
 def test_naive_verification_time_is_a_programming_error(pki: Pki) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        verify_signatures(_signed(pki), pki.anchors(), datetime(2026, 6, 1))
+        verify_signatures(_signed(pki), pki.trust(), datetime(2026, 6, 1))
 
 
 def test_load_anchor_pems(pki: Pki) -> None:
@@ -406,7 +406,7 @@ def test_certificate_made_by_openssl_verifies(tmp_path: Path, now: datetime) -> 
     assert isinstance(key, ed25519.Ed25519PrivateKey)
     envelope = sign_envelope(PAYLOAD_TYPE, PAYLOAD, [(key, [leaf])])
     at = leaf.not_valid_before_utc + timedelta(minutes=1)  # openssl dates from its clock
-    (result,) = verify_signatures(envelope, {"end_user": [root]}, at)
+    (result,) = verify_signatures(envelope, TrustPolicy.from_anchors({"end_user": [root]}), at)
     assert (result.verified, result.role, result.failure) == (True, "end_user", ""), result.detail
     assert result.registrations == ("IEC:0588012345",)
     assert result.organization == "Jay-Ushin Limited"

@@ -129,7 +129,7 @@ def test_append_then_get_and_find_request_return_the_record(store: Store) -> Non
 
     result = store.append(record)
 
-    assert result == AppendResult(record=record, replayed=False)
+    assert result == AppendResult(record=record, replayed=False, leaf_index=0)
     assert store.get(record.decision_id) == record
     assert store.find_request(record.caller, record.request_id) == record
     assert store.get("dec_missing") is None
@@ -144,7 +144,7 @@ def test_same_request_id_and_envelope_replays_the_first_record(store: Store) -> 
 
     result = store.append(again)
 
-    assert result == AppendResult(record=first, replayed=True)
+    assert result == AppendResult(record=first, replayed=True, leaf_index=0)
     assert store.get(again.decision_id) is None
 
 
@@ -365,8 +365,11 @@ def test_reopen_after_close_keeps_everything(store: Store, reopen: Callable[[], 
     assert again.get_bundle("a" * 64) == b"canonical-a"
     # idempotency survives the restart too
     assert again.append(make_record(99, request_id="req-3", digest=f"{3:064x}")) == (
-        AppendResult(record=records[3], replayed=True)
+        AppendResult(
+            record=records[3], replayed=True, leaf_index=again.leaf_index(records[3].decision_id)
+        )
     )
+    assert again.tree_state().size == len(records)
 
 
 def test_close_completes_queued_appends_and_then_refuses(
@@ -499,6 +502,11 @@ def test_a_failing_record_does_not_fail_its_batch(store: SqliteStore, db_path: P
     assert store.get(records[8].decision_id) is None
     assert all(store.get(r.decision_id) == r for r in records[:8])
     assert store.find_request(records[8].caller, "poison") is None
+    # the refused record took no leaf: the log has the blocker and the 8, consecutively
+    indices = sorted(r.leaf_index or 0 for r in results[:8] if isinstance(r, AppendResult))
+    assert indices == list(range(1, 9))
+    assert store.tree_state().size == 9
+    assert store.leaf_index(records[8].decision_id) is None
 
 
 def test_a_failed_commit_fails_every_waiter_and_stores_none_of_the_batch(
@@ -525,11 +533,14 @@ def test_a_failed_commit_fails_every_waiter_and_stores_none_of_the_batch(
     assert isinstance(first, AppendResult)
     assert all(isinstance(r, StoreError) for r in results)
     assert all(store.get(r.decision_id) is None for r in records)
+    # nor any of its log: the tree is as the first commit left it
+    assert store.tree_state().size == 1
+    assert store.entries(0, 100) == store.entries(0, 1)
     after = store.stats()
     assert after.failed_batches - before.failed_batches == 1
     assert after.commits - before.commits == 1
-    # the writer carries on
-    assert not store.append(make_record(20)).replayed
+    # the writer carries on, with the next leaf index
+    assert store.append(make_record(20)).leaf_index == 1
 
 
 def test_newer_schema_version_is_refused(store: SqliteStore, db_path: Path) -> None:
@@ -603,5 +614,9 @@ def test_every_acknowledged_append_survives_sigkill(db_path: Path) -> None:
     try:
         missing = [decision_id for decision_id in acked if store.get(decision_id) is None]
         assert missing == []
+        # every acknowledged record is logged, and the reopened tree (whose stored nodes
+        # `open` checked against the stored root) holds exactly the committed records
+        assert all(store.leaf_index(decision_id) is not None for decision_id in acked)
+        assert store.tree_state().size == len(store.entries(0, 1_000_000))
     finally:
         store.close()

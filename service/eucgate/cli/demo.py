@@ -117,7 +117,7 @@ def _cases(directory: Path, now: datetime) -> tuple[list[Case], Path, Path]:
             _tamper(signed(samples.certificate(now, number="JUL-EUC-2026-0045"), as_json)),
         ),
     ]
-    bundle = write_trusting_bundle(directory / "policy.yaml", pki.root_cert)
+    bundle = write_trusting_bundle(directory / "policy.yaml", pki.root_cert, pki.crls)
     return cases, bundle, pki.service_key
 
 

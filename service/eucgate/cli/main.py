@@ -16,6 +16,7 @@ from typing import Annotated
 
 import grpc
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate_client.client import ApiError, CertificateClient
 from eucgate_client.dsse import Envelope
 from eucgate_client.receipt import ReceiptError, load_service_public_key, verify_receipt
@@ -34,11 +35,14 @@ from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
 from eucgate.errors import EucgateError
 from eucgate.logconfig import configure_logging
 from eucgate.signing import (
+    KEY_TYPES,
     add_signature,
     load_certificates,
     load_private_key,
-    make_demo_pki,
+    make_role_pki,
     sign_envelope,
+    write_pem_key,
+    write_pem_public_key,
 )
 
 app = typer.Typer(
@@ -131,35 +135,81 @@ def demo(
 @app.command()
 def keygen(
     directory: Annotated[Path, typer.Argument(help="where to write keys and certificates")],
-    organization: Annotated[str, typer.Option(help="end user's legal name")] = (
+    role: Annotated[
+        str, typer.Option(help="signer role: end_user, consignee or endorser")
+    ] = "end_user",
+    organization: Annotated[str, typer.Option(help="the signer's legal name")] = (
         "Jay-Ushin Limited"
     ),
     registration: Annotated[
         list[str] | None,
         typer.Option(help="SCHEME:VALUE registration in the signer certificate, repeatable"),
     ] = None,
+    country: Annotated[str, typer.Option(help="the signer's country (ISO 3166-1)")] = "IN",
+    key_type: Annotated[str, typer.Option(help=f"signer key: {', '.join(KEY_TYPES)}")] = "ed25519",
+    bundle: Annotated[
+        Path | None,
+        typer.Option(
+            help="add this role's root and CRLs to this bundle file "
+            "(default DIRECTORY/policy.yaml, made from the sample bundle)"
+        ),
+    ] = None,
 ) -> None:
-    """Make a demo PKI: CA, end-user signer, service key, and a bundle trusting the CA."""
-    regs = registration or ["IEC:0588012345", "GSTIN:06AAACJ1234F1Z5"]
+    """Make a PKI for one signer role (root, intermediate, signer, CRLs) and trust it.
+
+    For the end_user role the service's receipt key is written too.
+    """
+    if role not in ("end_user", "consignee", "endorser"):
+        raise _fail("--role must be end_user, consignee or endorser", Exit.USAGE)
+    if key_type not in KEY_TYPES:
+        raise _fail(f"--key-type must be one of {', '.join(KEY_TYPES)}", Exit.USAGE)
+    regs = registration or (
+        ["IEC:0588012345", "GSTIN:06AAACJ1234F1Z5"] if role == "end_user" else []
+    )
     pairs = []
     for r in regs:
         scheme, sep, value = r.partition(":")
         if not sep or not scheme or not value:
             raise _fail(f"registration {r!r} must be SCHEME:VALUE", Exit.USAGE)
         pairs.append((scheme, value))
+    now = datetime.now(UTC)
+    policy_path = bundle or directory / "policy.yaml"
+    written: list[tuple[str, Path]] = []
     try:
-        pki = make_demo_pki(
-            directory, now=datetime.now(UTC), organization=organization, registrations=pairs
+        pki = make_role_pki(
+            directory,
+            role=role,
+            now=now,
+            organization=organization,
+            registrations=pairs,
+            country=country,
+            key_type=key_type,
         )
-        policy = write_trusting_bundle(directory / "policy.yaml", pki.root_cert)
+        if role == "end_user":
+            service_key = Ed25519PrivateKey.generate()
+            written += [
+                ("service key", directory / "service.key.pem"),
+                ("service public key", directory / "service.pub.pem"),
+            ]
+            write_pem_key(written[0][1], service_key)
+            write_pem_public_key(written[1][1], service_key.public_key())
+        policy = write_trusting_bundle(
+            policy_path,
+            pki.root_cert,
+            pki.crls,
+            role=role,
+            base=policy_path if policy_path.exists() else None,
+        )
     except (OSError, ValueError) as exc:
         raise _fail(str(exc), Exit.ERROR) from None
-    out.print(f"wrote PKI for [bold]{organization}[/] in {directory}")
+    out.print(f"wrote {role} PKI for [bold]{organization}[/] in {directory}")
     for label, path in (
+        ("root certificate", pki.root_cert),
+        ("CRLs", pki.root_crl),
+        ("", pki.intermediate_crl),
         ("signer key", pki.signer_key),
         ("signer chain", pki.signer_chain),
-        ("service key", pki.service_key),
-        ("service public key", pki.service_public_key),
+        *written,
         ("policy bundle", policy),
     ):
         out.print(f"  {label:<20} {path}")
@@ -167,9 +217,15 @@ def keygen(
 
 @app.command()
 def sign(
-    certificate: Annotated[Path, typer.Argument(help="EUC as protobuf JSON")],
-    key: Annotated[Path, typer.Option(help="signer's private key (PEM)")],
-    chain: Annotated[Path, typer.Option(help="signer's certificate, then intermediates (PEM)")],
+    certificate: Annotated[Path | None, typer.Argument(help="EUC as protobuf JSON")] = None,
+    key: Annotated[Path | None, typer.Option(help="signer's private key (PEM)")] = None,
+    chain: Annotated[
+        Path | None, typer.Option(help="signer's certificate, then intermediates (PEM)")
+    ] = None,
+    pki: Annotated[
+        Path | None,
+        typer.Option(help="a `keygen` directory: sign as its signer (instead of --key/--chain)"),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--out", help="envelope file; - for stdout")
     ] = None,
@@ -177,16 +233,26 @@ def sign(
         str, typer.Option("--format", help="payload encoding: json or protobuf")
     ] = "json",
     add_to: Annotated[
-        Path | None, typer.Option(help="add the signature to this existing envelope")
+        Path | None,
+        typer.Option(help="add a signature (e.g. a consignee's) to this existing envelope"),
     ] = None,
 ) -> None:
-    """Sign an EUC (or add a signature to an envelope) and write the DSSE JSON envelope."""
+    """Sign an EUC, or add a signer role's signature to an envelope; write DSSE JSON."""
+    if pki is not None:
+        if key is not None or chain is not None:
+            raise _fail("give --pki or --key with --chain, not both", Exit.USAGE)
+        key, chain = pki / "signer.key.pem", pki / "signer-chain.pem"
+    if key is None or chain is None:
+        raise _fail("give --pki, or --key with --chain", Exit.USAGE)
+    if (certificate is None) == (add_to is None):
+        raise _fail("give the EUC to sign, or --add-to an envelope, not both", Exit.USAGE)
     try:
         private_key = load_private_key(key)
         certs = load_certificates(chain)
         if add_to is not None:
             envelope = add_signature(Envelope.from_json(add_to.read_bytes()), private_key, certs)
         else:
+            assert certificate is not None  # checked above
             euc = json_format.Parse(certificate.read_text(), certificate_pb2.EndUserCertificate())
             if payload_format == "json":
                 payload_type, payload = PAYLOAD_TYPE_JSON, json_format.MessageToJson(euc).encode()

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -49,7 +49,14 @@ from eucgate.core.model import (
     ItemForm,
     Party,
 )
-from eucgate.core.pki import load_anchor_pems
+from eucgate.core.pki import (
+    MIN_RSA_BITS,
+    RegistrationSource,
+    RoleTrust,
+    TrustPolicy,
+    load_anchor_pems,
+    load_crl_pem,
+)
 from eucgate.core.rules import CHECKS
 from eucgate.errors import BundleError
 
@@ -89,9 +96,14 @@ def _anchor_certificates(pem: str) -> list[x509.Certificate]:
             key = cert.public_key()
         except UnsupportedAlgorithm as exc:
             raise ValueError(f"anchor key is not supported: {exc}") from None
-        # The chain builder refuses Ed25519 issuers, so an anchor must be ECDSA.
-        if not isinstance(key, ec.EllipticCurvePublicKey):
-            raise ValueError(f"anchor {cert.subject.rfc4514_string()} is not an ECDSA key")
+        # The chain builder refuses Ed25519 issuers, so an anchor must be ECDSA or RSA.
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
+            raise ValueError(
+                f"anchor {cert.subject.rfc4514_string()} has an RSA key of {key.key_size} "
+                f"bits; at least {MIN_RSA_BITS} are required"
+            )
+        if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise ValueError(f"anchor {cert.subject.rfc4514_string()} is not an ECDSA or RSA key")
     return certs
 
 
@@ -106,6 +118,14 @@ def _valid_anchor_pem(pem: str) -> str:
 AnchorPem = Annotated[StrictStr, AfterValidator(_valid_anchor_pem)]
 
 
+def _valid_crl_pem(pem: str) -> str:
+    load_crl_pem(pem)
+    return pem
+
+
+CrlPem = Annotated[StrictStr, AfterValidator(_valid_crl_pem)]
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -117,6 +137,23 @@ class Parameters(_Frozen):
 
     max_validity_days: StrictInt = Field(gt=0)
     max_signing_skew_seconds: StrictInt = Field(ge=0)
+    # How long before the receive time (`now`) a declared signing time is believed: an
+    # older one is not used, and certificates are checked at `now` instead.
+    max_signing_age_seconds: StrictInt = Field(default=30 * 86400, ge=0)
+
+
+class SignaturePolicy(_Frozen):
+    """How signatures are judged beyond the trust anchors (see `core.pki`).
+
+    `rsa_pkcs1v15`: accept RSASSA-PKCS1-v1_5 (SHA-256) besides RSA-PSS.
+    `require_crls`: every CA in a signer's chain must have a CRL in the bundle for the
+    role; without one the signer's revocation status is unknown (a rule refers it).
+    `registration_source`: where signer certificates carry registration numbers.
+    """
+
+    rsa_pkcs1v15: bool = False
+    require_crls: bool = True
+    registration_source: RegistrationSource = "subject_serial_number"
 
 
 class Rule(_Frozen):
@@ -305,10 +342,13 @@ class Bundle(_Frozen):
     trust_anchors: dict[Role, Annotated[tuple[AnchorPem, ...], Field(min_length=1)]] = Field(
         default_factory=dict
     )
+    crls: dict[Role, tuple[CrlPem, ...]] = Field(default_factory=dict)
+    signatures: SignaturePolicy = Field(default_factory=SignaturePolicy)
     tests: BundleTests | None = None
 
     _digest: str = PrivateAttr(default="")
     _anchors: dict[str, tuple[x509.Certificate, ...]] = PrivateAttr(default_factory=dict)
+    _trust: TrustPolicy | None = PrivateAttr(default=None)
 
     @field_validator("version")
     @classmethod
@@ -343,6 +383,18 @@ class Bundle(_Frozen):
             for role in ROLES
             if role in self.trust_anchors
         }
+        crls: dict[str, tuple[x509.CertificateRevocationList, ...]] = {
+            role: tuple(load_crl_pem(pem) for pem in pems) for role, pems in self.crls.items()
+        }
+        self._trust = TrustPolicy(
+            roles={
+                role: RoleTrust(anchors=anchors, crls=crls.get(role, ()))
+                for role, anchors in self._anchors.items()
+            },
+            allow_rsa_pkcs1v15=self.signatures.rsa_pkcs1v15,
+            require_crls=self.signatures.require_crls,
+            registration_source=self.signatures.registration_source,
+        )
         self._digest = sha256_hex(self.canonical())
         return self
 
@@ -356,17 +408,30 @@ class Bundle(_Frozen):
         """Trust anchors per signer role, as `core.pki.verify_signatures` takes them."""
         return dict(self._anchors)
 
+    @property
+    def trust(self) -> TrustPolicy:
+        """Anchors, CRLs and signature options per role, as `core.pki` takes them."""
+        assert self._trust is not None  # set by the validator of every constructed Bundle
+        return self._trust
+
     def canonical(self) -> bytes:
         """Canonical JSON of the validated content: what the store keeps for replay."""
         return canonical_json(self.model_dump(mode="json"))
 
-    def with_trust_anchors(self, role_to_pems: Mapping[str, Sequence[str]]) -> Bundle:
-        """This bundle with its trust anchors replaced (and a new digest).
+    def with_trust_anchors(
+        self,
+        role_to_pems: Mapping[str, Sequence[str]],
+        crls: Mapping[str, Sequence[str]] | None = None,
+    ) -> Bundle:
+        """This bundle with its trust anchors (and, if given, CRLs) replaced; new digest.
 
-        Raises BundleError for an unknown role or a PEM that is not an ECDSA certificate.
+        Raises BundleError for an unknown role, a PEM that is not an ECDSA or RSA
+        certificate, or one that is not a CRL.
         """
         data = self.model_dump(mode="json")
         data["trust_anchors"] = {role: list(pems) for role, pems in role_to_pems.items()}
+        if crls is not None:
+            data["crls"] = {role: list(pems) for role, pems in crls.items()}
         return _validate(data, "<trust anchors>", {})
 
     def licensed_importer_for(self, party: Party) -> LicensedImporter | None:

@@ -10,7 +10,7 @@ raises gives REFER with rule id ENG-001: nothing approves by omission.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from eucgate.core.bundle import Bundle, Rule
 from eucgate.core.decision import (
@@ -26,7 +26,7 @@ from eucgate.core.decision import (
 )
 from eucgate.core.ledger import LedgerView
 from eucgate.core.model import Item, Party
-from eucgate.core.pki import verify_signatures
+from eucgate.core.pki import ChainCache, verify_signatures
 from eucgate.core.rules import CHECKS, RuleContext
 from eucgate.core.submission import Submission
 
@@ -35,13 +35,19 @@ _MAX_ERROR_TEXT = 200
 
 
 def decide(
-    submission: Submission, bundle: Bundle, ledger_view: LedgerView, now: datetime
+    submission: Submission,
+    bundle: Bundle,
+    ledger_view: LedgerView,
+    now: datetime,
+    *,
+    chain_cache: ChainCache | None = None,
 ) -> Decision:
     """Decide a submission under a bundle at `now` (the caller's clock reading).
 
-    Signatures are verified once, against the bundle's trust anchors, at the time the
-    certificate says it was signed (signatory.signed_at); rule DOC checks bound that
-    time against `now`. Never reads the clock. Raises ValueError only if `now` is naive.
+    Signatures are verified once, against the bundle's trust per role, at
+    `verification_time` (the declared signing time when believable, else `now`); CRLs
+    must be current at `now`. `chain_cache` only saves work: the decision is the same
+    without it. Never reads the clock. Raises ValueError only if `now` is naive.
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -50,7 +56,11 @@ def decide(
     signers: tuple[SignerResult, ...] | None
     try:
         signers = verify_signatures(
-            submission.envelope, bundle.anchors, at=certificate.signatory.signed_at
+            submission.envelope,
+            bundle.trust,
+            verification_time(certificate.signatory.signed_at, bundle, now),
+            now=now,
+            cache=chain_cache,
         )
     except Exception as exc:  # fail closed: signer rules then refer, see RuleContext
         signers = None
@@ -86,6 +96,19 @@ def decide(
         licence_number=licensee.licence_number if licensee is not None else "",
         signers=signers or (),
     )
+
+
+def verification_time(signed_at: datetime, bundle: Bundle, now: datetime) -> datetime:
+    """The time signer certificates are checked at: the declared signing time if it lies
+    within [now - max_signing_age_seconds, now + max_signing_skew_seconds], else `now`.
+
+    A signing time is a claim of the signer; bounding it against the receive time keeps
+    an old or future-dated claim from reviving an expired or not-yet-valid certificate.
+    """
+    params = bundle.parameters
+    earliest = now - timedelta(seconds=params.max_signing_age_seconds)
+    latest = now + timedelta(seconds=params.max_signing_skew_seconds)
+    return signed_at if earliest <= signed_at <= latest else now
 
 
 def _evaluate(rule: Rule, ctx: RuleContext) -> list[Reason]:

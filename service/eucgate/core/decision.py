@@ -57,8 +57,11 @@ class SignerResult(_Frozen):
     """What the verifier concluded about one envelope signature.
 
     `role` is the signer role whose trust anchors the chain reached ("" if none);
-    `failure` is a stable reason code ("" when verified). `organization` and
-    `registrations` are read from the leaf's subject for binding signer to party.
+    `failure` is a stable reason code ("" when verified). `organization`, `country` and
+    `registrations` ("SCHEME:VALUE") are read from the leaf for binding signer to party.
+    `checked_at` is the time the certificates were checked at. `revocation` is "good",
+    "unknown" (then `revocation_failure` holds the code: the rules refer it to a
+    person), "not_checked" (the policy asks for no CRLs) or "" when not reached.
     """
 
     index: int
@@ -67,10 +70,16 @@ class SignerResult(_Frozen):
     subject: str = ""
     certificate_digest: str = ""
     organization: str = ""
+    country: str = ""
     registrations: tuple[str, ...] = ()
+    key_algorithm: str = ""
+    checked_at: datetime | None = None
     verified: bool = False
     failure: str = ""
     detail: str = ""
+    revocation: str = ""
+    revocation_failure: str = ""
+    revocation_detail: str = ""
 
 
 class PartySummary(_Frozen):

@@ -9,6 +9,8 @@ from eucgate.store.base import (
     DecisionRecord,
     Page,
     Store,
+    StoredCheckpoint,
+    TreeState,
 )
 from eucgate.store.sqlite import SqliteStore
 
@@ -19,4 +21,6 @@ __all__ = [
     "Page",
     "SqliteStore",
     "Store",
+    "StoredCheckpoint",
+    "TreeState",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import builtins
 import hashlib
 import json
 from dataclasses import dataclass
@@ -73,10 +74,63 @@ class DecisionRecord:
 
 @dataclass(frozen=True)
 class AppendResult:
-    """What `Store.append` stored: the earlier record when `replayed` is true."""
+    """What `Store.append` stored: the earlier record when `replayed` is true.
+
+    `leaf_index` is the record's position in the audit log. `checkpoint` is the signed
+    checkpoint of the commit that answered this append (the store signs one after each
+    batch), or None when the store has no checkpoint signer.
+    """
 
     record: DecisionRecord
     replayed: bool
+    leaf_index: int | None = None
+    checkpoint: StoredCheckpoint | None = None
+
+
+@dataclass(frozen=True)
+class TreeState:
+    """The integrated audit-log tree: its size and RFC 9162 root (not a checkpoint)."""
+
+    size: int
+    root: bytes
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A signed checkpoint (C2SP signed note) and the tree size it commits to."""
+
+    size: int
+    note: str
+
+
+def check_log_index(index: int, size: int, *, field: str = "leaf_index") -> None:
+    """Raises InvalidSubmission (LOG_INDEX_INVALID, LOG_INDEX_BEYOND_SIZE) unless
+    0 <= index < size."""
+    if index < 0:
+        raise InvalidSubmission(
+            f"{field} must not be negative, got {index}", reason="LOG_INDEX_INVALID", field=field
+        )
+    if index >= size:
+        raise InvalidSubmission(
+            f"{field} {index} is not below the tree size {size}",
+            reason="LOG_INDEX_BEYOND_SIZE",
+            field=field,
+        )
+
+
+def check_log_size(size: int, integrated: int, *, field: str = "tree_size") -> None:
+    """Raises InvalidSubmission (LOG_SIZE_INVALID, LOG_SIZE_BEYOND_TREE) unless
+    0 <= size <= integrated."""
+    if size < 0:
+        raise InvalidSubmission(
+            f"{field} must not be negative, got {size}", reason="LOG_SIZE_INVALID", field=field
+        )
+    if size > integrated:
+        raise InvalidSubmission(
+            f"{field} {size} is past the log's size {integrated}",
+            reason="LOG_SIZE_BEYOND_TREE",
+            field=field,
+        )
 
 
 @dataclass(frozen=True)
@@ -226,6 +280,40 @@ class Store(Protocol):
 
     def get_bundle(self, digest: str) -> bytes | None:
         """The canonical bytes stored under `digest`, or None."""
+        ...
+
+    # --- The audit log (DESIGN.md section 5): one leaf per appended record. ----------
+
+    def tree_state(self) -> TreeState:
+        """The committed tree: size and root."""
+        ...
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The latest signed checkpoint, or None before the first one."""
+        ...
+
+    def leaf_index(self, decision_id: str) -> int | None:
+        """The log position of a committed decision, or None."""
+        ...
+
+    def inclusion_proof(self, index: int, size: int) -> tuple[bytes, builtins.list[bytes]]:
+        """(leaf hash, RFC 9162 inclusion proof) of leaf `index` in the tree of `size`.
+
+        O(log n) reads. Raises InvalidSubmission: LOG_SIZE_INVALID / LOG_SIZE_BEYOND_TREE
+        (field tree_size), LOG_INDEX_INVALID / LOG_INDEX_BEYOND_SIZE (field leaf_index).
+        """
+        ...
+
+    def consistency_proof(self, first: int, second: int) -> builtins.list[bytes]:
+        """RFC 9162 consistency proof from the tree of `first` leaves to that of `second`.
+
+        O(log n) reads. Raises InvalidSubmission: LOG_SIZE_INVALID / LOG_SIZE_BEYOND_TREE
+        (fields first_size, second_size), PROOF_SIZES_INVALID when first > second.
+        """
+        ...
+
+    def entries(self, start: int, count: int) -> builtins.list[bytes]:
+        """Up to `count` log entries from index `start`, as the exact leaf bytes."""
         ...
 
     def close(self) -> None:

@@ -5,11 +5,20 @@ writer is free goes into one `BEGIN IMMEDIATE ... COMMIT` (synchronous=FULL, so 
 commit is fsync'd), and only then are the callers answered. N concurrent appends cost
 about one disk flush, not N. Reads use a small pool of separate connections; WAL lets
 them run while the writer writes, and each sees only committed data.
+
+The audit log lives in the same transaction (DESIGN.md section 5): each new record gets
+the next leaf index, its log entry, its leaf hash and every perfect-subtree hash it
+completes, and the single-row tree state moves to the new size and root; a replay adds
+nothing. After COMMIT, the writer signs a checkpoint of the committed tree state and
+keeps it in the single-row checkpoint table (Tessera's split: the tree state is
+integrated data, the checkpoint a separate signed commitment to it).
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import dataclasses
 import json
 import queue
 import sqlite3
@@ -20,7 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eucgate_client.tlog import EMPTY_ROOT, CompactRange, leaf_hash
+
 from eucgate.errors import BundleError, EucgateError, InvalidSubmission, RequestConflict, StoreError
+from eucgate.log import merkle
+from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.log.entry import encode_entry
 from eucgate.store.base import (
     AppendResult,
     DecisionFilter,
@@ -28,15 +42,21 @@ from eucgate.store.base import (
     Page,
     PageCursor,
     Store,
+    StoredCheckpoint,
+    TreeState,
+    check_log_index,
+    check_log_size,
     decode_page_token,
     encode_page_token,
     from_micros,
     to_micros,
 )
 
-# The layout version this code reads and writes. A file written by another version is
-# refused at open: a binary never runs on a schema it does not understand.
-SCHEMA_VERSION = 1
+# The layout version this code reads and writes. A file of version 1 (before the audit
+# log) is migrated at open; any other version is refused: a binary never runs on a
+# schema it does not understand.
+SCHEMA_VERSION = 2
+MIGRATABLE_VERSION = 1
 
 # The most appends one transaction takes; more wait for the next commit.
 MAX_BATCH = 256
@@ -91,6 +111,40 @@ CREATE TABLE bundles (
     canonical BLOB NOT NULL      -- canonical bytes, exactly as the digest covers them
 )"""
 
+CREATE_LOG_ENTRIES = """
+CREATE TABLE log_entries (
+    leaf_index  INTEGER PRIMARY KEY,   -- 0-based position in the audit log
+    decision_id TEXT NOT NULL UNIQUE   -- the record this entry logs
+        REFERENCES decisions (decision_id),
+    entry       BLOB NOT NULL          -- the canonical entry bytes, exactly as hashed
+)"""
+
+CREATE_TREE_NODES = """
+CREATE TABLE tree_nodes (
+    level      INTEGER NOT NULL,  -- height: 0 for leaf hashes
+    node_index INTEGER NOT NULL,  -- covers leaves [node_index, node_index + 1) * 2^level
+    hash       BLOB NOT NULL,     -- RFC 9162 hash of that perfect subtree (32 bytes)
+    PRIMARY KEY (level, node_index)
+) WITHOUT ROWID"""
+
+CREATE_TREE_STATE = """
+CREATE TABLE tree_state (
+    id   INTEGER PRIMARY KEY CHECK (id = 0),  -- always 0: this table has one row
+    size INTEGER NOT NULL,                    -- leaves integrated into the tree
+    root BLOB NOT NULL                        -- RFC 9162 root hash of those leaves
+)"""
+
+CREATE_CHECKPOINT = """
+CREATE TABLE checkpoint (
+    id   INTEGER PRIMARY KEY CHECK (id = 0),  -- always 0: this table has one row
+    size INTEGER NOT NULL,                    -- the tree size the note commits to
+    note TEXT NOT NULL                        -- C2SP signed note of a C2SP tlog-checkpoint
+)"""
+
+INSERT_EMPTY_TREE_STATE = "INSERT INTO tree_state (id, size, root) VALUES (0, 0, ?)"
+
+LOG_SCHEMA = (CREATE_LOG_ENTRIES, CREATE_TREE_NODES, CREATE_TREE_STATE, CREATE_CHECKPOINT)
+
 SCHEMA = (
     CREATE_SCHEMA_VERSION,
     CREATE_DECISIONS,
@@ -98,17 +152,22 @@ SCHEMA = (
     CREATE_DECISIONS_BY_OUTCOME,
     CREATE_DECISION_IMPORTERS,
     CREATE_BUNDLES,
+    *LOG_SCHEMA,
 )
 
 SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 SELECT_SCHEMA_VERSION = "SELECT version FROM schema_version WHERE id = 0"
 INSERT_SCHEMA_VERSION = "INSERT INTO schema_version (id, version) VALUES (0, ?)"
+UPDATE_SCHEMA_VERSION = "UPDATE schema_version SET version = ? WHERE id = 0"
 
 # --- Connection set-up ----------------------------------------------------------------
 
 PRAGMA_BUSY_TIMEOUT = f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}"
 PRAGMA_JOURNAL_WAL = "PRAGMA journal_mode = WAL"
 PRAGMA_SYNCHRONOUS_FULL = "PRAGMA synchronous = FULL"  # fsync the WAL at every commit
+# For the checkpoint row only: it is re-signed identically from the tree state if lost,
+# so it rides on the next fsync instead of costing one of its own.
+PRAGMA_SYNCHRONOUS_NORMAL = "PRAGMA synchronous = NORMAL"
 PRAGMA_FOREIGN_KEYS = "PRAGMA foreign_keys = ON"
 PRAGMA_QUERY_ONLY = "PRAGMA query_only = ON"
 
@@ -133,6 +192,13 @@ VALUES (?, ?, ?)"""
 
 INSERT_BUNDLE = "INSERT INTO bundles (digest, canonical) VALUES (?, ?)"
 
+INSERT_LOG_ENTRY = "INSERT INTO log_entries (leaf_index, decision_id, entry) VALUES (?, ?, ?)"
+INSERT_TREE_NODE = "INSERT INTO tree_nodes (level, node_index, hash) VALUES (?, ?, ?)"
+UPDATE_TREE_STATE = "UPDATE tree_state SET size = ?, root = ? WHERE id = 0"
+UPSERT_CHECKPOINT = """
+INSERT INTO checkpoint (id, size, note) VALUES (0, ?, ?)
+ON CONFLICT (id) DO UPDATE SET size = excluded.size, note = excluded.note"""
+
 # --- Reads ----------------------------------------------------------------------------
 
 SELECT_BY_REQUEST = """
@@ -148,6 +214,19 @@ FROM decisions AS d
 WHERE d.decision_id = ?"""
 
 SELECT_BUNDLE = "SELECT canonical FROM bundles WHERE digest = ?"
+
+SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
+SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
+SELECT_NODE = "SELECT hash FROM tree_nodes WHERE level = ? AND node_index = ?"
+SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE decision_id = ?"
+SELECT_ENTRIES = """
+SELECT entry FROM log_entries WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?"""
+# Version 1 files: every record, in the order it became durable, to log at migration.
+SELECT_ALL_IN_APPEND_ORDER = """
+SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
+       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
+FROM decisions AS d
+ORDER BY d.seq"""
 
 # `list` is one of these two heads, then any of the conditions, then the order. The
 # conditions name `{k}`, the table whose (decided_at, decision_id) index drives the scan:
@@ -204,10 +283,20 @@ _STOP = object()  # queued by close(): the writer drains what is ahead of it, th
 class SqliteStore(Store):
     """The decision store in one SQLite file. Thread-safe; open with `SqliteStore.open`."""
 
-    def __init__(self, path: Path, writer: sqlite3.Connection) -> None:
+    def __init__(
+        self,
+        path: Path,
+        writer: sqlite3.Connection,
+        signer: CheckpointSigner | None = None,
+    ) -> None:
         """Use `open`; this takes over a writer connection whose schema was checked."""
         self._path = path
         self._writer_conn = writer
+        self._signer = signer
+        self._tree = _load_tree(writer)
+        self._checkpoint: StoredCheckpoint | None = None
+        if signer is not None:
+            self._checkpoint = self._publish_checkpoint(writer)
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
@@ -222,11 +311,14 @@ class SqliteStore(Store):
         self._writer.start()
 
     @classmethod
-    def open(cls, path: Path) -> SqliteStore:
+    def open(cls, path: Path, signer: CheckpointSigner | None = None) -> SqliteStore:
         """Open (creating if absent) the store at `path`.
 
-        Raises StoreError if the file cannot be opened, is not an eucgate store, WAL mode
-        cannot be enabled, or it was written with another schema version.
+        With `signer`, a checkpoint is signed after every commit (and at open, if the
+        stored one is older than the tree). A version 1 file is migrated: its records
+        are logged in the order they became durable. Raises StoreError if the file
+        cannot be opened, is not an eucgate store, WAL mode cannot be enabled, or it was
+        written with another schema version.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(path)
@@ -237,13 +329,13 @@ class SqliteStore(Store):
             conn.execute(PRAGMA_SYNCHRONOUS_FULL)
             conn.execute(PRAGMA_FOREIGN_KEYS)
             _ensure_schema(conn, path)
+            return cls(path, conn, signer)
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         except StoreError:
             conn.close()
             raise
-        return cls(path, conn)
 
     # --- Store interface ----------------------------------------------------------------
 
@@ -309,6 +401,58 @@ class SqliteStore(Store):
         with self._reader() as conn:
             row = conn.execute(SELECT_BUNDLE, (digest,)).fetchone()
         return None if row is None else bytes(row[0])
+
+    # --- Audit log ----------------------------------------------------------------------
+
+    def tree_state(self) -> TreeState:
+        """The committed tree's size and root. Raises StoreError."""
+        with self._reader() as conn:
+            size, root = conn.execute(SELECT_TREE_STATE).fetchone()
+        return TreeState(size=size, root=bytes(root))
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        """The latest signed checkpoint, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_CHECKPOINT).fetchone()
+        return None if row is None else StoredCheckpoint(size=row[0], note=row[1])
+
+    def leaf_index(self, decision_id: str) -> int | None:
+        """The log position of a committed decision, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_LEAF_INDEX, (decision_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def inclusion_proof(self, index: int, size: int) -> tuple[bytes, builtins.list[bytes]]:
+        """(leaf hash, inclusion proof) in O(log n) reads; see Store.inclusion_proof."""
+        with self._reader() as conn:
+            integrated = conn.execute(SELECT_TREE_STATE).fetchone()[0]
+            check_log_size(size, integrated)
+            check_log_index(index, size)
+            ranges = merkle.inclusion_ranges(index, size)
+            nodes = _read_nodes(conn, [(0, index), *merkle.nodes_of(ranges)])
+        return nodes[(0, index)], merkle.assemble(ranges, nodes)
+
+    def consistency_proof(self, first: int, second: int) -> builtins.list[bytes]:
+        """The consistency proof in O(log n) reads; see Store.consistency_proof."""
+        with self._reader() as conn:
+            integrated = conn.execute(SELECT_TREE_STATE).fetchone()[0]
+            check_log_size(first, integrated, field="first_size")
+            check_log_size(second, integrated, field="second_size")
+            if first > second:
+                raise InvalidSubmission(
+                    f"first_size {first} is larger than second_size {second}",
+                    reason="PROOF_SIZES_INVALID",
+                    field="first_size",
+                )
+            ranges = merkle.consistency_ranges(first, second)
+            nodes = _read_nodes(conn, merkle.nodes_of(ranges))
+        return merkle.assemble(ranges, nodes)
+
+    def entries(self, start: int, count: int) -> builtins.list[bytes]:
+        """Up to `count` committed entries from `start`, in index order. Raises StoreError."""
+        with self._reader() as conn:
+            rows = conn.execute(SELECT_ENTRIES, (start, count)).fetchall()
+        return [bytes(row[0]) for row in rows]
 
     def close(self) -> None:
         """Complete every write already queued, stop the writer, close all connections.
@@ -390,10 +534,14 @@ class SqliteStore(Store):
         """
         conn = self._writer_conn
         results: list[tuple[_Job, _Answer]] = []
+        tree = self._tree.copy()  # becomes the store's tree only once COMMIT returned
         try:
             conn.execute(BEGIN_IMMEDIATE)
             for job in batch:
-                results.append((job, self._apply(conn, job)))
+                answer, tree = self._apply(conn, job, tree)
+                results.append((job, answer))
+            if tree.size != self._tree.size:
+                conn.execute(UPDATE_TREE_STATE, (tree.size, tree.root()))
             conn.execute(COMMIT)
         except BaseException as exc:
             if conn.in_transaction:
@@ -408,7 +556,21 @@ class SqliteStore(Store):
                 raise
             return
         self._commits += 1
-        for job, outcome in results:
+        self._tree = tree
+        checkpoint = self._checkpoint
+        if self._signer is not None:
+            try:
+                checkpoint = self._checkpoint = self._publish_checkpoint(conn)
+            except sqlite3.Error:
+                # The batch is committed; its checkpoint is re-made at the next commit
+                # or open. Callers get the last checkpoint that was stored.
+                checkpoint = self._checkpoint
+        for job, answer in results:
+            outcome = (
+                dataclasses.replace(answer, checkpoint=checkpoint)
+                if isinstance(answer, AppendResult)
+                else answer
+            )
             if isinstance(outcome, AppendResult):
                 if outcome.replayed:
                     self._replayed += 1
@@ -416,8 +578,31 @@ class SqliteStore(Store):
                     self._appended += 1
             self._answer(job, outcome)
 
-    def _apply(self, conn: sqlite3.Connection, job: _Job) -> _Answer:
-        """Write one job inside the open transaction; returns its answer or its error."""
+    def _publish_checkpoint(self, conn: sqlite3.Connection) -> StoredCheckpoint:
+        """Sign the committed tree state and keep it as the latest checkpoint.
+
+        Runs outside any transaction, after COMMIT. The row is written without its own
+        fsync (see PRAGMA_SYNCHRONOUS_NORMAL). Raises sqlite3.Error.
+        """
+        assert self._signer is not None
+        size = self._tree.size
+        stored = conn.execute(SELECT_CHECKPOINT).fetchone()
+        if stored is not None and stored[0] == size:
+            return StoredCheckpoint(size=size, note=str(stored[1]))
+        note = self._signer.sign(size, self._tree.root())
+        conn.execute(PRAGMA_SYNCHRONOUS_NORMAL)
+        try:
+            conn.execute(UPSERT_CHECKPOINT, (size, note))
+        finally:
+            conn.execute(PRAGMA_SYNCHRONOUS_FULL)
+        return StoredCheckpoint(size=size, note=note)
+
+    def _apply(
+        self, conn: sqlite3.Connection, job: _Job, tree: CompactRange
+    ) -> tuple[_Answer, CompactRange]:
+        """Write one job inside the open transaction; returns its answer or its error,
+        and the batch's working tree after it (`tree` itself unless a record was logged).
+        """
         if isinstance(job, _AppendJob):
             record = job.record
             row = conn.execute(SELECT_BY_REQUEST, (record.caller, record.request_id)).fetchone()
@@ -427,30 +612,35 @@ class SqliteStore(Store):
                     return RequestConflict(
                         f"request_id {record.request_id!r} was already used with another envelope",
                         field="request_id",
-                    )
-                return AppendResult(record=existing, replayed=True)
+                    ), tree
+                index = conn.execute(SELECT_LEAF_INDEX, (existing.decision_id,)).fetchone()
+                return AppendResult(
+                    record=existing, replayed=True, leaf_index=None if index is None else index[0]
+                ), tree
         else:
             row = conn.execute(SELECT_BUNDLE, (job.digest,)).fetchone()
             if row is not None:
                 try:
                     _check_same_bundle(job.digest, bytes(row[0]), job.canonical)
                 except BundleError as exc:
-                    return exc
-                return None
+                    return exc, tree
+                return None, tree
         conn.execute(SAVEPOINT_RECORD)
+        grown = tree.copy()
         try:
             if isinstance(job, _AppendJob):
                 _insert_record(conn, job.record)
+                _append_to_log(conn, grown, job.record)
             else:
                 conn.execute(INSERT_BUNDLE, (job.digest, job.canonical))
         except sqlite3.Error as exc:
             conn.execute(ROLLBACK_TO_RECORD)
             conn.execute(RELEASE_RECORD)
-            return StoreError(f"{self._path}: cannot store this write: {exc}")
+            return StoreError(f"{self._path}: cannot store this write: {exc}"), tree
         conn.execute(RELEASE_RECORD)
         if isinstance(job, _AppendJob):
-            return AppendResult(record=job.record, replayed=False)
-        return None
+            return AppendResult(record=job.record, replayed=False, leaf_index=tree.size), grown
+        return None, tree
 
     def _answer(self, job: _Job, outcome: _Answer) -> None:
         """Complete a job's future with its result, or with its error if `outcome` is one."""
@@ -526,13 +716,16 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         if not tables:
             for statement in SCHEMA:
                 conn.execute(statement)
+            conn.execute(INSERT_EMPTY_TREE_STATE, (EMPTY_ROOT,))
             conn.execute(INSERT_SCHEMA_VERSION, (SCHEMA_VERSION,))
         elif "schema_version" not in tables:
             raise StoreError(f"{path}: not an eucgate store (no schema_version table)")
         else:
             row = conn.execute(SELECT_SCHEMA_VERSION).fetchone()
             found = None if row is None else row[0]
-            if found != SCHEMA_VERSION:
+            if found == MIGRATABLE_VERSION:
+                _migrate_to_log(conn)
+            elif found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: store schema version {found!r} is not the version this"
                     f" eucgate understands ({SCHEMA_VERSION}); use a matching release"
@@ -542,6 +735,61 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         with contextlib.suppress(sqlite3.Error):
             conn.execute(ROLLBACK)
         raise
+
+
+def _migrate_to_log(conn: sqlite3.Connection) -> None:
+    """Version 1 to 2, inside the caller's transaction: add the log tables and log every
+    record in the order it became durable (its `seq`)."""
+    for statement in LOG_SCHEMA:
+        conn.execute(statement)
+    tree = CompactRange()
+    for row in conn.execute(SELECT_ALL_IN_APPEND_ORDER).fetchall():
+        _append_to_log(conn, tree, _record(row))
+    conn.execute(INSERT_EMPTY_TREE_STATE, (EMPTY_ROOT,))
+    conn.execute(UPDATE_TREE_STATE, (tree.size, tree.root()))
+    conn.execute(UPDATE_SCHEMA_VERSION, (SCHEMA_VERSION,))
+
+
+def _append_to_log(conn: sqlite3.Connection, tree: CompactRange, record: DecisionRecord) -> None:
+    """Log `record` as the next leaf of `tree`: its entry, leaf hash and completed nodes."""
+    entry = encode_entry(record)
+    leaf = leaf_hash(entry)
+    index = tree.size
+    conn.execute(INSERT_LOG_ENTRY, (index, record.decision_id, entry))
+    conn.executemany(INSERT_TREE_NODE, [(0, index, leaf), *tree.append(leaf)])
+
+
+def _load_tree(conn: sqlite3.Connection) -> CompactRange:
+    """The committed tree as a compact range: its size and the peaks' stored hashes.
+
+    Raises StoreError if the stored nodes do not give the stored root (a damaged file).
+    """
+    size, root = conn.execute(SELECT_TREE_STATE).fetchone()
+    peaks, start = [], 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            row = conn.execute(SELECT_NODE, (level, start >> level)).fetchone()
+            if row is None:
+                raise StoreError(f"tree node ({level}, {start >> level}) is missing")
+            peaks.append(bytes(row[0]))
+            start += 1 << level
+    tree = CompactRange(size, peaks)
+    if tree.root() != bytes(root):
+        raise StoreError("the stored tree nodes do not give the stored root")
+    return tree
+
+
+def _read_nodes(
+    conn: sqlite3.Connection, keys: Sequence[merkle.NodeKey]
+) -> dict[merkle.NodeKey, bytes]:
+    """The stored hashes of `keys`, one indexed lookup each. Raises StoreError if absent."""
+    nodes = {}
+    for key in keys:
+        row = conn.execute(SELECT_NODE, key).fetchone()
+        if row is None:
+            raise StoreError(f"tree node {key} is missing")
+        nodes[key] = bytes(row[0])
+    return nodes
 
 
 def _insert_record(conn: sqlite3.Connection, record: DecisionRecord) -> None:
