@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -59,6 +59,7 @@ class _TestPki:
     def __init__(self) -> None:
         self.trusted = self._chain("policy test root")
         self.untrusted = self._chain("untrusted test root")
+        self.consignee = self._chain("policy test consignee root")
         self._leaves: dict[
             tuple[str, tuple[tuple[str, str], ...], bool], tuple[PrivateKey, list[x509.Certificate]]
         ] = {}
@@ -71,17 +72,42 @@ class _TestPki:
         )
         return root, intermediate
 
-    def root_pem(self) -> str:
-        return self.trusted[0][1].public_bytes(Encoding.PEM).decode()
-
-    def crl_pems(self) -> list[str]:
-        """Empty CRLs of the trusted root and intermediate, current for the whole run."""
+    def crl_pems(self, hierarchy: tuple[Issuer, Issuer], until: datetime) -> list[str]:
+        """Empty CRLs of a hierarchy's root and intermediate, next update `until`."""
         return [
-            issue_crl(ca, this_update=_PKI_FROM, next_update=_PKI_UNTIL)
+            issue_crl(ca, this_update=_PKI_FROM, next_update=until)
             .public_bytes(Encoding.PEM)
             .decode()
-            for ca in self.trusted
+            for ca in hierarchy
         ]
+
+    def trusting(self, bundle: Bundle, crls_until: datetime = _PKI_UNTIL) -> Bundle:
+        """`bundle` trusting this PKI's end-user and consignee roots, with their CRLs."""
+        return bundle.with_trust_anchors(
+            {
+                role: [chain[0][1].public_bytes(Encoding.PEM).decode()]
+                for role, chain in (("end_user", self.trusted), ("consignee", self.consignee))
+            },
+            {
+                "end_user": self.crl_pems(self.trusted, crls_until),
+                "consignee": self.crl_pems(self.consignee, crls_until),
+            },
+        )
+
+    def consignee_signer(
+        self, organization: str, registrations: Sequence[tuple[str, str]]
+    ) -> tuple[PrivateKey, list[x509.Certificate]]:
+        """A signer under the consignee root (made anew each time: cases are few)."""
+        leaf_key, leaf = issue_signer(
+            self.consignee[1],
+            organization=organization,
+            registrations=registrations,
+            common_name=f"{organization} EUC signing",
+            country="IN",
+            not_before=_PKI_FROM,
+            not_after=_PKI_UNTIL,
+        )
+        return leaf_key, [leaf, self.consignee[1][1]]
 
     def signer(
         self, organization: str, registrations: Sequence[tuple[str, str]], *, trusted: bool
@@ -107,15 +133,15 @@ def run_bundle_tests(bundle: Bundle) -> list[CaseResult]:
     if bundle.tests is None:
         raise ValueError(f"bundle {bundle.name} carries no test cases")
     pki = _TestPki()
-    under_test = bundle.with_trust_anchors(
-        {"end_user": [pki.root_pem()]}, {"end_user": pki.crl_pems()}
-    )
+    under_test = pki.trusting(bundle)
     return [_run(under_test, bundle.tests, case, pki) for case in bundle.tests.cases]
 
 
 def _run(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _TestPki) -> CaseResult:
     expected = (case.expect.outcome.value, case.expect.rules)
     try:
+        if case.crls == "expired":
+            bundle = pki.trusting(bundle, crls_until=case.now - timedelta(days=1))
         decision = _decide(bundle, tests, case, pki)
     except (EucgateError, ValueError) as exc:
         return CaseResult(case.name, *expected, outcome="", rules=(), error=str(exc))
@@ -138,7 +164,16 @@ def _decide(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _Test
             end_user.legal_name, registrations, trusted=case.signer == "end_user"
         )
     payload = json_format.MessageToJson(certificate).encode()
-    envelope = sign_envelope(PAYLOAD_TYPE_JSON, payload, [(key, chain)])
+    signers = [(key, chain)]
+    if case.consignee_signer != "none":
+        party = certificate.consignee if case.consignee_signer == "consignee" else None
+        signers.append(
+            pki.consignee_signer(
+                party.legal_name if party else _OTHER_ORG[0],
+                [(r.scheme, r.value) for r in party.registrations] if party else _OTHER_ORG[1],
+            )
+        )
+    envelope = sign_envelope(PAYLOAD_TYPE_JSON, payload, signers)
     if case.tamper:
         doc = json.loads(payload)
         doc["certificateNumber"] = doc.get("certificateNumber", "") + "-ALTERED"

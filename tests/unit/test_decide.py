@@ -29,8 +29,8 @@ from eucgate_client.dsse import Envelope
 from tests.conftest import Pki
 from tests.factories import (
     magnet_item,
-    shin_etsu,
     sample_bundle,
+    shin_etsu,
     signed_submission,
     valid_certificate,
 )

@@ -32,13 +32,17 @@ class BundleTestCase(_Frozen):
     """One case. `signer`: `end_user` signs with a certificate naming the certificate's
     end user; `other` with one naming another organisation under the same trusted root;
     `untrusted` with one under a root the bundle does not trust. `tamper` changes the
-    payload after signing."""
+    payload after signing. `consignee_signer` adds a consignee signature, by the
+    certificate's consignee or by another organisation. `crls: expired` gives the bundle
+    CRLs whose next update lies before `now`."""
 
     name: str = Field(min_length=1)
     now: AwareDatetime
     patch: dict[str, Any] = Field(default_factory=dict)
     signer: Literal["end_user", "other", "untrusted"] = "end_user"
     tamper: bool = False
+    consignee_signer: Literal["none", "consignee", "other"] = "none"
+    crls: Literal["current", "expired"] = "current"
     expect: Expectation
 
 
