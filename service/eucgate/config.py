@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     service_key_path: Path = Field(
         Path("var/service.key.pem"), description="Ed25519 PEM key that signs receipts"
     )
+    log_origin: str = Field(
+        "eucgate.example/log",
+        description="the audit log's name: checkpoint origin line and signed-note key name",
+    )
+    log_key_path: Path | None = Field(
+        None, description="Ed25519 PEM key that signs checkpoints; default the service key"
+    )
     tls_cert_path: Path | None = None
     tls_key_path: Path | None = None
     tls_client_ca_path: Path | None = Field(
@@ -57,6 +64,14 @@ class Settings(BaseSettings):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("log_origin")
+    @classmethod
+    def _origin(cls, value: str) -> str:
+        # A C2SP signed-note key name: non-empty, printable, no white space and no "+".
+        if not value or not value.isprintable() or any(c.isspace() or c == "+" for c in value):
+            raise ValueError("must be non-empty, printable, without spaces or '+'")
         return value
 
     @field_validator("log_level")

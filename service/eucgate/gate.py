@@ -7,11 +7,13 @@ decision itself is `core.decide.decide`, which is pure.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate_client.dsse import Envelope
+from eucgate_client.tlog import leaf_hash
 
 from eucgate.core.bundle import Bundle
 from eucgate.core.canonical import canonical_json
@@ -22,6 +24,7 @@ from eucgate.core.receipt import receipt_statement, sign_receipt
 from eucgate.core.submission import Submission
 from eucgate.errors import RequestConflict
 from eucgate.ids import new_decision_id
+from eucgate.log.entry import encode_entry
 from eucgate.store.base import AppendResult, DecisionRecord, Store
 
 
@@ -81,21 +84,27 @@ class Gate:
         bundle = self._bundle  # one snapshot: a decision never sees a mix of bundles
         decision = decide(submission, bundle, EmptyLedger(), self._clock())
         decision_id = new_decision_id()
-        receipt = sign_receipt(receipt_statement(decision_id, request_id, decision), self._key)
-        record = DecisionRecord(
+        unsigned = DecisionRecord(
             decision_id=decision_id,
             caller=caller,
             request_id=request_id,
             envelope_digest=submission.envelope_digest,
             envelope=envelope.digest_input(),
             decision=canonical_json(decision.model_dump(mode="json")),
-            receipt=receipt.to_proto().SerializeToString(deterministic=True),
+            receipt=b"",
             outcome=decision.outcome.value,
             decided_at=decision.decided_at,
             bundle_digest=decision.bundle_digest,
             importer_registrations=tuple(
                 value for _, value in (decision.importer.registrations if decision.importer else ())
             ),
+        )
+        # The store logs exactly this entry; its leaf hash goes into the signed receipt.
+        leaf = leaf_hash(encode_entry(unsigned))
+        statement = receipt_statement(decision_id, request_id, decision, log_leaf_hash=leaf)
+        receipt = sign_receipt(statement, self._key)
+        record = dataclasses.replace(
+            unsigned, receipt=receipt.to_proto().SerializeToString(deterministic=True)
         )
         return self._store.append(record)
 

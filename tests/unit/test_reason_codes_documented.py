@@ -11,7 +11,10 @@ from eucgate.core.decide import ENGINE_RULE_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "reason-codes.md").read_text()
-PREFIXES = "ENVELOPE|PAYLOAD|SIGNATURES|REQUEST|DECISION|PAGE|OUTCOME|SIG|RECEIPT|DEADLINE|STORE"
+PREFIXES = (
+    "ENVELOPE|PAYLOAD|SIGNATURES|REQUEST|DECISION|PAGE|OUTCOME|SIG|RECEIPT|DEADLINE|STORE"
+    "|LOG|PROOF|CHECKPOINT"
+)
 CODE = re.compile(rf'"((?:{PREFIXES})_[A-Z0-9_]+)"')
 
 

@@ -1,4 +1,4 @@
-"""A typed wrapper around the eucgate.v1 CertificateService stub.
+"""Typed wrappers around the eucgate.v1 CertificateService and AuditService stubs.
 
 It adds what every caller otherwise writes by hand: a request id per submission,
 deadlines on every call, paging, and errors that carry the service's reason code.
@@ -17,6 +17,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from eucgate_client.dsse import Envelope
+from eucgate_client.v1 import audit_service_pb2 as audit_pb2
+from eucgate_client.v1 import audit_service_pb2_grpc as audit_grpc
 from eucgate_client.v1 import certificate_service_pb2 as svc_pb2
 from eucgate_client.v1 import certificate_service_pb2_grpc as svc_grpc
 from eucgate_client.v1 import decision_pb2
@@ -133,3 +135,76 @@ class CertificateClient:
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+
+class AuditClient:
+    """Client for eucgate.v1.AuditService over an open channel; raises ApiError.
+
+    What it returns is unverified: check checkpoints and proofs with `eucgate_client.tlog`.
+    """
+
+    def __init__(self, channel: grpc.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._stub = audit_grpc.AuditServiceStub(channel)
+        self._timeout = timeout
+
+    def get_checkpoint(self) -> audit_pb2.GetCheckpointResponse:
+        try:
+            response: audit_pb2.GetCheckpointResponse = self._stub.GetCheckpoint(
+                audit_pb2.GetCheckpointRequest(), timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+    def inclusion_proof(
+        self,
+        *,
+        decision_id: str | None = None,
+        leaf_index: int | None = None,
+        tree_size: int = 0,
+    ) -> audit_pb2.GetInclusionProofResponse:
+        """The proof for one leaf, named by decision id or index; tree_size 0 = latest."""
+        request = audit_pb2.GetInclusionProofRequest(tree_size=tree_size)
+        if decision_id is not None:
+            request.decision_id = decision_id
+        if leaf_index is not None:
+            request.leaf_index = leaf_index
+        try:
+            response: audit_pb2.GetInclusionProofResponse = self._stub.GetInclusionProof(
+                request, timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+    def consistency_proof(
+        self, first_size: int, second_size: int = 0
+    ) -> audit_pb2.GetConsistencyProofResponse:
+        """The proof that the tree of second_size (0 = latest) extends first_size's."""
+        try:
+            response: audit_pb2.GetConsistencyProofResponse = self._stub.GetConsistencyProof(
+                audit_pb2.GetConsistencyProofRequest(
+                    first_size=first_size, second_size=second_size
+                ),
+                timeout=self._timeout,
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+    def stream_entries(
+        self,
+        start_index: int = 0,
+        *,
+        limit: int = 0,
+        page_size: int = 0,
+        timeout: float | None = None,
+    ) -> Iterator[audit_pb2.StreamEntriesResponse]:
+        """Pages of entries from `start_index`; `timeout` bounds the whole stream (None: none)."""
+        request = audit_pb2.StreamEntriesRequest(
+            start_index=start_index, limit=limit, page_size=page_size
+        )
+        try:
+            yield from self._stub.StreamEntries(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None

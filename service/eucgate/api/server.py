@@ -1,7 +1,7 @@
 """Building, running and stopping the gRPC server.
 
 Two listeners (DESIGN.md section 3): the API port (TLS when configured) with the
-certificate service, health and reflection; and an optional plaintext operations port
+certificate and audit services, health and reflection; and an optional plaintext operations port
 with only grpc.health.v1, for Kubernetes' native gRPC probes.
 """
 
@@ -11,26 +11,35 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
-from eucgate_client.v1 import certificate_service_pb2, certificate_service_pb2_grpc
+from eucgate_client.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
+    certificate_service_pb2,
+    certificate_service_pb2_grpc,
+)
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from eucgate.api.audit import AuditServicer
 from eucgate.api.servicer import CertificateServicer
 from eucgate.config import Settings
 from eucgate.core.bundle import load_bundle
 from eucgate.errors import ConfigError
 from eucgate.gate import Gate
+from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.store.sqlite import SqliteStore
 
 log = structlog.get_logger("eucgate.server")
 
 SERVICE_NAME = certificate_service_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name
+AUDIT_SERVICE_NAME = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 
 
 @dataclass
@@ -42,6 +51,7 @@ class RunningServer:
     health: health.HealthServicer
     gate: Gate
     store: SqliteStore
+    log_signer: CheckpointSigner
     port: int
     ops_port: int | None
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -67,17 +77,31 @@ class RunningServer:
 
 def load_service_key(settings: Settings) -> Ed25519PrivateKey:
     """The receipt-signing key; raises ConfigError with what to do when it is unusable."""
-    path = settings.service_key_path
+    return _load_ed25519(settings.service_key_path, "service key")
+
+
+def load_log_signer(settings: Settings, service_key: Ed25519PrivateKey) -> CheckpointSigner:
+    """The checkpoint signer: `log_origin` with `log_key_path`, or the service key.
+
+    Raises ConfigError when the log key is unusable.
+    """
+    key = service_key
+    if settings.log_key_path is not None:
+        key = _load_ed25519(settings.log_key_path, "log key")
+    return CheckpointSigner(settings.log_origin, key)
+
+
+def _load_ed25519(path: Path, what: str) -> Ed25519PrivateKey:
     try:
         key = load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError as exc:
         raise ConfigError(
-            f"service key {path} does not exist; create one with `eucgate keygen DIR`"
+            f"{what} {path} does not exist; create one with `eucgate keygen DIR`"
         ) from exc
     except ValueError as exc:
-        raise ConfigError(f"service key {path} is not a PEM private key: {exc}") from exc
+        raise ConfigError(f"{what} {path} is not a PEM private key: {exc}") from exc
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"service key {path} must be an Ed25519 key")
+        raise ConfigError(f"{what} {path} must be an Ed25519 key")
     return key
 
 
@@ -106,9 +130,10 @@ def start_server(settings: Settings) -> RunningServer:
     """
     bundle = load_bundle(settings.bundle_path)
     key = load_service_key(settings)
+    log_signer = load_log_signer(settings, key)
     credentials = _credentials(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore.open(settings.data_dir / "eucgate.db")
+    store = SqliteStore.open(settings.data_dir / "eucgate.db", log_signer)
     try:
         gate = Gate(
             store,
@@ -134,9 +159,13 @@ def start_server(settings: Settings) -> RunningServer:
         certificate_service_pb2_grpc.add_CertificateServiceServicer_to_server(
             CertificateServicer(gate), server
         )
+        audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
+            AuditServicer(store, log_signer), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+            (SERVICE_NAME, AUDIT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            server,
         )
         port = _bind(server, settings.listen, credentials)
         ops_server, ops_port = None, None
@@ -150,7 +179,7 @@ def start_server(settings: Settings) -> RunningServer:
     except BaseException:
         store.close()
         raise
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, AUDIT_SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "serving",
@@ -159,8 +188,12 @@ def start_server(settings: Settings) -> RunningServer:
         bundle=bundle.name,
         bundle_digest=bundle.digest,
         tls=credentials is not None,
+        log_origin=log_signer.origin,
+        log_size=store.tree_state().size,
     )
-    return RunningServer(server, ops_server, health_servicer, gate, store, port, ops_port)
+    return RunningServer(
+        server, ops_server, health_servicer, gate, store, log_signer, port, ops_port
+    )
 
 
 def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:

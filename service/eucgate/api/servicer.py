@@ -1,18 +1,13 @@
 """eucgate.v1.CertificateService: request checks and protobuf mapping around `Gate`.
 
-Every handler runs under `_rpc`, which binds the log context and turns errors into
-google.rpc.Status: an EucgateError into its documented code, anything else into a
-plain INTERNAL with a reference id (never a stack trace, never UNKNOWN).
+Every handler runs under `status.rpc_handler`, which turns errors into google.rpc.Status.
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import uuid
-from collections.abc import Callable
 from datetime import UTC
-from typing import TypeVar, cast
+from typing import cast
 
 import grpc
 import structlog
@@ -28,50 +23,19 @@ from eucgate_client.v1 import (
     envelope_pb2,
 )
 
+from eucgate.api.audit import attach_log_proof
 from eucgate.api.convert import decision_to_proto, outcome_from_proto
-from eucgate.api.status import build_status, status_for
-from eucgate.errors import DeadlineExceeded, EucgateError, InvalidSubmission, NotFound
+from eucgate.api.status import rpc_handler
+from eucgate.errors import DeadlineExceeded, InvalidSubmission, NotFound
 from eucgate.gate import Gate, decision_of
 from eucgate.ids import is_decision_id
-from eucgate.store.base import DecisionFilter, DecisionRecord
+from eucgate.store.base import AppendResult, DecisionFilter, DecisionRecord, Store
 
 log = structlog.get_logger("eucgate.api")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-
-Req = TypeVar("Req")
-Resp = TypeVar("Resp")
-Handler = Callable[["CertificateServicer", Req, grpc.ServicerContext], Resp]
-
-
-def _rpc(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    @functools.wraps(method)
-    def wrapper(self: CertificateServicer, request: Req, context: grpc.ServicerContext) -> Resp:
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(
-            rpc=method.__name__, request_id=getattr(request, "request_id", "") or None
-        )
-        try:
-            return method(self, request, context)
-        except EucgateError as exc:
-            log.info("rpc_refused", reason=exc.reason, field=exc.field or None)
-            context.abort_with_status(status_for(exc))
-        except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("rpc_failed", error_ref=ref)
-            context.abort_with_status(
-                build_status(
-                    grpc.StatusCode.INTERNAL,
-                    "INTERNAL",
-                    f"internal error, reference {ref}",
-                    metadata={"error_ref": ref},
-                )
-            )
-        raise AssertionError("abort_with_status returns only by raising")  # pragma: no cover
-
-    return wrapper
 
 
 def caller_of(context: grpc.ServicerContext) -> str:
@@ -80,9 +44,20 @@ def caller_of(context: grpc.ServicerContext) -> str:
     return f"cn:{names[0].decode()}" if names else "anonymous"
 
 
-def _response_parts(record: DecisionRecord) -> tuple[decision_pb2.Decision, decision_pb2.Receipt]:
+def _response_parts(
+    store: Store, record: DecisionRecord, appended: AppendResult | None = None
+) -> tuple[decision_pb2.Decision, decision_pb2.Receipt]:
+    """The decision and its receipt with log proof: against the checkpoint of the commit
+    that recorded it when `appended` carries one, else against the latest checkpoint."""
     decision = decision_to_proto(record.decision_id, record.request_id, decision_of(record))
     receipt = decision_pb2.Receipt(envelope=envelope_pb2.Envelope.FromString(record.receipt))
+    attach_log_proof(
+        receipt,
+        store,
+        record.decision_id,
+        leaf_index=None if appended is None else appended.leaf_index,
+        checkpoint=None if appended is None else appended.checkpoint,
+    )
     return decision, receipt
 
 
@@ -90,7 +65,7 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
     def __init__(self, gate: Gate) -> None:
         self._gate = gate
 
-    @_rpc
+    @rpc_handler
     def SubmitCertificate(
         self, request: svc_pb2.SubmitCertificateRequest, context: grpc.ServicerContext
     ) -> svc_pb2.SubmitCertificateResponse:
@@ -108,12 +83,12 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
         result = self._gate.submit(caller_of(context), request.request_id, envelope)
         structlog.contextvars.bind_contextvars(decision_id=result.record.decision_id)
         log.info("decision", outcome=result.record.outcome, replayed=result.replayed)
-        decision, receipt = _response_parts(result.record)
+        decision, receipt = _response_parts(self._gate.store, result.record, result)
         return svc_pb2.SubmitCertificateResponse(
             decision=decision, receipt=receipt, replayed=result.replayed
         )
 
-    @_rpc
+    @rpc_handler
     def GetDecision(
         self, request: svc_pb2.GetDecisionRequest, context: grpc.ServicerContext
     ) -> svc_pb2.GetDecisionResponse:
@@ -126,10 +101,10 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
         record = self._gate.store.get(request.decision_id)
         if record is None:
             raise NotFound(f"no decision {request.decision_id}", reason="DECISION_NOT_FOUND")
-        decision, receipt = _response_parts(record)
+        decision, receipt = _response_parts(self._gate.store, record)
         return svc_pb2.GetDecisionResponse(decision=decision, receipt=receipt)
 
-    @_rpc
+    @rpc_handler
     def ListDecisions(
         self, request: svc_pb2.ListDecisionsRequest, context: grpc.ServicerContext
     ) -> svc_pb2.ListDecisionsResponse:
@@ -158,7 +133,9 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         page = self._gate.store.list(flt, size, request.page_token)
         return svc_pb2.ListDecisionsResponse(
-            decisions=[_response_parts(r)[0] for r in page.records],
+            decisions=[
+                decision_to_proto(r.decision_id, r.request_id, decision_of(r)) for r in page.records
+            ],
             next_page_token=page.next_page_token,
         )
 

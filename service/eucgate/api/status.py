@@ -1,13 +1,20 @@
 """google.rpc.Status errors: a stable reason code in ErrorInfo, bad fields in BadRequest.
 
-Clients in any language read these from the `grpc-status-details-bin` trailer.
+Clients in any language read these from the `grpc-status-details-bin` trailer. Unary
+handlers run under `rpc_handler`, which binds the log context and turns errors into a
+status: an EucgateError into its documented code, anything else into a plain INTERNAL
+with a reference id (never a stack trace, never UNKNOWN).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 import grpc
+import structlog
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
@@ -23,6 +30,8 @@ from eucgate.errors import (
 )
 
 DOMAIN = "eucgate.v1"
+
+log = structlog.get_logger("eucgate.api")
 
 _CODES: tuple[tuple[type[EucgateError], grpc.StatusCode], ...] = (
     (InvalidSubmission, grpc.StatusCode.INVALID_ARGUMENT),
@@ -64,3 +73,39 @@ def build_status(
         details.append(packed)
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message, details=details)
     return rpc_status.to_status(status)
+
+
+Svc = TypeVar("Svc")
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Svc, Req, grpc.ServicerContext], Resp]
+
+
+def rpc_handler(method: Handler[Svc, Req, Resp]) -> Handler[Svc, Req, Resp]:
+    """Wrap a unary handler: log context, and errors as google.rpc.Status ."""
+
+    @functools.wraps(method)
+    def wrapper(self: Svc, request: Req, context: grpc.ServicerContext) -> Resp:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            rpc=method.__name__, request_id=getattr(request, "request_id", "") or None
+        )
+        try:
+            return method(self, request, context)
+        except EucgateError as exc:
+            log.info("rpc_refused", reason=exc.reason, field=exc.field or None)
+            context.abort_with_status(status_for(exc))
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("rpc_failed", error_ref=ref)
+            context.abort_with_status(
+                build_status(
+                    grpc.StatusCode.INTERNAL,
+                    "INTERNAL",
+                    f"internal error, reference {ref}",
+                    metadata={"error_ref": ref},
+                )
+            )
+        raise AssertionError("abort_with_status returns only by raising")  # pragma: no cover
+
+    return wrapper

@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate_client.dsse import Envelope, Signature
 from eucgate_client.receipt import RECEIPT_PAYLOAD_TYPE, RECEIPT_VERSION
+from eucgate_client.tlog import RECEIPT_LEAF_HASH_KEY
 
 from eucgate.core.canonical import canonical_json
 from eucgate.core.decision import Decision, PartySummary
@@ -22,12 +23,21 @@ from eucgate.core.pki import keyid
 __all__ = ["RECEIPT_PAYLOAD_TYPE", "receipt_statement", "rfc3339", "sign_receipt"]
 
 
-def receipt_statement(decision_id: str, request_id: str, decision: Decision) -> dict[str, Any]:
+def receipt_statement(
+    decision_id: str,
+    request_id: str,
+    decision: Decision,
+    *,
+    log_leaf_hash: bytes | None = None,
+) -> dict[str, Any]:
     """The JSON-able statement a receipt signs; absent values are null or empty.
 
-    Raises ValueError if a timestamp of `decision` is naive.
+    `log_leaf_hash` is the RFC 9162 leaf hash of the decision's audit-log entry (known
+    before the append: the entry does not contain the receipt); it binds the receipt to
+    the leaf its inclusion proof proves. Raises ValueError if a timestamp is naive.
     """
     return {
+        RECEIPT_LEAF_HASH_KEY: None if log_leaf_hash is None else log_leaf_hash.hex(),
         "version": RECEIPT_VERSION,
         "decision_id": decision_id,
         "request_id": request_id,

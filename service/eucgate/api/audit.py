@@ -1,0 +1,201 @@
+"""eucgate.v1.AuditService: checkpoints, proofs and entries of the audit log.
+
+Every answer comes from committed state; proofs are RFC 9162 proofs read from stored
+hashes in O(log n). Once roles exist, this service is for the auditor role only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import grpc
+import structlog
+from eucgate_client.v1 import audit_service_pb2 as audit_pb2
+from eucgate_client.v1 import audit_service_pb2_grpc as audit_grpc
+from eucgate_client.v1 import decision_pb2
+
+from eucgate.api.status import build_status, rpc_handler, status_for
+from eucgate.errors import EucgateError, InvalidSubmission, NotFound
+from eucgate.ids import is_decision_id
+from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.store.base import Store, StoredCheckpoint
+
+log = structlog.get_logger("eucgate.api.audit")
+
+DEFAULT_PAGE_SIZE = 256
+MAX_PAGE_SIZE = 1024
+# A page stops short once it holds this many entry bytes (it always holds at least one),
+# well under the default 4 MiB message limit.
+MAX_PAGE_BYTES = 1024 * 1024
+
+
+def attach_log_proof(
+    receipt: decision_pb2.Receipt,
+    store: Store,
+    decision_id: str,
+    *,
+    leaf_index: int | None = None,
+    checkpoint: StoredCheckpoint | None = None,
+) -> None:
+    """Fill a receipt's leaf index, checkpoint and inclusion proof.
+
+    `checkpoint` is the one of the commit that recorded the decision when the caller has
+    it; otherwise the latest. Leaves the fields empty for a decision not yet covered by
+    a checkpoint. Raises StoreError.
+    """
+    index = store.leaf_index(decision_id) if leaf_index is None else leaf_index
+    signed = checkpoint if checkpoint is not None else store.latest_checkpoint()
+    if index is None or signed is None or signed.size <= index:
+        return
+    _, proof = store.inclusion_proof(index, signed.size)
+    receipt.leaf_index = index
+    receipt.checkpoint = signed.note
+    receipt.inclusion_proof.extend(proof)
+
+
+def _latest(store: Store) -> StoredCheckpoint:
+    signed = store.latest_checkpoint()
+    if signed is None:
+        raise NotFound("the log has no checkpoint yet", reason="LOG_EMPTY")
+    return signed
+
+
+def _note_at(signed: StoredCheckpoint, size: int) -> str:
+    return signed.note if signed.size == size else ""
+
+
+class AuditServicer(audit_grpc.AuditServiceServicer):
+    def __init__(self, store: Store, signer: CheckpointSigner) -> None:
+        self._store = store
+        self._signer = signer
+
+    @rpc_handler
+    def GetCheckpoint(
+        self, request: audit_pb2.GetCheckpointRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.GetCheckpointResponse:
+        signed = _latest(self._store)
+        return audit_pb2.GetCheckpointResponse(
+            checkpoint=signed.note, tree_size=signed.size, verifier_key=self._signer.verifier_key
+        )
+
+    @rpc_handler
+    def GetInclusionProof(
+        self, request: audit_pb2.GetInclusionProofRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.GetInclusionProofResponse:
+        which = request.WhichOneof("leaf")
+        if which == "decision_id":
+            if not is_decision_id(request.decision_id):
+                raise InvalidSubmission(
+                    "decision_id must look like dec_ followed by 26 base32 characters",
+                    reason="DECISION_ID_INVALID",
+                    field="decision_id",
+                )
+            found = self._store.leaf_index(request.decision_id)
+            if found is None:
+                raise NotFound(f"no decision {request.decision_id}", reason="DECISION_NOT_FOUND")
+            index = found
+        elif which == "leaf_index":
+            index = request.leaf_index
+        else:
+            raise InvalidSubmission(
+                "one of decision_id or leaf_index is required",
+                reason="LOG_LEAF_MISSING",
+                field="leaf",
+            )
+        signed = _latest(self._store)
+        size = request.tree_size or signed.size
+        leaf, proof = self._store.inclusion_proof(index, size)
+        return audit_pb2.GetInclusionProofResponse(
+            leaf_index=index,
+            tree_size=size,
+            hashes=proof,
+            leaf_hash=leaf,
+            checkpoint=_note_at(signed, size),
+        )
+
+    @rpc_handler
+    def GetConsistencyProof(
+        self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.ServicerContext
+    ) -> audit_pb2.GetConsistencyProofResponse:
+        signed = _latest(self._store)
+        second = request.second_size or signed.size
+        proof = self._store.consistency_proof(request.first_size, second)
+        return audit_pb2.GetConsistencyProofResponse(
+            first_size=request.first_size,
+            second_size=second,
+            hashes=proof,
+            checkpoint=_note_at(signed, second),
+        )
+
+    def StreamEntries(
+        self, request: audit_pb2.StreamEntriesRequest, context: grpc.ServicerContext
+    ) -> Iterator[audit_pb2.StreamEntriesResponse]:
+        """Pages of entries; arguments are checked before the first page is sent."""
+        try:
+            start, end, page_size = self._stream_bounds(request)
+        except EucgateError as exc:
+            log.info("rpc_refused", rpc="StreamEntries", reason=exc.reason)
+            context.abort_with_status(status_for(exc))
+        try:
+            yield from self._pages(start, end, page_size)
+        except EucgateError as exc:
+            context.abort_with_status(status_for(exc))
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("rpc_failed", rpc="StreamEntries", error_ref=ref)
+            context.abort_with_status(
+                build_status(
+                    grpc.StatusCode.INTERNAL,
+                    "INTERNAL",
+                    f"internal error, reference {ref}",
+                    metadata={"error_ref": ref},
+                )
+            )
+
+    def _stream_bounds(self, request: audit_pb2.StreamEntriesRequest) -> tuple[int, int, int]:
+        if request.page_size < 0:
+            raise InvalidSubmission(
+                "page_size must not be negative", reason="PAGE_SIZE_INVALID", field="page_size"
+            )
+        if request.limit < 0:
+            raise InvalidSubmission(
+                "limit must not be negative", reason="LOG_LIMIT_INVALID", field="limit"
+            )
+        signed = _latest(self._store)
+        if request.start_index < 0:
+            raise InvalidSubmission(
+                "start_index must not be negative",
+                reason="LOG_INDEX_INVALID",
+                field="start_index",
+            )
+        if request.start_index > signed.size:
+            raise InvalidSubmission(
+                f"start_index {request.start_index} is past the log's size {signed.size}",
+                reason="LOG_INDEX_BEYOND_SIZE",
+                field="start_index",
+            )
+        end = signed.size
+        if request.limit:
+            end = min(end, request.start_index + request.limit)
+        page_size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        return request.start_index, end, page_size
+
+    def _pages(
+        self, start: int, end: int, page_size: int
+    ) -> Iterator[audit_pb2.StreamEntriesResponse]:
+        index = start
+        tree_size = end
+        while index < end:
+            batch = self._store.entries(index, min(page_size, end - index))
+            page: list[bytes] = []
+            size = 0
+            for entry in batch:
+                if page and size + len(entry) > MAX_PAGE_BYTES:
+                    break
+                page.append(entry)
+                size += len(entry)
+            yield audit_pb2.StreamEntriesResponse(
+                start_index=index, entries=page, tree_size=tree_size
+            )
+            index += len(page)
