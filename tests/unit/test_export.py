@@ -1,0 +1,316 @@
+"""Log entries, the tlog-tiles export and its verifier, with a tamper suite."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.log.entry import EntryError, check_entry, decode_entry, encode_entry
+from eucgate.log.export import (
+    MAX_ENTRY_BYTES,
+    ExportError,
+    ExportWriter,
+    tile_path,
+    verify_export,
+    write_export,
+)
+from eucgate_client.tlog import leaf_hash, root_of
+
+from tests.logdata import entries, make_record
+
+ORIGIN = "eucgate.example/log"
+
+
+@pytest.fixture
+def signer(service_key: ed25519.Ed25519PrivateKey) -> CheckpointSigner:
+    return CheckpointSigner(ORIGIN, service_key)
+
+
+def export(directory: Path, signer: CheckpointSigner, items: list[bytes]) -> str:
+    note = signer.sign(len(items), root_of(leaf_hash(e) for e in items))
+    write_export(directory, items, note)
+    return note
+
+
+# --- entries ------------------------------------------------------------------------
+
+
+def test_entry_round_trip_and_internal_digests() -> None:
+    record = make_record(7)
+    raw = encode_entry(record)
+    entry = decode_entry(raw)
+    assert (entry.decision_id, entry.envelope, entry.decision) == (
+        record.decision_id,
+        record.envelope,
+        record.decision,
+    )
+    assert entry.ledger_reads == ()
+    check_entry(entry)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(v=2),
+        lambda d: d.update(extra=1),
+        lambda d: d.pop("caller"),
+        lambda d: d.update(decided_at="now"),
+        lambda d: d.update(envelope="not base64!"),
+        lambda d: d.update(ledger_reads=[{"licence_number": 1}]),
+    ],
+)
+def test_malformed_entries_are_refused(mutate: object) -> None:
+    body = json.loads(encode_entry(make_record(1)))
+    mutate(body)  # type: ignore[operator]
+    with pytest.raises(EntryError) as info:
+        decode_entry(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    assert info.value.reason == "LOG_ENTRY_MALFORMED"
+
+
+def test_non_canonical_bytes_of_a_valid_entry_are_refused() -> None:
+    raw = encode_entry(make_record(1))
+    with pytest.raises(EntryError, match="canonical"):
+        decode_entry(json.dumps(json.loads(raw), indent=1, sort_keys=True).encode())
+    with pytest.raises(EntryError, match="repeats"):
+        decode_entry(raw[:-1] + b',"v":1}')
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("envelope_digest", "00" * 32),
+        ("bundle_digest", "cd" * 32),
+        ("decided_at", 1),
+        ("decision_id", "dec_short"),
+        ("decision", base64.b64encode(b'{"not":"a decision"}').decode()),
+        ("envelope", base64.b64encode(b"\xff\xff").decode()),
+    ],
+)
+def test_entries_whose_digests_disagree_fail_the_check(field: str, value: object) -> None:
+    body = json.loads(encode_entry(make_record(1)))
+    body[field] = value
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(EntryError) as info:
+        check_entry(decode_entry(raw))
+    assert info.value.reason == "LOG_ENTRY_DIGEST_MISMATCH"
+
+
+# --- export layout ------------------------------------------------------------------
+
+
+def test_tile_paths_follow_tlog_tiles() -> None:
+    assert tile_path(0, 0) == "tile/0/000"
+    assert tile_path(1, 1234067) == "tile/1/x001/x234/067"
+    assert tile_path("entries", 1000, 7) == "tile/entries/x001/000.p/7"
+
+
+def test_export_layout_and_tiles(tmp_path: Path, signer: CheckpointSigner) -> None:
+    items = list(entries(600))
+    note = export(tmp_path, signer, items)
+    assert (tmp_path / "checkpoint").read_text() == note
+    names = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert names == [
+        "checkpoint",
+        "tile/0/000",
+        "tile/0/001",
+        "tile/0/002.p/88",
+        "tile/1/000.p/2",
+        "tile/entries/000",
+        "tile/entries/001",
+        "tile/entries/002.p/88",
+    ]
+    leaves = (tmp_path / "tile/0/001").read_bytes()
+    assert leaves[:32] == leaf_hash(items[256])
+    level8 = (tmp_path / "tile/1/000.p/2").read_bytes()
+    assert level8[32:] == root_of(leaf_hash(e) for e in items[256:512])
+    result = verify_export(tmp_path, signer.verifier)
+    assert result.ok, result.finding
+    assert result.entries == 600
+
+
+def test_an_entry_too_large_for_tlog_tiles_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError):
+        ExportWriter(tmp_path).add(b"x" * (MAX_ENTRY_BYTES + 1))
+
+
+def test_an_empty_log_exports_and_verifies(tmp_path: Path, signer: CheckpointSigner) -> None:
+    export(tmp_path, signer, [])
+    assert verify_export(tmp_path, signer.verifier).ok
+
+
+def test_consistency_with_a_kept_checkpoint(tmp_path: Path, signer: CheckpointSigner) -> None:
+    items = list(entries(300))
+    kept = signer.sign(100, root_of(leaf_hash(e) for e in items[:100]))
+    export(tmp_path, signer, items)
+    assert verify_export(tmp_path, signer.verifier, earlier_note=kept).ok
+    forked = signer.sign(100, root_of(leaf_hash(e) for e in items[1:101]))
+    result = verify_export(tmp_path, signer.verifier, earlier_note=forked)
+    assert result.finding is not None
+    assert result.finding.reason == "PROOF_CONSISTENCY_INVALID"
+    bigger = signer.sign(400, root_of(leaf_hash(e) for e in items))
+    result = verify_export(tmp_path, signer.verifier, earlier_note=bigger)
+    assert result.finding is not None
+    assert result.finding.reason == "PROOF_CONSISTENCY_INVALID"
+
+
+def test_wrong_key_fails(tmp_path: Path, signer: CheckpointSigner) -> None:
+    export(tmp_path, signer, list(entries(3)))
+    other = CheckpointSigner(ORIGIN, ed25519.Ed25519PrivateKey.generate())
+    result = verify_export(tmp_path, other.verifier)
+    assert result.finding is not None
+    assert result.finding.reason == "CHECKPOINT_UNSIGNED"
+
+
+# --- tamper suite: always caught, with the index, never a crash -----------------------
+
+SIZE = 300  # two entry bundles, one partial
+
+
+def _bundle_entries(path: Path) -> list[bytes]:
+    data, out = path.read_bytes(), []
+    while data:
+        n = int.from_bytes(data[:2], "big")
+        out.append(data[2 : 2 + n])
+        data = data[2 + n :]
+    return out
+
+
+def _write_bundle(path: Path, items: list[bytes]) -> None:
+    path.write_bytes(b"".join(len(e).to_bytes(2, "big") + e for e in items))
+
+
+@pytest.fixture(scope="module")
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CheckpointSigner]:
+    directory = tmp_path_factory.mktemp("pristine")
+    signer = CheckpointSigner(ORIGIN, ed25519.Ed25519PrivateKey.generate())
+    export(directory, signer, list(entries(SIZE)))
+    return directory, signer
+
+
+@pytest.fixture
+def copy(pristine: tuple[Path, CheckpointSigner], tmp_path: Path) -> Path:
+    shutil.copytree(pristine[0], tmp_path / "export")
+    return tmp_path / "export"
+
+
+def _verify(copy: Path, pristine: tuple[Path, CheckpointSigner]) -> tuple[int, str]:
+    result = verify_export(copy, pristine[1].verifier)
+    assert result.finding is not None, "tampering went unnoticed"
+    return result.finding.index, result.finding.reason
+
+
+@pytest.mark.parametrize("offset", [0, 1, 37, 500, 1999, -200, -3, -1])
+@pytest.mark.parametrize("bundle", ["tile/entries/000", "tile/entries/001.p/44"])
+def test_byte_flip_in_an_entry_bundle(
+    copy: Path, pristine: tuple[Path, CheckpointSigner], bundle: str, offset: int
+) -> None:
+    path = copy / bundle
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x04
+    path.write_bytes(bytes(data))
+    index, reason = _verify(copy, pristine)
+    assert reason in {
+        "LOG_ENTRY_MALFORMED",
+        "LOG_ENTRY_DIGEST_MISMATCH",
+        "LOG_ROOT_MISMATCH",
+        "LOG_EXPORT_INVALID",
+    }
+    first = 0 if bundle.endswith("000") else 256
+    assert first <= index < first + 256
+
+
+@pytest.mark.parametrize("name", ["checkpoint", "tile/0/000", "tile/0/001.p/44"])
+def test_byte_flip_in_checkpoint_or_hash_tiles(
+    copy: Path, pristine: tuple[Path, CheckpointSigner], name: str
+) -> None:
+    for offset in (0, 5, -1):
+        path = copy / name
+        original = path.read_bytes()
+        data = bytearray(original)
+        data[offset] ^= 0x01
+        path.write_bytes(bytes(data))
+        _verify(copy, pristine)
+        path.write_bytes(original)
+
+
+@pytest.mark.parametrize("at", [0, 100, 255])
+def test_dropped_entry(copy: Path, pristine: tuple[Path, CheckpointSigner], at: int) -> None:
+    path = copy / "tile/entries/000"
+    items = _bundle_entries(path)
+    del items[at]
+    _write_bundle(path, items)
+    index, _ = _verify(copy, pristine)
+    assert index == at
+
+
+@pytest.mark.parametrize(("a", "b"), [(0, 1), (10, 200), (254, 255)])
+def test_swapped_entries(
+    copy: Path, pristine: tuple[Path, CheckpointSigner], a: int, b: int
+) -> None:
+    path = copy / "tile/entries/000"
+    items = _bundle_entries(path)
+    items[a], items[b] = items[b], items[a]
+    _write_bundle(path, items)
+    assert _verify(copy, pristine) == (a, "LOG_ROOT_MISMATCH")
+
+
+@pytest.mark.parametrize("at", [0, 128, 254])
+def test_duplicated_entry(copy: Path, pristine: tuple[Path, CheckpointSigner], at: int) -> None:
+    path = copy / "tile/entries/000"
+    items = _bundle_entries(path)
+    items.insert(at, items[at])
+    _write_bundle(path, items)
+    index, _ = _verify(copy, pristine)
+    assert index == at + 1
+
+
+@pytest.mark.parametrize("keep", [0, 1, 2, 1000, -1])
+def test_truncated_bundle(copy: Path, pristine: tuple[Path, CheckpointSigner], keep: int) -> None:
+    path = copy / "tile/entries/001.p/44"
+    data = path.read_bytes()
+    path.write_bytes(data[:keep])
+    index, reason = _verify(copy, pristine)
+    assert reason == "LOG_EXPORT_INVALID"
+    assert 256 <= index <= SIZE
+
+
+@pytest.mark.parametrize("name", ["tile/entries/000", "tile/0/001.p/44", "checkpoint"])
+def test_missing_file(copy: Path, pristine: tuple[Path, CheckpointSigner], name: str) -> None:
+    (copy / name).unlink()
+    assert _verify(copy, pristine)[1] == "LOG_EXPORT_INVALID"
+
+
+def test_replaced_entry_with_consistent_tiles_still_fails_the_checkpoint(
+    copy: Path, pristine: tuple[Path, CheckpointSigner]
+) -> None:
+    """Rewriting an entry and its leaf hash too: the tiles no longer give the signed root."""
+    path = copy / "tile/entries/000"
+    items = _bundle_entries(path)
+    items[5] = encode_entry(make_record(10_000))
+    _write_bundle(path, items)
+    leaves = bytearray((copy / "tile/0/000").read_bytes())
+    leaves[5 * 32 : 6 * 32] = leaf_hash(items[5])
+    (copy / "tile/0/000").write_bytes(bytes(leaves))
+    assert _verify(copy, pristine)[1] == "LOG_ROOT_MISMATCH"
+
+
+@pytest.mark.slow
+def test_a_100k_entry_export_verifies_streaming(tmp_path: Path, signer: CheckpointSigner) -> None:
+    count = 100_000
+    started = time.monotonic()
+    writer = ExportWriter(tmp_path)
+    for entry in entries(count):
+        writer.add(entry)
+    writer.finish(signer.sign(count, writer.root()))
+    seen: list[int] = []
+    result = verify_export(tmp_path, signer.verifier, progress=seen.append)
+    assert result.ok, result.finding
+    assert result.entries == count
+    assert seen[-1] == count
+    assert time.monotonic() - started < 60
