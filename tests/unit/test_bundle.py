@@ -90,6 +90,9 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "SIG-001",
         "SIG-002",
         "SIG-003",
+        "SIG-004",
+        "SIG-005",
+        "SIG-006",
         "DOC-001",
         "DOC-002",
         "DOC-003",
@@ -97,17 +100,26 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "CMT-001",
         "CMT-002",
         "EUS-001",
+        "EUS-002",
+        "EUS-003",
         "DST-001",
+        "DST-002",
+        "DST-003",
         "PTY-001",
         "LIC-001",
+        "LIC-002",
         "ITM-001",
+        "ITM-003",
         "ITM-002",
-        "SIG-004",
-        "SIG-005",
-        "SIG-006",
+        "RF-001",
+        "RF-002",
+        "RF-003",
+        "RF-004",
+        "RF-005",
     ]
     assert {r.check for r in rules} == set(CHECKS)
-    refer = {"ITM-001", "ITM-002", "SIG-004", "SIG-006"}
+    refer = {"SIG-004", "SIG-006", "EUS-002", "EUS-003", "DST-002", "DST-003", "ITM-001", "ITM-002"}
+    refer |= {f"RF-00{n}" for n in range(1, 6)}
     assert all(r.outcome is RuleOutcome.REJECT for r in rules if r.id not in refer)
     assert {r.id for r in rules if r.outcome is RuleOutcome.REFER} == refer
 
@@ -223,17 +235,18 @@ def test_unknown_check_names_line_and_path() -> None:
     text = SAMPLE_TEXT.replace("check: end_use_permitted", "check: end_use_permited")
     err = _refused(text)
     line = _line_of(text, "end_use_permited")
-    assert str(err).startswith(f"policy.yaml:{line}: rules[9].check: unknown check")
-    assert err.field == "rules[9].check"
+    assert str(err).startswith(f"policy.yaml:{line}: rules[12].check: unknown check")
+    assert err.field == "rules[12].check"
     assert err.reason == "BUNDLE_INVALID"
 
 
 def test_invalid_check_params_name_the_rule() -> None:
     text = SAMPLE_TEXT.replace("        - no_military_end_user\n", "        - no_drones\n")
     err = _refused(text)
-    assert "rules[7].params" in str(err)
+    assert "rules[10].params" in str(err)
     assert "no_drones" in str(err) or "required" in str(err)
-    assert str(err).startswith(f"policy.yaml:{_line_of(text, '    params:')}:")
+    cmt_params = text.index("    params:", text.index("check: undertakings_given"))
+    assert str(err).startswith(f"policy.yaml:{text[:cmt_params].count(chr(10)) + 1}:")
 
 
 def test_params_for_a_check_without_params_are_refused() -> None:
@@ -278,8 +291,8 @@ def test_every_error_is_reported() -> None:
         ("- id: SIG-002", "- id: DOC-009", "rules[1].family"),
         ("- id: SIG-002", "- id: SIG-001", "rules"),
         ("family: SIG", "family: ENG", "rules[0].family"),
-        ("outcome: REFER", "outcome: WARN", "rules[13].outcome"),
-        ('message: "$field: the certificate is not valid now', 'message: "$who', "rules[3]"),
+        ("outcome: REFER", "outcome: WARN", "rules[3].outcome"),
+        ('message: "$field: the certificate is not valid now', 'message: "$who', "rules[6]"),
         ("trust_anchors: {}", "trust_anchors: {end_user: [nope]}", "trust_anchors.end_user"),
         ("trust_anchors: {}", "trust_anchors: {auditor: []}", "trust_anchors.auditor"),
     ],

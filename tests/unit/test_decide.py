@@ -133,7 +133,10 @@ def test_refer_only_gives_referred_and_no_approved_items(
 def test_reject_beats_refer(pki: Pki, bundle: Bundle, now: datetime) -> None:
     cert = valid_certificate(
         items=(magnet_item(), magnet_item(elements=("Nd",))),
-        end_use=EndUse(category=EndUseCategory.MILITARY),
+        end_use=EndUse(
+            category=EndUseCategory.MILITARY,
+            statement="Magnets for armoured vehicle turret drives.",
+        ),
     )
     d = decide(signed_submission(cert, pki), bundle, LEDGER, now)
     assert d.outcome is Outcome.REJECTED
@@ -194,7 +197,9 @@ def test_every_rule_runs_and_every_fired_rule_is_a_reason(
         "CMT-001",
         "CMT-002",
         "EUS-001",
+        "EUS-003",
         "DST-001",
+        "DST-002",
         "ITM-001",
     ]
     assert all(r.message for r in d.reasons)
@@ -323,7 +328,11 @@ def test_a_check_that_raises_refers(pki: Pki, exploding_bundle: Bundle, now: dat
 def test_other_rules_still_run_after_a_check_raises(
     pki: Pki, exploding_bundle: Bundle, now: datetime
 ) -> None:
-    cert = valid_certificate(end_use=EndUse(category=EndUseCategory.DEFENCE))
+    cert = valid_certificate(
+        end_use=EndUse(
+            category=EndUseCategory.DEFENCE, statement="Magnets for armoured vehicle turret drives."
+        )
+    )
     d = decide(signed_submission(cert, pki), exploding_bundle, LEDGER, now)
     assert d.outcome is Outcome.REJECTED
     assert _ids(d.reasons) == [ENGINE_RULE_ID, "EUS-001"]

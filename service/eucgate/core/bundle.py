@@ -289,10 +289,14 @@ class ControlledItem(_Frozen):
     def covers(self, item: Item) -> bool:
         """Same HS code (or a subheading of it), a listed form, and a listed element."""
         return (
-            _hs_digits(item.hs_code).startswith(_hs_digits(self.hs_code))
+            self.same_heading(item)
             and item.form in self.forms
             and not set(item.elements).isdisjoint(self.elements)
         )
+
+    def same_heading(self, item: Item) -> bool:
+        """The item's HS code is this entry's code or a subheading of it."""
+        return _hs_digits(item.hs_code).startswith(_hs_digits(self.hs_code))
 
 
 class RegistrationRef(_Frozen):
@@ -308,6 +312,9 @@ class LicensedImporter(_Frozen):
     licence_number: Text
     valid_from: IsoDate
     valid_until: IsoDate
+    status: Literal["ACTIVE", "SUSPENDED"] = "ACTIVE"
+    # The control codes (controlled_items[].control_code) the licence covers.
+    control_codes: tuple[StrictStr, ...] = Field(min_length=1)
 
     @field_validator("valid_until")
     @classmethod
@@ -338,6 +345,8 @@ class Bundle(_Frozen):
     controlled_items: tuple[ControlledItem, ...] = ()
     prohibited_end_uses: tuple[EndUseCategory, ...] = ()
     barred_destinations: tuple[CountryCode, ...] = ()
+    transshipment_hubs: tuple[CountryCode, ...] = ()
+    prohibited_end_use_phrases: tuple[Text, ...] = ()
     licensed_importers: tuple[LicensedImporter, ...] = ()
     trust_anchors: dict[Role, Annotated[tuple[AnchorPem, ...], Field(min_length=1)]] = Field(
         default_factory=dict

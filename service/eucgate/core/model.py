@@ -190,7 +190,16 @@ class EndUseCategory(StrEnum):
     UAV = "UAV"
 
 
+class PaymentMethod(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    BANK_TRANSFER = "BANK_TRANSFER"
+    LETTER_OF_CREDIT = "LETTER_OF_CREDIT"
+    CASH = "CASH"
+    OTHER = "OTHER"
+
+
 _ENUMS: dict[str, type[StrEnum]] = {
+    "eucgate.v1.PaymentMethod": PaymentMethod,
     "eucgate.v1.IntermediaryRole": IntermediaryRole,
     "eucgate.v1.ItemForm": ItemForm,
     "eucgate.v1.EndUseCategory": EndUseCategory,
@@ -308,6 +317,15 @@ class Endorsement(_Strict):
     endorsed_at: UtcDatetime | None = None
 
 
+class Transaction(_Strict):
+    """Commercial facts the red-flag rules read; all optional on the certificate."""
+
+    payment_method: PaymentMethod = PaymentMethod.UNSPECIFIED
+    transit_countries: tuple[CountryCode, ...] = ()
+    installation_declined: bool = False
+    training_declined: bool = False
+
+
 class Certificate(_Strict):
     """An end-user certificate; holding one means every field passed validation."""
 
@@ -325,6 +343,7 @@ class Certificate(_Strict):
     undertakings: Undertakings | None = None
     signatory: Signatory
     endorsement: Endorsement | None = None
+    transaction: Transaction | None = None
 
 
 # --- decoding -------------------------------------------------------------------------

@@ -10,8 +10,9 @@ that names it in the bundle, with a bundle test.
 
 from __future__ import annotations
 
+import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -20,7 +21,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from eucgate.core.decision import SignerResult
 from eucgate.core.ledger import LedgerView
-from eucgate.core.model import Certificate, CountryCode, ElementSymbol, HsCode, Party
+from eucgate.core.model import (
+    Certificate,
+    CountryCode,
+    ElementSymbol,
+    EndUseCategory,
+    HsCode,
+    IntermediaryRole,
+    Item,
+    Party,
+    PaymentMethod,
+)
 
 if TYPE_CHECKING:
     from eucgate.core.bundle import Bundle, LicensedImporter
@@ -413,6 +424,46 @@ def destinations_not_barred(ctx: RuleContext, params: NoParams) -> list[Finding]
     ]
 
 
+@check("parties_in_destination", NoParams)
+def parties_in_destination(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """Importer and end user are expected in the final destination country; a party
+    elsewhere needs a person to look at why."""
+    c = ctx.certificate
+    return [
+        Finding(path, f"{code} differs from the final destination {c.final_destination_country}")
+        for path, code in (
+            ("end_user.country_code", c.end_user.country_code),
+            ("importer.country_code", c.importer.country_code),
+        )
+        if code != c.final_destination_country
+    ]
+
+
+@check("route_avoids_hubs", NoParams)
+def route_avoids_hubs(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """A known transshipment hub on the route (transit country, consignee or
+    intermediary) is a finding."""
+    c = ctx.certificate
+    places: list[tuple[str, str]] = []
+    if c.transaction is not None:
+        places.extend(
+            (f"transaction.transit_countries[{i}]", code)
+            for i, code in enumerate(c.transaction.transit_countries)
+        )
+    if c.consignee is not None:
+        places.append(("consignee.country_code", c.consignee.country_code))
+    places.extend(
+        (f"intermediaries[{i}].party.country_code", m.party.country_code)
+        for i, m in enumerate(c.intermediaries)
+    )
+    hubs = set(ctx.bundle.transshipment_hubs)
+    return [
+        Finding(path, f"{code} is a known transshipment hub")
+        for path, code in places
+        if code in hubs
+    ]
+
+
 # --- PTY / LIC: parties and licences --------------------------------------------------
 
 
@@ -433,18 +484,49 @@ def end_user_licensed(ctx: RuleContext, params: NoParams) -> list[Finding]:
 
 @check("licence_in_force", NoParams)
 def licence_in_force(ctx: RuleContext, params: NoParams) -> list[Finding]:
-    """The matched importer's licence must be in force on now's UTC date."""
+    """The matched importer's licence must be active and in force on now's UTC date."""
     licensee = ctx.licensed_importer
     today = ctx.now.date()
-    if licensee is None or licensee.in_force(today):
+    if licensee is None:
         return []
-    return [
-        Finding(
-            "end_user.registrations",
-            f"licence {licensee.licence_number} is valid from {licensee.valid_from.isoformat()} "
-            f"to {licensee.valid_until.isoformat()}, not on {today.isoformat()}",
+    findings = []
+    if licensee.status != "ACTIVE":
+        findings.append(
+            Finding(
+                "end_user.registrations",
+                f"licence {licensee.licence_number} is {licensee.status.lower()}",
+            )
         )
-    ]
+    if not licensee.in_force(today):
+        findings.append(
+            Finding(
+                "end_user.registrations",
+                f"licence {licensee.licence_number} is valid from "
+                f"{licensee.valid_from.isoformat()} to {licensee.valid_until.isoformat()}, "
+                f"not on {today.isoformat()}",
+            )
+        )
+    return findings
+
+
+@check("licence_covers_items", NoParams)
+def licence_covers_items(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """Every controlled item must fall under a control code the licence lists."""
+    licensee = ctx.licensed_importer
+    if licensee is None:
+        return []
+    findings = []
+    for i, item in enumerate(ctx.certificate.items):
+        codes = {e.control_code for e in ctx.bundle.controlled_items if e.covers(item)}
+        if codes and codes.isdisjoint(licensee.control_codes):
+            findings.append(
+                Finding(
+                    f"items[{i}]",
+                    f"{_describe(item)} is controlled under {', '.join(sorted(codes))}; licence "
+                    f"{licensee.licence_number} covers {', '.join(licensee.control_codes)}",
+                )
+            )
+    return findings
 
 
 # --- ITM: items -----------------------------------------------------------------------
@@ -474,16 +556,184 @@ def items_contain_elements(ctx: RuleContext, params: ElementsParams) -> list[Fin
     ]
 
 
+def _describe(item: Item) -> str:
+    return f"{item.hs_code} {item.form.value} ({', '.join(item.elements) or 'no elements'})"
+
+
+def _inconsistent(ctx: RuleContext, item: Item) -> bool:
+    """Controlled elements under a controlled heading, in a form no entry of it lists."""
+    controlled = ctx.bundle.controlled_items
+    return not any(e.covers(item) for e in controlled) and any(
+        e.same_heading(item) and not set(item.elements).isdisjoint(e.elements) for e in controlled
+    )
+
+
 @check("items_controlled", NoParams)
 def items_controlled(ctx: RuleContext, params: NoParams) -> list[Finding]:
-    """Each item must match a controlled-list entry (HS code, form and element)."""
+    """Each item must match a controlled-list entry (HS code, form and element); items
+    whose form merely contradicts their heading are left to `items_consistent`."""
     controlled = ctx.bundle.controlled_items
     return [
+        Finding(f"items[{i}]", f"{_describe(item)} is not on the controlled list")
+        for i, item in enumerate(ctx.certificate.items)
+        if not any(entry.covers(item) for entry in controlled) and not _inconsistent(ctx, item)
+    ]
+
+
+@check("items_consistent", NoParams)
+def items_consistent(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """An item with controlled elements under a controlled HS heading must be in a form
+    that heading lists: a magnet heading declared as an oxide is a misdescription."""
+    return [
         Finding(
-            f"items[{i}]",
-            f"{item.hs_code} {item.form.value} ({', '.join(item.elements) or 'no elements'}) "
-            "is not on the controlled list",
+            f"items[{i}].form",
+            f"{_describe(item)}: the form {item.form.value} does not match HS {item.hs_code}",
         )
         for i, item in enumerate(ctx.certificate.items)
-        if not any(entry.covers(item) for entry in controlled)
+        if _inconsistent(ctx, item)
     ]
+
+
+# --- EUS: end-use statements ----------------------------------------------------------
+
+
+def _phrases_in(text: str, phrases: Sequence[str]) -> list[str]:
+    """The phrases that occur in `text` as whole words (plurals included), compared
+    after case folding: "missiles" matches "missile", "Stockholm" does not match "stock"."""
+    folded = normalize_name(text)
+    found = []
+    for phrase in phrases:
+        words = r"\s+".join(re.escape(w) for w in normalize_name(phrase).split())
+        if re.search(rf"(?<![\w-]){words}(?:s|es)?(?![\w-])", folded):
+            found.append(phrase)
+    return found
+
+
+@check("end_use_statement_clean", NoParams)
+def end_use_statement_clean(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """The end-use statement may not mention a phrase the bundle screens for."""
+    hits = _phrases_in(ctx.certificate.end_use.statement, ctx.bundle.prohibited_end_use_phrases)
+    if not hits:
+        return []
+    return [Finding("end_use.statement", f"mentions {', '.join(repr(h) for h in hits)}")]
+
+
+class VagueEndUseParams(BaseModel):
+    """What makes an end use too vague to judge."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    categories: tuple[EndUseCategory, ...] = ()
+    phrases: tuple[str, ...] = ()
+    min_words: int = Field(default=0, ge=0)
+
+
+@check("end_use_specific", VagueEndUseParams)
+def end_use_specific(ctx: RuleContext, params: VagueEndUseParams) -> list[Finding]:
+    """The end use must say what the goods become: not trading, stock or resale."""
+    end_use = ctx.certificate.end_use
+    findings = []
+    if end_use.category in params.categories:
+        findings.append(Finding("end_use.category", f"{end_use.category.value} names no end use"))
+    hits = _phrases_in(end_use.statement, params.phrases)
+    if hits:
+        findings.append(
+            Finding("end_use.statement", f"says only {', '.join(repr(h) for h in hits)}")
+        )
+    elif len(end_use.statement.split()) < params.min_words:
+        findings.append(
+            Finding(
+                "end_use.statement",
+                f"has {len(end_use.statement.split())} words; at least {params.min_words} "
+                "are needed to say what the goods are used for",
+            )
+        )
+    return findings
+
+
+# --- RF: red flags --------------------------------------------------------------------
+
+_PO_BOX = re.compile(r"\b(p\.?\s*o\.?\s*box|post\s+office\s+box|postfach)\b", re.IGNORECASE)
+
+
+@check("payment_not_cash", NoParams)
+def payment_not_cash(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """Cash payment for controlled goods is a red flag."""
+    t = ctx.certificate.transaction
+    if t is None or t.payment_method is not PaymentMethod.CASH:
+        return []
+    return [Finding("transaction.payment_method", "the buyer pays in cash")]
+
+
+@check("consignee_not_forwarder", NoParams)
+def consignee_not_forwarder(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """A freight forwarder named as the final consignee hides who receives the goods."""
+    c = ctx.certificate
+    if c.consignee is None:
+        return []
+    consignee = normalize_name(c.consignee.legal_name)
+    return [
+        Finding("consignee.legal_name", f"{c.consignee.legal_name!r} is the freight forwarder")
+        for m in c.intermediaries
+        if m.role is IntermediaryRole.FREIGHT_FORWARDER
+        and normalize_name(m.party.legal_name) == consignee
+    ]
+
+
+@check("street_address_given", NoParams)
+def street_address_given(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """End user and consignee need a street address, not only a post-office box."""
+    c = ctx.certificate
+    findings = []
+    for path, party in (("end_user", c.end_user), ("consignee", c.consignee)):
+        if party is None or party.address is None or not party.address.lines:
+            continue
+        if all(_PO_BOX.search(line) for line in party.address.lines):
+            findings.append(Finding(f"{path}.address.lines", "gives only a post-office box"))
+    return findings
+
+
+@check("support_accepted", NoParams)
+def support_accepted(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """A buyer who declines installation or training may not be the real user."""
+    t = ctx.certificate.transaction
+    if t is None:
+        return []
+    findings = []
+    if t.installation_declined:
+        findings.append(Finding("transaction.installation_declined", "installation declined"))
+    if t.training_declined:
+        findings.append(Finding("transaction.training_declined", "training declined"))
+    return findings
+
+
+class RoutingParams(BaseModel):
+    """How many transit countries a direct shipment plausibly passes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_transit_countries: int = Field(ge=0)
+
+
+@check("routing_direct", RoutingParams)
+def routing_direct(ctx: RuleContext, params: RoutingParams) -> list[Finding]:
+    """More transit countries than a direct route needs, or a route that returns to a
+    country it passed, is unusual routing."""
+    t = ctx.certificate.transaction
+    if t is None:
+        return []
+    route = t.transit_countries
+    findings = []
+    if len(route) > params.max_transit_countries:
+        findings.append(
+            Finding(
+                "transaction.transit_countries",
+                f"{len(route)} transit countries ({', '.join(route)}); at most "
+                f"{params.max_transit_countries} expected",
+            )
+        )
+    if len(set(route)) < len(route):
+        findings.append(
+            Finding("transaction.transit_countries", f"the route {'-'.join(route)} doubles back")
+        )
+    return findings

@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65ucgate/v1/certificate.proto\x12\neucgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbf\x04\n\x12\x45ndUserCertificate\x12\x1a\n\x12\x63\x65rtificate_number\x18\x01 \x01(\t\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x08validity\x18\x03 \x01(\x0b\x32\x14.eucgate.v1.Validity\x12#\n\x08\x65xporter\x18\x04 \x01(\x0b\x32\x11.eucgate.v1.Party\x12#\n\x08importer\x18\x05 \x01(\x0b\x32\x11.eucgate.v1.Party\x12$\n\tconsignee\x18\x06 \x01(\x0b\x32\x11.eucgate.v1.Party\x12\x30\n\x0eintermediaries\x18\x07 \x03(\x0b\x32\x18.eucgate.v1.Intermediary\x12#\n\x08\x65nd_user\x18\x08 \x01(\x0b\x32\x11.eucgate.v1.Party\x12\x1f\n\x05items\x18\t \x03(\x0b\x32\x10.eucgate.v1.Item\x12#\n\x07\x65nd_use\x18\n \x01(\x0b\x32\x12.eucgate.v1.EndUse\x12!\n\x19\x66inal_destination_country\x18\x0b \x01(\t\x12.\n\x0cundertakings\x18\x0c \x01(\x0b\x32\x18.eucgate.v1.Undertakings\x12(\n\tsignatory\x18\r \x01(\x0b\x32\x15.eucgate.v1.Signatory\x12,\n\x0b\x65ndorsement\x18\x0e \x01(\x0b\x32\x17.eucgate.v1.Endorsement\"i\n\x08Validity\x12.\n\nnot_before\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x01\n\x05Party\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12$\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x13.eucgate.v1.Address\x12\x14\n\x0c\x63ountry_code\x18\x03 \x01(\t\x12/\n\rregistrations\x18\x04 \x03(\x0b\x32\x18.eucgate.v1.Registration\x12\x16\n\x0eparent_company\x18\x05 \x01(\t\x12!\n\x06owners\x18\x06 \x03(\x0b\x32\x11.eucgate.v1.Owner\"a\n\x07\x41\x64\x64ress\x12\r\n\x05lines\x18\x01 \x03(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x13\n\x0bpostal_code\x18\x04 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x05 \x01(\t\"-\n\x0cRegistration\x12\x0e\n\x06scheme\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"H\n\x05Owner\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\x12\x15\n\rshare_percent\x18\x03 \x01(\t\"\\\n\x0cIntermediary\x12 \n\x05party\x18\x01 \x01(\x0b\x32\x11.eucgate.v1.Party\x12*\n\x04role\x18\x02 \x01(\x0e\x32\x1c.eucgate.v1.IntermediaryRole\"\xc8\x01\n\x04Item\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x0f\n\x07hs_code\x18\x02 \x01(\t\x12\x10\n\x08\x65lements\x18\x03 \x03(\t\x12\"\n\x04\x66orm\x18\x04 \x01(\x0e\x32\x14.eucgate.v1.ItemForm\x12&\n\x08quantity\x18\x05 \x01(\x0b\x32\x14.eucgate.v1.Quantity\x12 \n\x05value\x18\x06 \x01(\x0b\x32\x11.eucgate.v1.Money\x12\x1a\n\x12\x63ontract_reference\x18\x07 \x01(\t\"\'\n\x08Quantity\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\".\n\x05Money\x12\x0e\n\x06\x61mount\x18\x01 \x01(\t\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\"I\n\x06\x45ndUse\x12,\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x1a.eucgate.v1.EndUseCategory\x12\x11\n\tstatement\x18\x02 \x01(\t\"\xb1\x01\n\x0cUndertakings\x12\x12\n\nno_wmd_use\x18\x01 \x01(\x08\x12\x1b\n\x13no_military_end_use\x18\x02 \x01(\x08\x12\x1c\n\x14no_military_end_user\x18\x03 \x01(\x08\x12#\n\x1bno_reexport_without_consent\x18\x04 \x01(\x08\x12\x16\n\x0eno_reexport_to\x18\x05 \x03(\t\x12\x15\n\rqualification\x18\x06 \x01(\t\"Z\n\tSignatory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\t\x12-\n\tsigned_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x0b\x45ndorsement\x12\x11\n\tauthority\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12/\n\x0b\x65ndorsed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xbf\x01\n\x10IntermediaryRole\x12!\n\x1dINTERMEDIARY_ROLE_UNSPECIFIED\x10\x00\x12\'\n#INTERMEDIARY_ROLE_FREIGHT_FORWARDER\x10\x01\x12\x1c\n\x18INTERMEDIARY_ROLE_TRADER\x10\x02\x12$\n INTERMEDIARY_ROLE_CUSTOMS_BROKER\x10\x03\x12\x1b\n\x17INTERMEDIARY_ROLE_OTHER\x10\x04*\xa7\x01\n\x08ItemForm\x12\x19\n\x15ITEM_FORM_UNSPECIFIED\x10\x00\x12\x13\n\x0fITEM_FORM_METAL\x10\x01\x12\x13\n\x0fITEM_FORM_ALLOY\x10\x02\x12\x13\n\x0fITEM_FORM_OXIDE\x10\x03\x12\x16\n\x12ITEM_FORM_COMPOUND\x10\x04\x12\x14\n\x10ITEM_FORM_MAGNET\x10\x05\x12\x13\n\x0fITEM_FORM_OTHER\x10\x06*\xe8\x04\n\x0e\x45ndUseCategory\x12 \n\x1c\x45ND_USE_CATEGORY_UNSPECIFIED\x10\x00\x12\'\n#END_USE_CATEGORY_EV_TRACTION_MOTORS\x10\x01\x12,\n(END_USE_CATEGORY_WIND_TURBINE_GENERATORS\x10\x02\x12)\n%END_USE_CATEGORY_CONSUMER_ELECTRONICS\x10\x03\x12&\n\"END_USE_CATEGORY_INDUSTRIAL_MOTORS\x10\x04\x12*\n&END_USE_CATEGORY_AUTOMOTIVE_COMPONENTS\x10\x05\x12$\n END_USE_CATEGORY_MEDICAL_DEVICES\x10\x06\x12#\n\x1f\x45ND_USE_CATEGORY_CIVIL_RESEARCH\x10\x07\x12\x1c\n\x18\x45ND_USE_CATEGORY_TRADING\x10\x08\x12 \n\x1c\x45ND_USE_CATEGORY_OTHER_CIVIL\x10\t\x12\x1d\n\x19\x45ND_USE_CATEGORY_MILITARY\x10\n\x12\x1c\n\x18\x45ND_USE_CATEGORY_DEFENCE\x10\x0b\x12\x1c\n\x18\x45ND_USE_CATEGORY_WEAPONS\x10\x0c\x12\x18\n\x14\x45ND_USE_CATEGORY_WMD\x10\r\x12&\n\"END_USE_CATEGORY_NUCLEAR_EXPLOSIVE\x10\x0e\x12\x1c\n\x18\x45ND_USE_CATEGORY_MISSILE\x10\x0f\x12\x18\n\x14\x45ND_USE_CATEGORY_UAV\x10\x10\x42i\n\x0eorg.eucgate.v1B\x10\x43\x65rtificateProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x65ucgate/v1/certificate.proto\x12\neucgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xed\x04\n\x12\x45ndUserCertificate\x12\x1a\n\x12\x63\x65rtificate_number\x18\x01 \x01(\t\x12-\n\tissued_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x08validity\x18\x03 \x01(\x0b\x32\x14.eucgate.v1.Validity\x12#\n\x08\x65xporter\x18\x04 \x01(\x0b\x32\x11.eucgate.v1.Party\x12#\n\x08importer\x18\x05 \x01(\x0b\x32\x11.eucgate.v1.Party\x12$\n\tconsignee\x18\x06 \x01(\x0b\x32\x11.eucgate.v1.Party\x12\x30\n\x0eintermediaries\x18\x07 \x03(\x0b\x32\x18.eucgate.v1.Intermediary\x12#\n\x08\x65nd_user\x18\x08 \x01(\x0b\x32\x11.eucgate.v1.Party\x12\x1f\n\x05items\x18\t \x03(\x0b\x32\x10.eucgate.v1.Item\x12#\n\x07\x65nd_use\x18\n \x01(\x0b\x32\x12.eucgate.v1.EndUse\x12!\n\x19\x66inal_destination_country\x18\x0b \x01(\t\x12.\n\x0cundertakings\x18\x0c \x01(\x0b\x32\x18.eucgate.v1.Undertakings\x12(\n\tsignatory\x18\r \x01(\x0b\x32\x15.eucgate.v1.Signatory\x12,\n\x0b\x65ndorsement\x18\x0e \x01(\x0b\x32\x17.eucgate.v1.Endorsement\x12,\n\x0btransaction\x18\x0f \x01(\x0b\x32\x17.eucgate.v1.Transaction\"\x95\x01\n\x0bTransaction\x12\x31\n\x0epayment_method\x18\x01 \x01(\x0e\x32\x19.eucgate.v1.PaymentMethod\x12\x19\n\x11transit_countries\x18\x02 \x03(\t\x12\x1d\n\x15installation_declined\x18\x03 \x01(\x08\x12\x19\n\x11training_declined\x18\x04 \x01(\x08\"i\n\x08Validity\x12.\n\nnot_before\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\tnot_after\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc3\x01\n\x05Party\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12$\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x13.eucgate.v1.Address\x12\x14\n\x0c\x63ountry_code\x18\x03 \x01(\t\x12/\n\rregistrations\x18\x04 \x03(\x0b\x32\x18.eucgate.v1.Registration\x12\x16\n\x0eparent_company\x18\x05 \x01(\t\x12!\n\x06owners\x18\x06 \x03(\x0b\x32\x11.eucgate.v1.Owner\"a\n\x07\x41\x64\x64ress\x12\r\n\x05lines\x18\x01 \x03(\t\x12\x0c\n\x04\x63ity\x18\x02 \x01(\t\x12\x0e\n\x06region\x18\x03 \x01(\t\x12\x13\n\x0bpostal_code\x18\x04 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x05 \x01(\t\"-\n\x0cRegistration\x12\x0e\n\x06scheme\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"H\n\x05Owner\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\x12\x15\n\rshare_percent\x18\x03 \x01(\t\"\\\n\x0cIntermediary\x12 \n\x05party\x18\x01 \x01(\x0b\x32\x11.eucgate.v1.Party\x12*\n\x04role\x18\x02 \x01(\x0e\x32\x1c.eucgate.v1.IntermediaryRole\"\xc8\x01\n\x04Item\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12\x0f\n\x07hs_code\x18\x02 \x01(\t\x12\x10\n\x08\x65lements\x18\x03 \x03(\t\x12\"\n\x04\x66orm\x18\x04 \x01(\x0e\x32\x14.eucgate.v1.ItemForm\x12&\n\x08quantity\x18\x05 \x01(\x0b\x32\x14.eucgate.v1.Quantity\x12 \n\x05value\x18\x06 \x01(\x0b\x32\x11.eucgate.v1.Money\x12\x1a\n\x12\x63ontract_reference\x18\x07 \x01(\t\"\'\n\x08Quantity\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0c\n\x04unit\x18\x02 \x01(\t\".\n\x05Money\x12\x0e\n\x06\x61mount\x18\x01 \x01(\t\x12\x15\n\rcurrency_code\x18\x02 \x01(\t\"I\n\x06\x45ndUse\x12,\n\x08\x63\x61tegory\x18\x01 \x01(\x0e\x32\x1a.eucgate.v1.EndUseCategory\x12\x11\n\tstatement\x18\x02 \x01(\t\"\xb1\x01\n\x0cUndertakings\x12\x12\n\nno_wmd_use\x18\x01 \x01(\x08\x12\x1b\n\x13no_military_end_use\x18\x02 \x01(\x08\x12\x1c\n\x14no_military_end_user\x18\x03 \x01(\x08\x12#\n\x1bno_reexport_without_consent\x18\x04 \x01(\x08\x12\x16\n\x0eno_reexport_to\x18\x05 \x03(\t\x12\x15\n\rqualification\x18\x06 \x01(\t\"Z\n\tSignatory\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08position\x18\x02 \x01(\t\x12-\n\tsigned_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"z\n\x0b\x45ndorsement\x12\x11\n\tauthority\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\x12\x11\n\treference\x18\x03 \x01(\t\x12/\n\x0b\x65ndorsed_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\xa9\x01\n\rPaymentMethod\x12\x1e\n\x1aPAYMENT_METHOD_UNSPECIFIED\x10\x00\x12 \n\x1cPAYMENT_METHOD_BANK_TRANSFER\x10\x01\x12#\n\x1fPAYMENT_METHOD_LETTER_OF_CREDIT\x10\x02\x12\x17\n\x13PAYMENT_METHOD_CASH\x10\x03\x12\x18\n\x14PAYMENT_METHOD_OTHER\x10\x04*\xbf\x01\n\x10IntermediaryRole\x12!\n\x1dINTERMEDIARY_ROLE_UNSPECIFIED\x10\x00\x12\'\n#INTERMEDIARY_ROLE_FREIGHT_FORWARDER\x10\x01\x12\x1c\n\x18INTERMEDIARY_ROLE_TRADER\x10\x02\x12$\n INTERMEDIARY_ROLE_CUSTOMS_BROKER\x10\x03\x12\x1b\n\x17INTERMEDIARY_ROLE_OTHER\x10\x04*\xa7\x01\n\x08ItemForm\x12\x19\n\x15ITEM_FORM_UNSPECIFIED\x10\x00\x12\x13\n\x0fITEM_FORM_METAL\x10\x01\x12\x13\n\x0fITEM_FORM_ALLOY\x10\x02\x12\x13\n\x0fITEM_FORM_OXIDE\x10\x03\x12\x16\n\x12ITEM_FORM_COMPOUND\x10\x04\x12\x14\n\x10ITEM_FORM_MAGNET\x10\x05\x12\x13\n\x0fITEM_FORM_OTHER\x10\x06*\xe8\x04\n\x0e\x45ndUseCategory\x12 \n\x1c\x45ND_USE_CATEGORY_UNSPECIFIED\x10\x00\x12\'\n#END_USE_CATEGORY_EV_TRACTION_MOTORS\x10\x01\x12,\n(END_USE_CATEGORY_WIND_TURBINE_GENERATORS\x10\x02\x12)\n%END_USE_CATEGORY_CONSUMER_ELECTRONICS\x10\x03\x12&\n\"END_USE_CATEGORY_INDUSTRIAL_MOTORS\x10\x04\x12*\n&END_USE_CATEGORY_AUTOMOTIVE_COMPONENTS\x10\x05\x12$\n END_USE_CATEGORY_MEDICAL_DEVICES\x10\x06\x12#\n\x1f\x45ND_USE_CATEGORY_CIVIL_RESEARCH\x10\x07\x12\x1c\n\x18\x45ND_USE_CATEGORY_TRADING\x10\x08\x12 \n\x1c\x45ND_USE_CATEGORY_OTHER_CIVIL\x10\t\x12\x1d\n\x19\x45ND_USE_CATEGORY_MILITARY\x10\n\x12\x1c\n\x18\x45ND_USE_CATEGORY_DEFENCE\x10\x0b\x12\x1c\n\x18\x45ND_USE_CATEGORY_WEAPONS\x10\x0c\x12\x18\n\x14\x45ND_USE_CATEGORY_WMD\x10\r\x12&\n\"END_USE_CATEGORY_NUCLEAR_EXPLOSIVE\x10\x0e\x12\x1c\n\x18\x45ND_USE_CATEGORY_MISSILE\x10\x0f\x12\x18\n\x14\x45ND_USE_CATEGORY_UAV\x10\x10\x42i\n\x0eorg.eucgate.v1B\x10\x43\x65rtificateProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,38 +34,42 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eucgate.v1.certificate_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016org.eucgate.v1B\020CertificateProtoP\001Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\252\002\nEucgate.V1'
-  _globals['_INTERMEDIARYROLE']._serialized_start=2038
-  _globals['_INTERMEDIARYROLE']._serialized_end=2229
-  _globals['_ITEMFORM']._serialized_start=2232
-  _globals['_ITEMFORM']._serialized_end=2399
-  _globals['_ENDUSECATEGORY']._serialized_start=2402
-  _globals['_ENDUSECATEGORY']._serialized_end=3018
+  _globals['_PAYMENTMETHOD']._serialized_start=2236
+  _globals['_PAYMENTMETHOD']._serialized_end=2405
+  _globals['_INTERMEDIARYROLE']._serialized_start=2408
+  _globals['_INTERMEDIARYROLE']._serialized_end=2599
+  _globals['_ITEMFORM']._serialized_start=2602
+  _globals['_ITEMFORM']._serialized_end=2769
+  _globals['_ENDUSECATEGORY']._serialized_start=2772
+  _globals['_ENDUSECATEGORY']._serialized_end=3388
   _globals['_ENDUSERCERTIFICATE']._serialized_start=78
-  _globals['_ENDUSERCERTIFICATE']._serialized_end=653
-  _globals['_VALIDITY']._serialized_start=655
-  _globals['_VALIDITY']._serialized_end=760
-  _globals['_PARTY']._serialized_start=763
-  _globals['_PARTY']._serialized_end=958
-  _globals['_ADDRESS']._serialized_start=960
-  _globals['_ADDRESS']._serialized_end=1057
-  _globals['_REGISTRATION']._serialized_start=1059
-  _globals['_REGISTRATION']._serialized_end=1104
-  _globals['_OWNER']._serialized_start=1106
-  _globals['_OWNER']._serialized_end=1178
-  _globals['_INTERMEDIARY']._serialized_start=1180
-  _globals['_INTERMEDIARY']._serialized_end=1272
-  _globals['_ITEM']._serialized_start=1275
-  _globals['_ITEM']._serialized_end=1475
-  _globals['_QUANTITY']._serialized_start=1477
-  _globals['_QUANTITY']._serialized_end=1516
-  _globals['_MONEY']._serialized_start=1518
-  _globals['_MONEY']._serialized_end=1564
-  _globals['_ENDUSE']._serialized_start=1566
-  _globals['_ENDUSE']._serialized_end=1639
-  _globals['_UNDERTAKINGS']._serialized_start=1642
-  _globals['_UNDERTAKINGS']._serialized_end=1819
-  _globals['_SIGNATORY']._serialized_start=1821
-  _globals['_SIGNATORY']._serialized_end=1911
-  _globals['_ENDORSEMENT']._serialized_start=1913
-  _globals['_ENDORSEMENT']._serialized_end=2035
+  _globals['_ENDUSERCERTIFICATE']._serialized_end=699
+  _globals['_TRANSACTION']._serialized_start=702
+  _globals['_TRANSACTION']._serialized_end=851
+  _globals['_VALIDITY']._serialized_start=853
+  _globals['_VALIDITY']._serialized_end=958
+  _globals['_PARTY']._serialized_start=961
+  _globals['_PARTY']._serialized_end=1156
+  _globals['_ADDRESS']._serialized_start=1158
+  _globals['_ADDRESS']._serialized_end=1255
+  _globals['_REGISTRATION']._serialized_start=1257
+  _globals['_REGISTRATION']._serialized_end=1302
+  _globals['_OWNER']._serialized_start=1304
+  _globals['_OWNER']._serialized_end=1376
+  _globals['_INTERMEDIARY']._serialized_start=1378
+  _globals['_INTERMEDIARY']._serialized_end=1470
+  _globals['_ITEM']._serialized_start=1473
+  _globals['_ITEM']._serialized_end=1673
+  _globals['_QUANTITY']._serialized_start=1675
+  _globals['_QUANTITY']._serialized_end=1714
+  _globals['_MONEY']._serialized_start=1716
+  _globals['_MONEY']._serialized_end=1762
+  _globals['_ENDUSE']._serialized_start=1764
+  _globals['_ENDUSE']._serialized_end=1837
+  _globals['_UNDERTAKINGS']._serialized_start=1840
+  _globals['_UNDERTAKINGS']._serialized_end=2017
+  _globals['_SIGNATORY']._serialized_start=2019
+  _globals['_SIGNATORY']._serialized_end=2109
+  _globals['_ENDORSEMENT']._serialized_start=2111
+  _globals['_ENDORSEMENT']._serialized_end=2233
 # @@protoc_insertion_point(module_scope)

@@ -11,6 +11,14 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class PaymentMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PAYMENT_METHOD_UNSPECIFIED: _ClassVar[PaymentMethod]
+    PAYMENT_METHOD_BANK_TRANSFER: _ClassVar[PaymentMethod]
+    PAYMENT_METHOD_LETTER_OF_CREDIT: _ClassVar[PaymentMethod]
+    PAYMENT_METHOD_CASH: _ClassVar[PaymentMethod]
+    PAYMENT_METHOD_OTHER: _ClassVar[PaymentMethod]
+
 class IntermediaryRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     INTERMEDIARY_ROLE_UNSPECIFIED: _ClassVar[IntermediaryRole]
@@ -48,6 +56,11 @@ class EndUseCategory(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     END_USE_CATEGORY_NUCLEAR_EXPLOSIVE: _ClassVar[EndUseCategory]
     END_USE_CATEGORY_MISSILE: _ClassVar[EndUseCategory]
     END_USE_CATEGORY_UAV: _ClassVar[EndUseCategory]
+PAYMENT_METHOD_UNSPECIFIED: PaymentMethod
+PAYMENT_METHOD_BANK_TRANSFER: PaymentMethod
+PAYMENT_METHOD_LETTER_OF_CREDIT: PaymentMethod
+PAYMENT_METHOD_CASH: PaymentMethod
+PAYMENT_METHOD_OTHER: PaymentMethod
 INTERMEDIARY_ROLE_UNSPECIFIED: IntermediaryRole
 INTERMEDIARY_ROLE_FREIGHT_FORWARDER: IntermediaryRole
 INTERMEDIARY_ROLE_TRADER: IntermediaryRole
@@ -79,7 +92,7 @@ END_USE_CATEGORY_MISSILE: EndUseCategory
 END_USE_CATEGORY_UAV: EndUseCategory
 
 class EndUserCertificate(_message.Message):
-    __slots__ = ("certificate_number", "issued_at", "validity", "exporter", "importer", "consignee", "intermediaries", "end_user", "items", "end_use", "final_destination_country", "undertakings", "signatory", "endorsement")
+    __slots__ = ("certificate_number", "issued_at", "validity", "exporter", "importer", "consignee", "intermediaries", "end_user", "items", "end_use", "final_destination_country", "undertakings", "signatory", "endorsement", "transaction")
     CERTIFICATE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     ISSUED_AT_FIELD_NUMBER: _ClassVar[int]
     VALIDITY_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +107,7 @@ class EndUserCertificate(_message.Message):
     UNDERTAKINGS_FIELD_NUMBER: _ClassVar[int]
     SIGNATORY_FIELD_NUMBER: _ClassVar[int]
     ENDORSEMENT_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_FIELD_NUMBER: _ClassVar[int]
     certificate_number: str
     issued_at: _timestamp_pb2.Timestamp
     validity: Validity
@@ -108,7 +122,20 @@ class EndUserCertificate(_message.Message):
     undertakings: Undertakings
     signatory: Signatory
     endorsement: Endorsement
-    def __init__(self, certificate_number: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validity: _Optional[_Union[Validity, _Mapping]] = ..., exporter: _Optional[_Union[Party, _Mapping]] = ..., importer: _Optional[_Union[Party, _Mapping]] = ..., consignee: _Optional[_Union[Party, _Mapping]] = ..., intermediaries: _Optional[_Iterable[_Union[Intermediary, _Mapping]]] = ..., end_user: _Optional[_Union[Party, _Mapping]] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., end_use: _Optional[_Union[EndUse, _Mapping]] = ..., final_destination_country: _Optional[str] = ..., undertakings: _Optional[_Union[Undertakings, _Mapping]] = ..., signatory: _Optional[_Union[Signatory, _Mapping]] = ..., endorsement: _Optional[_Union[Endorsement, _Mapping]] = ...) -> None: ...
+    transaction: Transaction
+    def __init__(self, certificate_number: _Optional[str] = ..., issued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validity: _Optional[_Union[Validity, _Mapping]] = ..., exporter: _Optional[_Union[Party, _Mapping]] = ..., importer: _Optional[_Union[Party, _Mapping]] = ..., consignee: _Optional[_Union[Party, _Mapping]] = ..., intermediaries: _Optional[_Iterable[_Union[Intermediary, _Mapping]]] = ..., end_user: _Optional[_Union[Party, _Mapping]] = ..., items: _Optional[_Iterable[_Union[Item, _Mapping]]] = ..., end_use: _Optional[_Union[EndUse, _Mapping]] = ..., final_destination_country: _Optional[str] = ..., undertakings: _Optional[_Union[Undertakings, _Mapping]] = ..., signatory: _Optional[_Union[Signatory, _Mapping]] = ..., endorsement: _Optional[_Union[Endorsement, _Mapping]] = ..., transaction: _Optional[_Union[Transaction, _Mapping]] = ...) -> None: ...
+
+class Transaction(_message.Message):
+    __slots__ = ("payment_method", "transit_countries", "installation_declined", "training_declined")
+    PAYMENT_METHOD_FIELD_NUMBER: _ClassVar[int]
+    TRANSIT_COUNTRIES_FIELD_NUMBER: _ClassVar[int]
+    INSTALLATION_DECLINED_FIELD_NUMBER: _ClassVar[int]
+    TRAINING_DECLINED_FIELD_NUMBER: _ClassVar[int]
+    payment_method: PaymentMethod
+    transit_countries: _containers.RepeatedScalarFieldContainer[str]
+    installation_declined: bool
+    training_declined: bool
+    def __init__(self, payment_method: _Optional[_Union[PaymentMethod, str]] = ..., transit_countries: _Optional[_Iterable[str]] = ..., installation_declined: _Optional[bool] = ..., training_declined: _Optional[bool] = ...) -> None: ...
 
 class Validity(_message.Message):
     __slots__ = ("not_before", "not_after")
