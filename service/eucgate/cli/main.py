@@ -3,6 +3,7 @@
 Human output by default, `--json` for scripts. Exit codes scripts can trust:
 0 done (for `submit`: APPROVED), 1 error, 2 usage, 3 input refused (INVALID_ARGUMENT,
 ALREADY_EXISTS, NOT_FOUND), 4 service unavailable, 5 receipt did not verify,
+6 the audit log failed a check (`audit verify`, `audit prove`),
 10 REJECTED, 11 REFERRED.
 """
 
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eucgate.api.server import serve as run_server
+from eucgate.cli.audit import audit_app
 from eucgate.cli.demo import run_demo
 from eucgate.cli.keys import write_trusting_bundle
 from eucgate.cli.policy import policy_app
@@ -53,6 +55,7 @@ app = typer.Typer(
 decision_app = typer.Typer(help="Look up recorded decisions.", no_args_is_help=True)
 app.add_typer(decision_app, name="decision")
 app.add_typer(policy_app, name="policy")
+app.add_typer(audit_app, name="audit")
 
 out = Console()
 err = Console(stderr=True)
