@@ -189,6 +189,7 @@ def start_server(settings: Settings) -> RunningServer:
         bundle_digest=bundle.digest,
         tls=credentials is not None,
         log_origin=log_signer.origin,
+        log_key=log_signer.verifier_key,
         log_size=store.tree_state().size,
     )
     return RunningServer(
