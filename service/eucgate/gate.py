@@ -20,6 +20,7 @@ from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.decision import Decision
 from eucgate.core.ledger import EmptyLedger
+from eucgate.core.pki import ChainCache
 from eucgate.core.receipt import receipt_statement, sign_receipt
 from eucgate.core.submission import Submission
 from eucgate.errors import RequestConflict
@@ -49,6 +50,9 @@ class Gate:
         self._bundle = bundle
         self._key = service_key
         self._clock = clock
+        # Verified intermediate paths and CRL signatures: saves work, never changes an
+        # answer (see core.pki.ChainCache).
+        self._chain_cache = ChainCache()
         self._max_payload_bytes = max_payload_bytes
         self._max_signatures = max_signatures
         store.put_bundle(bundle.digest, bundle.canonical())
@@ -82,7 +86,9 @@ class Gate:
                 )
             return AppendResult(record=earlier, replayed=True)
         bundle = self._bundle  # one snapshot: a decision never sees a mix of bundles
-        decision = decide(submission, bundle, EmptyLedger(), self._clock())
+        decision = decide(
+            submission, bundle, EmptyLedger(), self._clock(), chain_cache=self._chain_cache
+        )
         decision_id = new_decision_id()
         unsigned = DecisionRecord(
             decision_id=decision_id,
