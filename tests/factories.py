@@ -59,6 +59,7 @@ __all__ = [
     "jay_ushin",
     "magnet_item",
     "sample_bundle",
+    "sample_bundle_with",
     "shin_etsu",
     "signed_submission",
     "signer_result",
@@ -172,6 +173,13 @@ def sample_bundle(pki: Pki | None = None) -> Bundle:
             for role, crls in pki.crls().items()
         },
     )
+
+
+def sample_bundle_with(
+    anchors: Mapping[str, Sequence[str]], crls: Mapping[str, Sequence[str]]
+) -> Bundle:
+    """The shipped sample bundle with these PEM trust anchors and CRLs per role."""
+    return load_bundle(SAMPLE_BUNDLE_PATH).with_trust_anchors(anchors, crls)
 
 
 def envelope_for(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
@@ -23,12 +23,28 @@ def write_trusting_bundle(
     trust is kept. `base` may be `path` itself, to add a role to a bundle in place.
     Raises OSError on I/O; the result is validated when it is loaded, not here.
     """
+    return write_bundle_with_trust(
+        path,
+        {role: [root_cert.read_text()]},
+        {role: [crl.read_text() for crl in crls]},
+        base=base,
+    )
+
+
+def write_bundle_with_trust(
+    path: Path,
+    anchors: Mapping[str, Sequence[str]],
+    crls: Mapping[str, Sequence[str]],
+    *,
+    base: Path | None = None,
+) -> Path:
+    """Write `base` (default: the sample bundle) with these PEM anchors and CRLs for the
+    roles named, other roles' trust kept. Raises OSError on I/O."""
     doc = yaml.safe_load((base or SAMPLE_BUNDLE).read_text())
-    anchors = dict(doc.get("trust_anchors") or {})
-    anchors[role] = [root_cert.read_text()]
-    doc["trust_anchors"] = anchors
-    role_crls = dict(doc.get("crls") or {})
-    role_crls[role] = [crl.read_text() for crl in crls]
-    doc["crls"] = role_crls
+    doc["trust_anchors"] = {
+        **(doc.get("trust_anchors") or {}),
+        **{r: list(a) for r, a in anchors.items()},
+    }
+    doc["crls"] = {**(doc.get("crls") or {}), **{r: list(c) for r, c in crls.items()}}
     path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     return path
