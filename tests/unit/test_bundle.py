@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,16 @@ from tests.factories import SAMPLE_BUNDLE_PATH, sample_bundle
 SAMPLE_TEXT = SAMPLE_BUNDLE_PATH.read_text(encoding="utf-8")
 
 
+SAMPLE_DIR = SAMPLE_BUNDLE_PATH.parent
+
+
 def _pem(cert: x509.Certificate) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def _refused(text: str, source: str = "policy.yaml") -> BundleError:
     with pytest.raises(BundleError) as info:
-        parse_bundle(text, source)
+        parse_bundle(text, source, base_dir=SAMPLE_DIR)
     return info.value
 
 
@@ -106,6 +110,8 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "DST-002",
         "DST-003",
         "PTY-001",
+        "PTY-002",
+        "PTY-003",
         "LIC-001",
         "LIC-002",
         "ITM-001",
@@ -119,7 +125,7 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
     ]
     assert {r.check for r in rules} == set(CHECKS)
     refer = {"SIG-004", "SIG-006", "EUS-002", "EUS-003", "DST-002", "DST-003", "ITM-001", "ITM-002"}
-    refer |= {f"RF-00{n}" for n in range(1, 6)}
+    refer |= {f"RF-00{n}" for n in range(1, 6)} | {"PTY-003"}
     assert all(r.outcome is RuleOutcome.REJECT for r in rules if r.id not in refer)
     assert {r.id for r in rules if r.outcome is RuleOutcome.REFER} == refer
 
@@ -148,14 +154,16 @@ def test_digest_is_stable_across_yaml_formatting(flow: bool) -> None:
         _reversed_keys(data), sort_keys=False, default_flow_style=flow, width=60
     )
     assert text != SAMPLE_TEXT
-    assert parse_bundle(text, "reformatted.yaml").digest == sample_bundle().digest
+    assert (
+        parse_bundle(text, "reformatted.yaml", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
+    )
 
 
 def test_digest_ignores_comments_and_covers_content() -> None:
     commented = SAMPLE_TEXT.replace("version: 0", "version: 0   # schema\n# more\n")
-    assert parse_bundle(commented, "c.yaml").digest == sample_bundle().digest
+    assert parse_bundle(commented, "c.yaml", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
     changed = SAMPLE_TEXT.replace("max_validity_days: 183", "max_validity_days: 182")
-    assert parse_bundle(changed, "c.yaml").digest != sample_bundle().digest
+    assert parse_bundle(changed, "c.yaml", base_dir=SAMPLE_DIR).digest != sample_bundle().digest
 
 
 def test_default_params_are_part_of_the_digest() -> None:
@@ -163,7 +171,7 @@ def test_default_params_are_part_of_the_digest() -> None:
     start = SAMPLE_TEXT.index("    params:\n      required:")
     end = SAMPLE_TEXT.index("    message:", start)
     without = SAMPLE_TEXT[:start] + SAMPLE_TEXT[end:]
-    assert parse_bundle(without, "d.yaml").digest == sample_bundle().digest
+    assert parse_bundle(without, "d.yaml", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
 
 
 def test_canonical_form_parses_back_to_the_same_digest(pki: Pki) -> None:
@@ -180,7 +188,9 @@ def test_canonical_form_parses_back_to_the_same_digest(pki: Pki) -> None:
 def test_canonical_round_trip_with_unusual_text(description: str) -> None:
     data = yaml.safe_load(SAMPLE_TEXT)
     data["description"] = description
-    bundle = parse_bundle(json.dumps(data, default=str, ensure_ascii=False), "u.json")
+    bundle = parse_bundle(
+        json.dumps(data, default=str, ensure_ascii=False), "u.json", base_dir=SAMPLE_DIR
+    )
     assert bundle.description == description
     again = parse_bundle(bundle.canonical().decode(), "stored")
     assert again.description == description
@@ -339,6 +349,7 @@ def test_python_tags_are_refused() -> None:
 def test_load_bundle_reads_files(tmp_path: Path) -> None:
     path = tmp_path / "b.yaml"
     path.write_text(SAMPLE_TEXT, encoding="utf-8")
+    shutil.copytree(SAMPLE_DIR / "lists", tmp_path / "lists")
     assert load_bundle(path).digest == sample_bundle().digest
     path.write_bytes(b"\xff\xfe")
     with pytest.raises(BundleError, match="not UTF-8"):
@@ -350,7 +361,7 @@ def test_load_bundle_reads_files(tmp_path: Path) -> None:
 def test_json_bundles_are_accepted() -> None:
     data = json.loads(sample_bundle().canonical())
     text = json.dumps(data, indent=2)
-    assert parse_bundle(text, "b.json").digest == sample_bundle().digest
+    assert parse_bundle(text, "b.json", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
     data["parameters"]["max_validity_days"] = "183"
     err = _refused(json.dumps(data, indent=2), "b.json")
     line = _line_of(json.dumps(data, indent=2), '"max_validity_days"')

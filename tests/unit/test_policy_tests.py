@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ def test_a_wrong_expectation_fails_the_run(tmp_path: Path) -> None:
     doc["tests"]["cases"][0]["expect"] = {"outcome": "REJECTED", "rules": ["EUS-001"]}  # type: ignore[index]
     path = tmp_path / "bundle.yaml"
     path.write_text(yaml.safe_dump(doc))
+    shutil.copytree(SAMPLE_BUNDLE.parent / "lists", tmp_path / "lists")
     result = runner.invoke(app, ["policy", "test", str(path), "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
@@ -61,6 +63,7 @@ def test_check_names_the_line_of_a_bad_bundle(tmp_path: Path) -> None:
     text = SAMPLE_BUNDLE.read_text().replace("max_validity_days: 183", "max_validity_days: -1")
     path = tmp_path / "bad.yaml"
     path.write_text(text)
+    shutil.copytree(SAMPLE_BUNDLE.parent / "lists", tmp_path / "lists")
     result = runner.invoke(app, ["policy", "check", str(path)])
     assert result.exit_code == 1
     line = next(i for i, t in enumerate(text.splitlines(), 1) if "max_validity_days" in t)
@@ -72,7 +75,7 @@ def test_a_case_whose_certificate_does_not_parse_is_refused_at_load() -> None:
     doc = _sample_doc()
     doc["tests"]["cases"][3]["patch"] = {"final_destination": "IN"}  # type: ignore[index]
     with pytest.raises(BundleError, match=r"cases\[3\]"):
-        parse_bundle(json.dumps(doc, default=str), "bundle.json")
+        parse_bundle(json.dumps(doc, default=str), "bundle.json", base_dir=SAMPLE_BUNDLE.parent)
 
 
 def test_merge_patch_follows_rfc_7396() -> None:

@@ -58,6 +58,12 @@ from eucgate.core.pki import (
     load_crl_pem,
 )
 from eucgate.core.rules import CHECKS
+from eucgate.core.screening import (
+    Screener,
+    ScreeningList,
+    ScreeningThresholds,
+    parse_screening_list,
+)
 from eucgate.errors import BundleError
 
 BUNDLE_VERSION = 0
@@ -346,6 +352,11 @@ class Bundle(_Frozen):
     prohibited_end_uses: tuple[EndUseCategory, ...] = ()
     barred_destinations: tuple[CountryCode, ...] = ()
     transshipment_hubs: tuple[CountryCode, ...] = ()
+    # Restricted, military end-user and watch lists, held inline: a bundle file may
+    # name list files ({file: path}), which load_bundle reads into the bundle so the
+    # digest covers every entry and replay needs nothing else.
+    screening_lists: tuple[ScreeningList, ...] = ()
+    screening: ScreeningThresholds = Field(default_factory=ScreeningThresholds)
     prohibited_end_use_phrases: tuple[Text, ...] = ()
     licensed_importers: tuple[LicensedImporter, ...] = ()
     trust_anchors: dict[Role, Annotated[tuple[AnchorPem, ...], Field(min_length=1)]] = Field(
@@ -356,6 +367,7 @@ class Bundle(_Frozen):
     tests: BundleTests | None = None
 
     _digest: str = PrivateAttr(default="")
+    _screener: Screener = PrivateAttr()
     _anchors: dict[str, tuple[x509.Certificate, ...]] = PrivateAttr(default_factory=dict)
     _trust: TrustPolicy | None = PrivateAttr(default=None)
 
@@ -404,8 +416,14 @@ class Bundle(_Frozen):
             require_crls=self.signatures.require_crls,
             registration_source=self.signatures.registration_source,
         )
+        self._screener = Screener(self.screening_lists, self.screening)
         self._digest = sha256_hex(self.canonical())
         return self
+
+    @property
+    def screener(self) -> Screener:
+        """The screening lists indexed under the bundle's thresholds, built at load."""
+        return self._screener
 
     @property
     def digest(self) -> str:
@@ -457,15 +475,17 @@ def load_bundle(path: Path) -> Bundle:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise BundleError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    return parse_bundle(text, str(path))
+    return parse_bundle(text, str(path), base_dir=path.parent)
 
 
-def parse_bundle(text: str, source: str) -> Bundle:
+def parse_bundle(text: str, source: str, *, base_dir: Path | None = None) -> Bundle:
     """Validate bundle text; `source` names it in errors ("file:line: path: message").
 
-    JSON text (such as `canonical()`) is read as JSON, anything else as YAML. Raises
-    BundleError for text that does not parse, duplicate keys, YAML anchors/aliases, and
-    any schema violation (an unknown check, invalid check parameters or PEM included).
+    JSON text (such as `canonical()`) is read as JSON, anything else as YAML. Screening
+    lists given as `{file: path}` are read relative to `base_dir`. Raises BundleError
+    for text that does not parse, duplicate keys, YAML anchors/aliases, a list file that
+    cannot be read or is invalid, and any schema violation (an unknown check, invalid
+    check parameters or PEM included).
     """
     data = _read_json(text)
     if data is None:
@@ -474,7 +494,32 @@ def parse_bundle(text: str, source: str) -> Bundle:
         lines = _json_lines(text)
     if not isinstance(data, dict):
         raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
+    inline_list_files(data, source, base_dir, lines)
     return _validate(data, source, lines)
+
+
+def inline_list_files(
+    data: dict[str, Any], source: str, base_dir: Path | None, lines: _Lines | None = None
+) -> None:
+    """Replace each `{file: path}` of `data["screening_lists"]` by the list it names,
+    read relative to `base_dir`: a bundle written elsewhere then stands on its own.
+    Raises BundleError for a file that cannot be read or is not a valid list."""
+    lines = lines or {}
+    lists = data.get("screening_lists")
+    if not isinstance(lists, list):
+        return
+    for i, item in enumerate(lists):
+        if not (isinstance(item, dict) and set(item) == {"file"}):
+            continue
+        where = f"{source}:{_line_of(('screening_lists', i), lines)}: screening_lists[{i}]"
+        if base_dir is None:
+            raise BundleError(f"{where}: list files can be named only in a bundle file")
+        path = base_dir / str(item["file"])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{where}: cannot read {path}: {exc}") from None
+        lists[i] = parse_screening_list(text, str(path)).model_dump(mode="json")
 
 
 _Lines = dict[tuple[int | str, ...], int]

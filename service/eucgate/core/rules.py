@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from eucgate.core.decision import SignerResult
+from eucgate.core.decision import RuleOutcome, SignerResult
 from eucgate.core.ledger import LedgerView
 from eucgate.core.model import (
     Certificate,
@@ -480,6 +480,31 @@ def end_user_licensed(ctx: RuleContext, params: NoParams) -> list[Finding]:
             f"{end_user.legal_name!r} ({registrations}) is not a licensed importer",
         )
     ]
+
+
+def _screening(ctx: RuleContext, outcome: RuleOutcome) -> list[Finding]:
+    return [
+        Finding(
+            m.field,
+            f"{m.screened_name!r} matches {m.matched_name!r} (entry {m.entry_id} of "
+            f"{m.list_id}, {m.list_kind.value} list, {m.source}, listed "
+            f"{m.listed_on.isoformat()}) with score {m.score:.2f}",
+        )
+        for m in ctx.bundle.screener.screen_certificate(ctx.certificate, ctx.now)
+        if m.outcome is outcome
+    ]
+
+
+@check("screening_hits", NoParams)
+def screening_hits(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """A party, parent or 50 %+ owner matching a control-list entry at the hit score."""
+    return _screening(ctx, RuleOutcome.REJECT)
+
+
+@check("screening_near_matches", NoParams)
+def screening_near_matches(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """A watch-list match, or any match in the grey zone below the hit score."""
+    return _screening(ctx, RuleOutcome.REFER)
 
 
 @check("licence_in_force", NoParams)

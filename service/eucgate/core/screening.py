@@ -564,6 +564,7 @@ class Screener:
     ) -> None:
         self.thresholds = thresholds
         self.max_block = max_block
+        self._lists = tuple(lists)
         self._entries: list[_Indexed] = []
         self._names: list[str] = []  # normalised name or alias
         self._compact: list[str] = []  # the same, compact
@@ -597,6 +598,19 @@ class Screener:
                     for key in _blocking_keys(normalized, compact):
                         postings[key].append(name_id)
         self._postings = dict(postings)
+
+    def __eq__(self, other: object) -> bool:
+        # Two screeners built from the same lists and thresholds screen alike, so a
+        # bundle parsed back from its canonical form equals the original.
+        if not isinstance(other, Screener):
+            return NotImplemented
+        return (self._lists, self.thresholds, self.max_block) == (
+            other._lists,
+            other.thresholds,
+            other.max_block,
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # mutable-free but unhashable lists
 
     @property
     def size(self) -> int:
