@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from eucgate.config import SAMPLE_BUNDLE
+from eucgate.core.bundle import inline_list_files
 
 
 def write_trusting_bundle(
@@ -40,7 +41,9 @@ def write_bundle_with_trust(
 ) -> Path:
     """Write `base` (default: the sample bundle) with these PEM anchors and CRLs for the
     roles named, other roles' trust kept. Raises OSError on I/O."""
-    doc = yaml.safe_load((base or SAMPLE_BUNDLE).read_text())
+    source = base or SAMPLE_BUNDLE
+    doc = yaml.safe_load(source.read_text())
+    inline_list_files(doc, str(source), source.parent)
     doc["trust_anchors"] = {
         **(doc.get("trust_anchors") or {}),
         **{r: list(a) for r, a in anchors.items()},
