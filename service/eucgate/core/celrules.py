@@ -263,6 +263,19 @@ class CelRule:
         # Work estimate per element of the longest collection, to the nesting depth.
         self._weight = max(1, len(expression) // 8)
 
+    def __eq__(self, other: object) -> bool:
+        # Compiled from the same text under the same limits, two rules behave alike: a
+        # bundle parsed back from its canonical form equals the original.
+        if not isinstance(other, CelRule):
+            return NotImplemented
+        return (self.rule_id, self.expression, self.limits) == (
+            other.rule_id,
+            other.expression,
+            other.limits,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     def work_estimate(self, activation: CelActivation) -> int:
         """An upper-bound-shaped estimate of evaluation steps: expression size times
         (longest collection + 1) to the power of the comprehension nesting."""

@@ -27,7 +27,7 @@ from eucgate.core.decision import (
 from eucgate.core.ledger import LedgerView
 from eucgate.core.model import Item, Party
 from eucgate.core.pki import ChainCache, verify_signatures
-from eucgate.core.rules import CHECKS, RuleContext
+from eucgate.core.rules import CHECKS, RuleContext, RuleUnavailable
 from eucgate.core.submission import Submission
 
 ENGINE_RULE_ID = "ENG-001"
@@ -73,6 +73,15 @@ def decide(
             continue
         try:
             reasons.extend(_evaluate(rule, ctx))
+        except RuleUnavailable as exc:  # known not to be evaluable here: refer, own id
+            reasons.append(
+                Reason(
+                    rule_id=rule.id,
+                    family=rule.family,
+                    outcome=RuleOutcome.REFER,
+                    message=f"{rule.id} could not be evaluated ({exc}); a person must review",
+                )
+            )
         except Exception as exc:  # fail closed: a rule that cannot run refers
             reasons.append(_engine_reason(f"rule {rule.id}", exc))
     outcome = outcome_of(reasons)

@@ -10,6 +10,7 @@ that names it in the bundle, with a bundle test.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from eucgate.core.celrules import CelActivation, CelCompileError, CelRule, CelStatus, activation_for
 from eucgate.core.decision import RuleOutcome, SignerResult
 from eucgate.core.ledger import LedgerView
 from eucgate.core.model import (
@@ -50,6 +52,11 @@ class SignersUnavailable(RuntimeError):
     """Signature verification could not run, so no signer-based check can be evaluated."""
 
 
+class RuleUnavailable(RuntimeError):
+    """A rule that could not be evaluated for this certificate (a custom expression that
+    failed or ran out of bounds): decide() refers under the rule's own id."""
+
+
 @dataclass(frozen=True)
 class RuleContext:
     """Everything a check may look at, fixed for one decision.
@@ -67,6 +74,11 @@ class RuleContext:
     @property
     def certificate(self) -> Certificate:
         return self.submission.certificate
+
+    @functools.cached_property
+    def cel_activation(self) -> CelActivation:
+        """The certificate as custom rules see it, converted once per decision."""
+        return activation_for(self.certificate, self.now)
 
     @property
     def signers(self) -> tuple[SignerResult, ...]:
@@ -762,3 +774,39 @@ def routing_direct(ctx: RuleContext, params: RoutingParams) -> list[Finding]:
             Finding("transaction.transit_countries", f"the route {'-'.join(route)} doubles back")
         )
     return findings
+
+
+# --- custom rules ---------------------------------------------------------------------
+
+
+class CelParams(BaseModel):
+    """A custom rule: a CEL expression over `euc` and `now` that is true when the rule
+    fires, compiled once when the bundle loads; `field` is the path its reason cites."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expression: str = Field(min_length=1)
+    field: str = ""
+    detail: str = "the custom rule's condition holds"
+
+    _compiled: CelRule = PrivateAttr()
+
+    @model_validator(mode="after")
+    def _compile(self) -> CelParams:
+        try:
+            self._compiled = CelRule("custom", self.expression)
+        except CelCompileError as exc:
+            where = f"line {exc.line}, column {exc.column}: " if exc.line else ""
+            raise ValueError(f"expression does not compile: {where}{exc.detail}") from None
+        return self
+
+
+@check("cel", CelParams)
+def cel_expression(ctx: RuleContext, params: CelParams) -> list[Finding]:
+    """Fires when the expression is true; raises RuleUnavailable when it errors or runs
+    out of bounds, so the rule refers rather than passing silently."""
+    result = params._compiled.evaluate(ctx.cel_activation)
+    if result.refer:
+        reason = "timed out" if result.status is CelStatus.TIMEOUT else "failed"
+        raise RuleUnavailable(f"the expression {reason}: {result.detail}")
+    return [Finding(params.field, params.detail)] if result.status is CelStatus.FIRED else []
