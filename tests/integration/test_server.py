@@ -69,6 +69,9 @@ def test_approved_with_verifiable_receipt(client: CertificateClient, env: Env, p
     assert d.licence_number
     assert d.signers[0].verified
     assert d.signers[0].role == "end_user"
+    assert d.signers[0].failure == ""
+    assert d.signers[0].revocation == "good"
+    assert d.signers[0].HasField("checked_at")
     statement = verify_receipt(response.receipt, public_key(env))
     assert statement["decision_id"] == d.decision_id
     assert statement["outcome"] == "APPROVED"
@@ -122,6 +125,7 @@ def test_tampered_signature_is_a_recorded_rejection(client: CertificateClient, e
     response = client.submit(tampered)
     assert response.decision.outcome == decision_pb2.OUTCOME_REJECTED
     assert "SIG" in families(response.decision)
+    assert [s.failure for s in response.decision.signers] == ["SIG_INVALID"]
     assert client.get_decision(response.decision.decision_id).decision == response.decision
 
 

@@ -78,5 +78,9 @@ def decision_to_proto(decision_id: str, request_id: str, d: Decision) -> decisio
             certificate_digest=s.certificate_digest,
             keyid=s.keyid,
             verified=s.verified,
+            failure=s.failure,
+            revocation=s.revocation,
+            revocation_failure=s.revocation_failure,
+            checked_at=timestamp(s.checked_at) if s.checked_at is not None else None,
         )
     return msg

@@ -117,18 +117,26 @@ class PartySummary(_message.Message):
     def __init__(self, legal_name: _Optional[str] = ..., country_code: _Optional[str] = ..., registrations: _Optional[_Iterable[_Union[_certificate_pb2.Registration, _Mapping]]] = ...) -> None: ...
 
 class SignerSummary(_message.Message):
-    __slots__ = ("role", "subject", "certificate_digest", "keyid", "verified")
+    __slots__ = ("role", "subject", "certificate_digest", "keyid", "verified", "failure", "revocation", "revocation_failure", "checked_at")
     ROLE_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
     CERTIFICATE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     KEYID_FIELD_NUMBER: _ClassVar[int]
     VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_FIELD_NUMBER: _ClassVar[int]
+    REVOCATION_FIELD_NUMBER: _ClassVar[int]
+    REVOCATION_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
     role: str
     subject: str
     certificate_digest: str
     keyid: str
     verified: bool
-    def __init__(self, role: _Optional[str] = ..., subject: _Optional[str] = ..., certificate_digest: _Optional[str] = ..., keyid: _Optional[str] = ..., verified: _Optional[bool] = ...) -> None: ...
+    failure: str
+    revocation: str
+    revocation_failure: str
+    checked_at: _timestamp_pb2.Timestamp
+    def __init__(self, role: _Optional[str] = ..., subject: _Optional[str] = ..., certificate_digest: _Optional[str] = ..., keyid: _Optional[str] = ..., verified: _Optional[bool] = ..., failure: _Optional[str] = ..., revocation: _Optional[str] = ..., revocation_failure: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Receipt(_message.Message):
     __slots__ = ("envelope", "leaf_index", "checkpoint", "inclusion_proof")
