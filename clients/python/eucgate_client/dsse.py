@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from eucgate_client import strictjson
 from eucgate_client.v1 import envelope_pb2
 
 X509_CHAIN_KIND = "application/vnd.eucgate.x509-chain.v1"
@@ -100,10 +101,10 @@ class Envelope:
         Unknown top-level fields are ignored, as the DSSE spec requires.
         """
         try:
-            doc = json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates)
+            doc = strictjson.loads(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
             raise EnvelopeError("ENVELOPE_INVALID_JSON", f"envelope is not UTF-8: {exc}") from exc
-        except _DuplicateKeyError as exc:
+        except strictjson.DuplicateKeyError as exc:
             raise EnvelopeError(
                 "ENVELOPE_DUPLICATE_KEY", f"envelope repeats the key {exc.key!r}", exc.key
             ) from exc
@@ -142,21 +143,6 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     """
     t = payload_type.encode("utf-8")
     return b"DSSEv1 %d %b %d %b" % (len(t), t, len(payload), payload)
-
-
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKeyError(key)
-        out[key] = value
-    return out
 
 
 def _required_str(doc: dict[str, Any], key: str, path: str) -> str:

@@ -10,7 +10,6 @@ store keeps for replay. Rule checks and their parameter models come from
 
 from __future__ import annotations
 
-import json
 import re
 import string
 from collections.abc import Mapping, Sequence
@@ -22,10 +21,10 @@ import yaml
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from eucgate_client import strictjson
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -57,6 +56,7 @@ from eucgate.core.pki import (
     load_anchor_pems,
     load_crl_pem,
 )
+from eucgate.core.policyfields import IsoDate, Text
 from eucgate.core.rules import CHECKS
 from eucgate.core.screening import (
     Screener,
@@ -74,23 +74,6 @@ MESSAGE_FIELDS = frozenset({"field", "detail"})
 
 _RULE_ID_RE = re.compile(r"(?P<family>[A-Z]{2,3})-[0-9]{3}")
 _CONTROL_CODE_RE = re.compile(r"[0-9][A-E][0-9]{3}[a-z0-9.]*")
-_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _iso_date(value: object) -> object:
-    # Only a calendar date or its ISO text: lax pydantic would also read integers as
-    # Unix times, which no policy author means.
-    if isinstance(value, datetime):
-        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and _ISO_DATE_RE.fullmatch(value):
-        return date.fromisoformat(value)
-    raise ValueError("must be a date written YYYY-MM-DD")
-
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-Text = Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]
 
 
 def _anchor_certificates(pem: str) -> list[x509.Certificate]:
@@ -535,22 +518,9 @@ def _read_json(text: str) -> Any:
     if not text.lstrip().startswith("{"):
         return None
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        return strictjson.loads(text)
     except (ValueError, RecursionError):
         return None
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed")
 
 
 def _json_lines(text: str) -> _Lines:

@@ -9,13 +9,13 @@ signed bytes. Quantities and amounts are `Decimal`, never float.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
+from eucgate_client import strictjson
 from eucgate_client.v1 import certificate_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
@@ -414,25 +414,6 @@ def _first_unknown_field(msg: Message, path: str) -> str | None:
     return None
 
 
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKeyError(key)
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
     def invalid(detail: str) -> InvalidSubmission:
         return InvalidSubmission(
@@ -446,9 +427,9 @@ def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
         raise invalid("not UTF-8") from None
     try:
         # Duplicate keys are checked here because the protobuf JSON parser keeps the last.
-        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
-    except _DuplicateKeyError as exc:
-        raise invalid(f"the key {exc.key!r} appears twice in one object") from None
+        doc = strictjson.loads(text)
+    except strictjson.DuplicateKeyError as exc:
+        raise invalid(str(exc)) from None
     except RecursionError:
         raise invalid("nested too deeply") from None
     except ValueError as exc:

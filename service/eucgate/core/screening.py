@@ -33,12 +33,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
@@ -53,6 +52,7 @@ from rapidfuzz import fuzz, process
 
 from eucgate.core.decision import RuleOutcome
 from eucgate.core.model import Certificate, CountryCode, Party
+from eucgate.core.policyfields import IsoDate, Text
 from eucgate.errors import BundleError
 
 __all__ = [
@@ -350,23 +350,6 @@ class ListKind(StrEnum):
 
     CONTROL = "control"
     WATCH = "watch"
-
-
-_ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-def _iso_date(value: object) -> object:
-    if isinstance(value, datetime):
-        raise ValueError("must be a date (YYYY-MM-DD), not a date and time")
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and _ISO_DATE_RE.fullmatch(value):
-        return date.fromisoformat(value)
-    raise ValueError("must be a date written YYYY-MM-DD")
-
-
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-Text = Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]
 
 
 class _Frozen(BaseModel):
