@@ -118,6 +118,7 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "ITM-003",
         "ITM-002",
         "QTY-002",
+        "QTY-001",
         "RF-001",
         "RF-002",
         "RF-003",

@@ -28,11 +28,13 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     StrictInt,
     StrictStr,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -46,7 +48,9 @@ from eucgate.core.model import (
     HsCode,
     Item,
     ItemForm,
+    NonNegativeDecimal,
     Party,
+    Unit,
 )
 from eucgate.core.pki import (
     MIN_RSA_BITS,
@@ -293,8 +297,28 @@ class RegistrationRef(_Frozen):
     value: Text
 
 
+class LicenceQuota(_Frozen):
+    """How much a licence allows under one control code, in one unit (a decimal string
+    in the file, never a float: 1250.5 must be written "1250.5")."""
+
+    control_code: StrictStr
+    quantity: NonNegativeDecimal
+    unit: Unit
+
+    @field_validator("quantity", mode="before")
+    @classmethod
+    def _no_float(cls, value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError('must be a decimal string such as "1250.5", not a float')
+        return value
+
+
 class LicensedImporter(_Frozen):
-    """An importer holding an export licence; dates are calendar days (UTC), inclusive."""
+    """An importer holding an export licence; dates are calendar days (UTC), inclusive.
+
+    `quotas` (optional) caps the approved quantity per control code over the licence's
+    life; approvals reserve against it in the store (see `eucgate.licences`).
+    """
 
     legal_name: Text
     registrations: tuple[RegistrationRef, ...] = Field(min_length=1)
@@ -304,6 +328,35 @@ class LicensedImporter(_Frozen):
     status: Literal["ACTIVE", "SUSPENDED"] = "ACTIVE"
     # The control codes (controlled_items[].control_code) the licence covers.
     control_codes: tuple[StrictStr, ...] = Field(min_length=1)
+    quotas: tuple[LicenceQuota, ...] = ()
+
+    @field_validator("quotas")
+    @classmethod
+    def _quotas_covered(
+        cls, value: tuple[LicenceQuota, ...], info: ValidationInfo
+    ) -> tuple[LicenceQuota, ...]:
+        codes = info.data.get("control_codes") or ()
+        seen: set[str] = set()
+        for quota in value:
+            if quota.control_code not in codes:
+                raise ValueError(f"quota for {quota.control_code}, which the licence does not list")
+            if quota.control_code in seen:
+                raise ValueError(f"two quotas for {quota.control_code}")
+            seen.add(quota.control_code)
+        return value
+
+    @model_serializer(mode="wrap")
+    def _omit_no_quotas(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A licence without quotas dumps as it did before quotas existed, so the digest
+        # of every bundle that keeps none stays what it was.
+        data: dict[str, Any] = handler(self)
+        if not self.quotas:
+            data.pop("quotas", None)
+        return data
+
+    def quota_for(self, control_code: str) -> LicenceQuota | None:
+        """The quota kept for `control_code`, or None."""
+        return next((q for q in self.quotas if q.control_code == control_code), None)
 
     @field_validator("valid_until")
     @classmethod

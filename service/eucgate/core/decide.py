@@ -24,7 +24,7 @@ from eucgate.core.decision import (
     SignerResult,
     outcome_of,
 )
-from eucgate.core.ledger import LedgerView
+from eucgate.core.ledger import LedgerView, RecordingLedger
 from eucgate.core.model import Item, Party
 from eucgate.core.pki import ChainCache, verify_signatures
 from eucgate.core.rules import CHECKS, RuleContext, RuleUnavailable
@@ -65,8 +65,9 @@ def decide(
     except Exception as exc:  # fail closed: signer rules then refer, see RuleContext
         signers = None
         reasons.append(_engine_reason("signature verification", exc))
+    ledger = RecordingLedger(ledger_view)  # the balances read go into the decision
     ctx = RuleContext(
-        submission=submission, bundle=bundle, signer_results=signers, ledger=ledger_view, now=now
+        submission=submission, bundle=bundle, signer_results=signers, ledger=ledger, now=now
     )
     for rule in bundle.rules:
         if not rule.in_effect(now):
@@ -104,6 +105,7 @@ def decide(
         end_user=_summary(certificate.end_user),
         licence_number=licensee.licence_number if licensee is not None else "",
         signers=signers or (),
+        ledger_reads=ledger.reads,
     )
 
 

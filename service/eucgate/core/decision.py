@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+from eucgate.core.ledger import LedgerRead
 
 
 class Outcome(StrEnum):
@@ -37,6 +40,7 @@ class Family(StrEnum):
     QTY = "QTY"
     RF = "RF"
     ENG = "ENG"
+    REV = "REV"  # a person's review of a referred decision
 
 
 class _Frozen(BaseModel):
@@ -97,8 +101,21 @@ class ApprovedItem(_Frozen):
     unit: str
 
 
+class Review(_Frozen):
+    """A person's resolution of a REFERRED decision: which one, by whom, and why."""
+
+    resolves: str  # decision id of the REFERRED decision
+    reviewer: str  # the caller identity that resolved it
+    note: str  # the reviewer's reason, as given
+
+
 class Decision(_Frozen):
-    """The result of `decide()`; identity (decision id, request id) is added by the edge."""
+    """The result of `decide()`; identity (decision id, request id) is added by the edge.
+
+    `ledger_reads` are the quota balances the rules read; `review` is set only on the
+    decision that resolves a referral. Both are left out of the dump when empty, so
+    decisions that have neither keep the bytes they always had.
+    """
 
     outcome: Outcome
     reasons: tuple[Reason, ...]
@@ -113,6 +130,17 @@ class Decision(_Frozen):
     end_user: PartySummary | None = None
     licence_number: str = ""
     signers: tuple[SignerResult, ...] = ()
+    ledger_reads: tuple[LedgerRead, ...] = ()
+    review: Review | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.ledger_reads:
+            data.pop("ledger_reads", None)
+        if self.review is None:
+            data.pop("review", None)
+        return data
 
 
 _RANK = {RuleOutcome.REJECT: 2, RuleOutcome.REFER: 1}

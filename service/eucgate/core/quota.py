@@ -1,0 +1,57 @@
+"""Quota arithmetic: what a certificate asks of a licence's quotas, in the quotas' units.
+
+Quantities are Decimal throughout, never float. An item counts against the first control
+code that covers it (bundle `controlled_items`), that the licence lists and keeps a quota
+for. Mass units convert exactly (g, kg, t); any other pair of different units cannot be
+compared and raises QuotaUnitError, which QTY-001 turns into a referral. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from eucgate.core.model import Item
+
+if TYPE_CHECKING:
+    from eucgate.core.bundle import Bundle, LicensedImporter
+
+_MASS_IN_KG = {"g": Decimal("0.001"), "kg": Decimal(1), "t": Decimal(1000)}
+
+
+class QuotaUnitError(ValueError):
+    """A quantity whose unit cannot be converted to the unit its quota is kept in."""
+
+
+def convert(value: Decimal, unit: str, to: str) -> Decimal:
+    """`value` in `unit` expressed in `to`; exact. Raises QuotaUnitError if incomparable."""
+    if unit == to:
+        return value
+    if unit in _MASS_IN_KG and to in _MASS_IN_KG:
+        return value * _MASS_IN_KG[unit] / _MASS_IN_KG[to]
+    raise QuotaUnitError(f"a quantity in {unit!r} cannot be counted against a quota in {to!r}")
+
+
+def demand(bundle: Bundle, licensee: LicensedImporter, items: Sequence[Item]) -> dict[str, Decimal]:
+    """Total quantity per quota-kept control code, in the quota's unit, in item order.
+
+    Items under no quota-kept code are left out. Raises QuotaUnitError.
+    """
+    totals: dict[str, Decimal] = {}
+    for item in items:
+        code = next(
+            (
+                e.control_code
+                for e in bundle.controlled_items
+                if e.covers(item) and licensee.quota_for(e.control_code) is not None
+            ),
+            None,
+        )
+        if code is None:
+            continue
+        quota = licensee.quota_for(code)
+        assert quota is not None
+        amount = convert(item.quantity.value, item.quantity.unit, quota.unit)
+        totals[code] = totals.get(code, Decimal(0)) + amount
+    return totals
