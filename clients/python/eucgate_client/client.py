@@ -208,3 +208,29 @@ class AuditClient:
             yield from self._stub.StreamEntries(request, timeout=timeout)
         except grpc.RpcError as exc:
             raise api_error(exc) from None
+
+    def replay(
+        self,
+        *,
+        start_index: int = 0,
+        limit: int = 0,
+        candidate_bundle: bytes = b"",
+        keep_going: bool = False,
+        timeout: float | None = None,
+    ) -> Iterator[audit_pb2.ReplayResponse]:
+        """The replay stream of a range: a ReplayRange, then one ReplayResult per entry.
+
+        `candidate_bundle` (bundle text) asks for a what-if replay. The range is
+        unverified until checked against the checkpoint (`eucgate replay` does this).
+        `timeout` bounds the whole stream (None: none).
+        """
+        request = audit_pb2.ReplayRequest(
+            start_index=start_index,
+            limit=limit,
+            candidate_bundle=candidate_bundle,
+            keep_going=keep_going,
+        )
+        try:
+            yield from self._stub.Replay(request, timeout=timeout)
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None

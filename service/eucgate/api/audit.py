@@ -16,9 +16,13 @@ from eucgate_client.v1 import audit_service_pb2_grpc as audit_grpc
 from eucgate_client.v1 import decision_pb2
 
 from eucgate.api.status import build_status, rpc_handler, status_for
-from eucgate.errors import EucgateError, InvalidSubmission, NotFound
+from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.canonical import canonical_json
+from eucgate.errors import BundleError, EucgateError, InvalidSubmission, NotFound
 from eucgate.ids import is_decision_id
 from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.replay.engine import Replayer, Status
+from eucgate.replay.run import ReplayJob, replay_entries
 from eucgate.store.base import Store, StoredCheckpoint
 
 log = structlog.get_logger("eucgate.api.audit")
@@ -52,6 +56,30 @@ def attach_log_proof(
     receipt.leaf_index = index
     receipt.checkpoint = signed.note
     receipt.inclusion_proof.extend(proof)
+
+
+_STATUS = {
+    Status.MATCH: audit_pb2.REPLAY_STATUS_MATCH,
+    Status.DIFFERENT: audit_pb2.REPLAY_STATUS_DIFFERENT,
+    Status.UNCHANGED: audit_pb2.REPLAY_STATUS_UNCHANGED,
+    Status.CHANGED: audit_pb2.REPLAY_STATUS_CHANGED,
+    Status.SKIPPED: audit_pb2.REPLAY_STATUS_SKIPPED,
+    Status.ERROR: audit_pb2.REPLAY_STATUS_ERROR,
+}
+
+
+def _candidate(text: bytes) -> Bundle | None:
+    """The candidate bundle of a what-if replay, or None; InvalidSubmission if bad."""
+    if not text:
+        return None
+    try:
+        return parse_bundle(text.decode("utf-8"), "candidate_bundle")
+    except (BundleError, UnicodeDecodeError) as exc:
+        raise InvalidSubmission(
+            f"the candidate bundle is not a valid bundle: {exc}",
+            reason="REPLAY_CANDIDATE_INVALID",
+            field="candidate_bundle",
+        ) from None
 
 
 def _latest(store: Store) -> StoredCheckpoint:
@@ -152,6 +180,93 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
                     metadata={"error_ref": ref},
                 )
             )
+
+    def Replay(
+        self, request: audit_pb2.ReplayRequest, context: grpc.ServicerContext
+    ) -> Iterator[audit_pb2.ReplayResponse]:
+        """The range, then one result per entry; arguments are checked before anything is
+        sent. Replays in this thread: a caller's stream is paced by its own reading."""
+        try:
+            start, end, signed = self._range(request.start_index, request.limit)
+            candidate = _candidate(request.candidate_bundle)
+            prefix: list[bytes] = []
+            if 0 < start < signed.size:
+                prefix = self._store.inclusion_proof(start, start + 1)[1]
+            proof = self._store.consistency_proof(end, signed.size) if end else []
+        except EucgateError as exc:
+            log.info("rpc_refused", rpc="Replay", reason=exc.reason)
+            context.abort_with_status(status_for(exc))
+        try:
+            yield audit_pb2.ReplayResponse(
+                range=audit_pb2.ReplayRange(
+                    checkpoint=signed.note,
+                    tree_size=signed.size,
+                    start_index=start,
+                    end_index=end,
+                    prefix_hashes=prefix,
+                    consistency_proof=proof,
+                    candidate_bundle_digest="" if candidate is None else candidate.digest,
+                )
+            )
+            replayer = Replayer(bundles=self._store.get_bundle, candidate=candidate)
+            job = ReplayJob(candidate=None if candidate is None else candidate.canonical())
+            items = self._entries(start, end)
+            for result in replay_entries(items, job, replayer=replayer):
+                yield audit_pb2.ReplayResponse(
+                    result=audit_pb2.ReplayResult(
+                        leaf_index=result.index,
+                        decision_id=result.decision_id,
+                        leaf_hash=bytes.fromhex(result.leaf_hash),
+                        status=_STATUS[result.status],
+                        reason=result.reason,
+                        message=result.message,
+                        detail=canonical_json(result.to_json()),
+                    )
+                )
+                if result.status is Status.ERROR and not request.keep_going:
+                    return
+        except EucgateError as exc:
+            context.abort_with_status(status_for(exc))
+        except Exception:
+            ref = uuid.uuid4().hex[:12]
+            log.exception("rpc_failed", rpc="Replay", error_ref=ref)
+            context.abort_with_status(
+                build_status(
+                    grpc.StatusCode.INTERNAL,
+                    "INTERNAL",
+                    f"internal error, reference {ref}",
+                    metadata={"error_ref": ref},
+                )
+            )
+
+    def _range(self, start: int, limit: int) -> tuple[int, int, StoredCheckpoint]:
+        if limit < 0:
+            raise InvalidSubmission(
+                "limit must not be negative", reason="LOG_LIMIT_INVALID", field="limit"
+            )
+        signed = _latest(self._store)
+        if start < 0:
+            raise InvalidSubmission(
+                "start_index must not be negative", reason="LOG_INDEX_INVALID", field="start_index"
+            )
+        if start > signed.size:
+            raise InvalidSubmission(
+                f"start_index {start} is past the log's size {signed.size}",
+                reason="LOG_INDEX_BEYOND_SIZE",
+                field="start_index",
+            )
+        end = signed.size if not limit else min(signed.size, start + limit)
+        return start, end, signed
+
+    def _entries(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        index = start
+        while index < end:
+            batch = self._store.entries(index, min(DEFAULT_PAGE_SIZE, end - index))
+            if not batch:
+                return
+            for entry in batch:
+                yield index, entry
+                index += 1
 
     def _stream_bounds(self, request: audit_pb2.StreamEntriesRequest) -> tuple[int, int, int]:
         if request.page_size < 0:

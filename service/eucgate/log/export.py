@@ -20,6 +20,7 @@ leaf index and reason; nothing in an export can make it crash.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from eucgate_client.tlog import (
     open_checkpoint,
 )
 
-from eucgate.log.entry import EntryError, check_entry, decode_entry
+from eucgate.log.entry import EntryError, check_any_entry
 
 TILE_WIDTH = 256
 TILE_HEIGHT = 8
@@ -172,14 +173,14 @@ def _tile(directory: Path, level: int | str, number: int, width: int, first: int
     return _read(directory / tile_path(level, number, width), first)
 
 
-def _tiles_of(count: int) -> Iterator[tuple[int, int]]:
-    """(tile number, width) of every tile over `count` nodes, in order."""
-    for number in range((count + TILE_WIDTH - 1) // TILE_WIDTH):
+def _tiles_of(count: int, first: int = 0) -> Iterator[tuple[int, int]]:
+    """(tile number, width) of every tile over `count` nodes from tile `first`, in order."""
+    for number in range(first, (count + TILE_WIDTH - 1) // TILE_WIDTH):
         yield number, min(TILE_WIDTH, count - number * TILE_WIDTH)
 
 
-def _leaf_hashes(directory: Path, size: int) -> Iterator[bytes]:
-    for number, width in _tiles_of(size):
+def _leaf_hashes(directory: Path, size: int, first: int = 0) -> Iterator[bytes]:
+    for number, width in _tiles_of(size, first):
         data = _tile(directory, 0, number, width, number * TILE_WIDTH)
         if len(data) != width * HASH_SIZE:
             raise _Bad(number * TILE_WIDTH, "LOG_EXPORT_INVALID", f"leaf tile {number} is cut")
@@ -187,8 +188,8 @@ def _leaf_hashes(directory: Path, size: int) -> Iterator[bytes]:
             yield data[i * HASH_SIZE : (i + 1) * HASH_SIZE]
 
 
-def _entries(directory: Path, size: int) -> Iterator[tuple[int, bytes]]:
-    for number, width in _tiles_of(size):
+def _entries(directory: Path, size: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
+    for number, width in _tiles_of(size, first):
         first = number * TILE_WIDTH
         data = _tile(directory, "entries", number, width, first)
         at = 0
@@ -268,7 +269,7 @@ def verify_export(
             strict=True,
         ):
             try:
-                check_entry(decode_entry(entry))
+                check_any_entry(entry)
             except EntryError as exc:
                 raise _Bad(index, exc.reason, str(exc)) from exc
             leaf = leaf_hash(entry)
@@ -285,3 +286,79 @@ def verify_export(
     except _Bad as bad:
         return VerifyResult(checkpoint, done, bad.finding)
     return VerifyResult(checkpoint, done, None)
+
+
+class ExportCheckError(Exception):
+    """An export that fails a check replay needs; `finding` says where and why."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+def open_export(
+    directory: Path, verifier: NoteVerifier, *, earlier_note: str | None = None
+) -> Checkpoint:
+    """The export's checkpoint, once its signature verified and its hash tiles were
+    shown to give its root (and to extend `earlier_note`). The entries themselves are
+    checked as `export_entries` reads them. O(n) hashing of 32-byte leaf hashes only.
+
+    Raises ExportCheckError.
+    """
+    try:
+        try:
+            checkpoint = open_checkpoint(_read(directory / "checkpoint", -1), verifier)
+            earlier = None if earlier_note is None else open_checkpoint(earlier_note, verifier)
+        except CheckpointError as exc:
+            raise _Bad(-1, exc.reason, str(exc)) from exc
+        if earlier is not None and earlier.size > checkpoint.size:
+            raise _Bad(
+                -1,
+                "PROOF_CONSISTENCY_INVALID",
+                f"the kept checkpoint ({earlier.size}) is larger than this one ({checkpoint.size})",
+            )
+        _check_tiles(directory, checkpoint, earlier)
+    except _Bad as bad:
+        raise ExportCheckError(bad.finding) from None
+    return checkpoint
+
+
+def stated_size(directory: Path) -> int | None:
+    """The tree size the export's checkpoint states, unverified; None if unreadable."""
+    try:
+        lines = (directory / "checkpoint").read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else None
+
+
+def export_entries(
+    directory: Path, size: int, start: int = 0, end: int | None = None, *, check: bool = True
+) -> Iterator[tuple[int, bytes, Finding | None]]:
+    """Entries [start, end) of an export of `size` leaves, streaming, in index order.
+
+    With `check`, each entry's leaf hash is compared with the leaf tile (which
+    `open_export` authenticated): a mismatch comes with a LOG_ROOT_MISMATCH finding and
+    the iteration goes on. Raises ExportCheckError for a tile that cannot be read.
+    """
+    stop = size if end is None else min(end, size)
+    if start >= stop:
+        return
+    first = start // TILE_WIDTH
+    hashes: Iterator[bytes | None] = (
+        _leaf_hashes(directory, size, first) if check else itertools.repeat(None)
+    )
+    try:
+        for (index, entry), expected in zip(_entries(directory, size, first), hashes, strict=False):
+            if index >= stop:
+                return
+            if index < start:
+                continue
+            finding = None
+            if expected is not None and leaf_hash(entry) != expected:
+                finding = Finding(
+                    index, "LOG_ROOT_MISMATCH", f"entry {index} is not the leaf the tree holds"
+                )
+            yield index, entry, finding
+    except _Bad as bad:
+        raise ExportCheckError(bad.finding) from None

@@ -63,6 +63,11 @@ class AuditServiceStub:
                 request_serializer=eucgate_dot_v1_dot_audit__service__pb2.StreamEntriesRequest.SerializeToString,
                 response_deserializer=eucgate_dot_v1_dot_audit__service__pb2.StreamEntriesResponse.FromString,
                 _registered_method=True)
+        self.Replay = channel.unary_stream(
+                '/eucgate.v1.AuditService/Replay',
+                request_serializer=eucgate_dot_v1_dot_audit__service__pb2.ReplayRequest.SerializeToString,
+                response_deserializer=eucgate_dot_v1_dot_audit__service__pb2.ReplayResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -107,6 +112,17 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Replay(self, request, context):
+        """Replays the decisions of a range of entries (DESIGN.md section 5): each is decided
+        again from its recorded inputs under its recorded bundle (or under a candidate
+        bundle) and compared with the record. The first message is the range with what a
+        client needs to check it against the signed checkpoint; then one result per entry,
+        in index order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -129,6 +145,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.StreamEntries,
                     request_deserializer=eucgate_dot_v1_dot_audit__service__pb2.StreamEntriesRequest.FromString,
                     response_serializer=eucgate_dot_v1_dot_audit__service__pb2.StreamEntriesResponse.SerializeToString,
+            ),
+            'Replay': grpc.unary_stream_rpc_method_handler(
+                    servicer.Replay,
+                    request_deserializer=eucgate_dot_v1_dot_audit__service__pb2.ReplayRequest.FromString,
+                    response_serializer=eucgate_dot_v1_dot_audit__service__pb2.ReplayResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -247,6 +268,33 @@ class AuditService:
             '/eucgate.v1.AuditService/StreamEntries',
             eucgate_dot_v1_dot_audit__service__pb2.StreamEntriesRequest.SerializeToString,
             eucgate_dot_v1_dot_audit__service__pb2.StreamEntriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Replay(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/eucgate.v1.AuditService/Replay',
+            eucgate_dot_v1_dot_audit__service__pb2.ReplayRequest.SerializeToString,
+            eucgate_dot_v1_dot_audit__service__pb2.ReplayResponse.FromString,
             options,
             channel_credentials,
             insecure,

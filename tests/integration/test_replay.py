@@ -1,0 +1,250 @@
+"""Replay of a log made by the real server: exact, forged, what-if, live and offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from eucgate import samples
+from eucgate.api.server import RunningServer
+from eucgate.core.bundle import Bundle, load_bundle, parse_bundle
+from eucgate.core.canonical import canonical_json
+from eucgate.log.export import write_export
+from eucgate.replay.engine import Status
+from eucgate.replay.offline import replay_export
+from eucgate.replay.run import ReplayJob
+from eucgate.replay.summary import ReplaySummary
+from eucgate_client.client import CertificateClient
+from eucgate_client.tlog import NoteVerifier, leaf_hash, root_of
+from google.protobuf import timestamp_pb2
+
+from .conftest import Env
+from .test_cli import eucgate
+
+JAY_USHIN_DECISIONS = (0, 1, 3, 4)  # approved x3 (one valid 90 days) and the military one
+
+
+@dataclass(frozen=True)
+class Recorded:
+    server: RunningServer
+    bundle: Bundle
+    export: Path
+    entries: list[bytes]
+    verifier: NoteVerifier
+
+    @property
+    def log_key(self) -> str:
+        return str(self.verifier)
+
+
+def _short(euc: object) -> None:
+    """Make a certificate valid for 90 days instead of 120."""
+    not_after = timestamp_pb2.Timestamp()
+    not_after.FromDatetime(euc.validity.not_before.ToDatetime(tzinfo=UTC) + timedelta(days=90))  # type: ignore[attr-defined]
+    euc.validity.not_after.CopyFrom(not_after)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def recorded(
+    server: RunningServer, client: CertificateClient, env: Env, tmp_path: Path
+) -> Recorded:
+    now = datetime.now(UTC)
+    short = samples.certificate(now, number="RPL-2")
+    _short(short)
+    outcomes = [
+        client.submit(env.sign(samples.certificate(now, number="RPL-0"))),
+        client.submit(env.sign(samples.certificate(now, number="RPL-1"))),
+        client.submit(env.sign(samples.unlicensed_importer(now), signer=env.unlicensed_signer)),
+        client.submit(env.sign(short)),
+        client.submit(env.sign(samples.military_end_use(now))),
+    ]
+    assert [o.decision.outcome for o in outcomes] == [1, 1, 2, 1, 2]
+    store = server.store
+    entries = store.entries(0, 10)
+    checkpoint = store.latest_checkpoint()
+    assert checkpoint is not None
+    assert checkpoint.size == 5
+    export = tmp_path / "export"
+    write_export(export, entries, checkpoint.note)
+    return Recorded(server, load_bundle(env.bundle), export, entries, server.log_signer.verifier)
+
+
+def _replay(
+    rec: Recorded,
+    *,
+    candidate: Bundle | None = None,
+    bundles: bool = True,
+    keep_going: bool = False,
+    export: Path | None = None,
+    workers: int = 0,
+    chain_cache: bool = True,
+) -> ReplaySummary:
+    job = ReplayJob(
+        bundles={rec.bundle.digest: rec.bundle.canonical()} if bundles else {},
+        candidate=None if candidate is None else candidate.canonical(),
+        use_chain_cache=chain_cache,
+    )
+    summary = ReplaySummary(mode="exact" if candidate is None else "what-if")
+    return replay_export(
+        export or rec.export,
+        rec.verifier,
+        job,
+        summary,
+        keep_going=keep_going,
+        workers=workers,
+    )
+
+
+def test_exact_replay_of_the_servers_log_finds_no_difference(recorded: Recorded) -> None:
+    for chain_cache in (True, False):
+        summary = _replay(recorded, chain_cache=chain_cache)
+        assert summary.statuses == {Status.MATCH: 5}, [f.diffs for f in summary.findings]
+        assert summary.log["verified"] is True
+        assert summary.log["tree_size"] == 5
+        assert summary.exit_code() == 0
+        assert summary.outcomes_before == {"APPROVED": 3, "REJECTED": 2}
+
+
+def test_cli_offline_in_worker_processes_and_live_on_the_service(
+    recorded: Recorded, env: Env, tmp_path: Path
+) -> None:
+    offline = eucgate(
+        "replay", "--export", str(recorded.export), "--log-key", recorded.log_key,
+        "--bundle", str(env.bundle), "--workers", "2", "--json",
+    )  # fmt: skip
+    assert offline.returncode == 0, offline.stderr
+    body = json.loads(offline.stdout)
+    assert body["counts"]["statuses"] == {"MATCH": 5}
+    assert body["log"]["verified"] is True
+
+    address = f"127.0.0.1:{recorded.server.port}"
+    live = eucgate("replay", "-s", address, "--log-key", recorded.log_key, "--json")
+    assert live.returncode == 0, live.stderr
+    body = json.loads(live.stdout)
+    assert body["counts"]["statuses"] == {"MATCH": 5}
+    assert body["log"]["verified"] is True
+
+    middle = eucgate(
+        "replay", "-s", address, "--log-key", recorded.log_key, "--from", "2", "--limit", "2",
+        "--json",
+    )  # fmt: skip
+    assert middle.returncode == 0, middle.stderr
+    body = json.loads(middle.stdout)
+    assert (body["first_index"], body["next_index"], body["log"]["verified"]) == (2, 4, True)
+
+
+def _forge(entry: bytes) -> bytes:
+    """The entry with its recorded decision changed from APPROVED to REFERRED."""
+    body = json.loads(entry)
+    decision = json.loads(base64.b64decode(body["decision"]))
+    assert decision["outcome"] == "APPROVED"
+    decision["outcome"] = "REFERRED"
+    body["decision"] = base64.b64encode(canonical_json(decision)).decode()
+    return canonical_json(body)
+
+
+def test_a_forged_decision_is_found(recorded: Recorded, tmp_path: Path) -> None:
+    entries = list(recorded.entries)
+    entries[1] = _forge(entries[1])
+    # An insider who holds the log key re-signs: the log verifies, replay does not.
+    resigned = tmp_path / "resigned"
+    note = recorded.server.log_signer.sign(len(entries), root_of(map(leaf_hash, entries)))
+    write_export(resigned, entries, note)
+    summary = _replay(recorded, export=resigned)
+    assert summary.log_failure is None
+    assert summary.statuses == {Status.MATCH: 4, Status.DIFFERENT: 1}
+    (finding,) = summary.findings
+    assert (finding.index, finding.reason) == (1, "REPLAY_DECISION_DIFFERS")
+    assert finding.diffs == (("outcome", '"REFERRED"', '"APPROVED"'),)
+    assert summary.exit_code() == 7
+
+    # Without the key: the checkpoint no longer commits to these entries.
+    unsigned = tmp_path / "unsigned"
+    write_export(unsigned, entries, recorded.server.store.latest_checkpoint().note)  # type: ignore[union-attr]
+    summary = _replay(recorded, export=unsigned)
+    assert summary.log_failure is not None
+    assert summary.log_failure["reason"] == "LOG_ROOT_MISMATCH"
+    assert summary.replayed == 0
+    assert summary.exit_code() == 6
+    went_on = _replay(recorded, export=unsigned, keep_going=True)
+    assert went_on.statuses == {Status.MATCH: 4, Status.DIFFERENT: 1}
+    assert went_on.exit_code() == 6
+
+
+def test_an_entry_the_tiles_do_not_hold_is_reported_with_its_index(
+    recorded: Recorded, tmp_path: Path
+) -> None:
+    bundle_file = recorded.export / "tile/entries/000.p/5"
+    lengths = b"".join(len(e).to_bytes(2, "big") + e for e in recorded.entries)
+    assert bundle_file.read_bytes() == lengths
+    forged = [*recorded.entries[:3], _forge(recorded.entries[3]), recorded.entries[4]]
+    bundle_file.write_bytes(b"".join(len(e).to_bytes(2, "big") + e for e in forged))
+    stopped = _replay(recorded)
+    assert stopped.log_failure == {
+        "index": 3,
+        "reason": "LOG_ROOT_MISMATCH",
+        "message": "entry 3 is not the leaf the tree holds",
+    }
+    assert stopped.statuses == {Status.MATCH: 3, Status.ERROR: 1}
+    assert stopped.interrupted
+    assert stopped.next_index == 4
+    went_on = _replay(recorded, keep_going=True)
+    assert went_on.statuses == {Status.MATCH: 4, Status.ERROR: 1}
+
+
+def test_a_missing_bundle_stops_or_goes_on(recorded: Recorded) -> None:
+    stopped = _replay(recorded, bundles=False)
+    assert [(p.index, p.reason) for p in stopped.problems] == [(0, "REPLAY_BUNDLE_MISSING")]
+    assert stopped.exit_code() == 8
+    assert stopped.interrupted
+    went_on = _replay(recorded, bundles=False, keep_going=True)
+    assert [p.index for p in went_on.problems] == [0, 1, 2, 3, 4]
+    assert went_on.exit_code() == 8
+
+
+def _candidate(bundle: Bundle, change: dict[str, object]) -> Bundle:
+    data = json.loads(bundle.canonical())
+    data.update(change)
+    return parse_bundle(json.dumps(data), "candidate")
+
+
+def test_what_if_a_screened_party_is_added(recorded: Recorded) -> None:
+    data = json.loads(recorded.bundle.canonical())
+    lists = data["screening_lists"]
+    control = next(i for i, item in enumerate(lists) if item["kind"] == "control")
+    lists[control]["entries"].append(
+        {"id": "ECL-IN-900", "name": "Jay-Ushin Limited", "country_code": "IN"}
+    )
+    candidate = _candidate(recorded.bundle, {"screening_lists": lists})
+    summary = _replay(recorded, candidate=candidate)
+    assert summary.statuses == {Status.CHANGED: 4, Status.UNCHANGED: 1}
+    assert sorted(f.index for f in summary.findings) == list(JAY_USHIN_DECISIONS)
+    assert summary.group_lines() == [
+        ("PTY-002", "fires", "APPROVED", "REJECTED", 3),
+        ("PTY-002", "fires", "REJECTED", "REJECTED", 1),
+    ]
+    assert summary.outcomes_after == {"REJECTED": 5}
+    assert summary.exit_code() == 7
+    quotas = summary.to_json()["quota"]["licences"]
+    assert [(q["approved_before"], q["approved_after"]) for q in quotas] == [("1500", "0")]
+
+
+def test_what_if_the_maximum_validity_is_shortened(recorded: Recorded) -> None:
+    parameters = json.loads(recorded.bundle.canonical())["parameters"]
+    candidate = _candidate(
+        recorded.bundle, {"parameters": {**parameters, "max_validity_days": 100}}
+    )
+    summary = _replay(recorded, candidate=candidate)
+    # Every 120-day certificate now breaks DOC-003; the 90-day one (index 3) does not.
+    assert sorted(f.index for f in summary.findings) == [0, 1, 2, 4]
+    assert summary.group_lines() == [
+        ("DOC-003", "fires", "APPROVED", "REJECTED", 2),
+        ("DOC-003", "fires", "REJECTED", "REJECTED", 2),
+    ]
+    assert summary.outcomes_after == {"APPROVED": 1, "REJECTED": 4}
+    quotas = summary.to_json()["quota"]["licences"]
+    assert [(q["approved_before"], q["approved_after"]) for q in quotas] == [("1500", "500")]
