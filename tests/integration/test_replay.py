@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -248,3 +251,52 @@ def test_what_if_the_maximum_validity_is_shortened(recorded: Recorded) -> None:
     assert summary.outcomes_after == {"APPROVED": 1, "REJECTED": 4}
     quotas = summary.to_json()["quota"]["licences"]
     assert [(q["approved_before"], q["approved_after"]) for q in quotas] == [("1500", "500")]
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("chromium is not installed (Debian package chromium); CI installs it")
+    return found
+
+
+def test_the_html_report_renders_in_chromium(recorded: Recorded, env: Env, tmp_path: Path) -> None:
+    browser = _chromium()
+    data = json.loads(recorded.bundle.canonical())
+    data["parameters"]["max_validity_days"] = 100
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(json.dumps(data))
+    report = tmp_path / "report.html"
+    done = eucgate(
+        "replay", "--export", str(recorded.export), "--log-key", recorded.log_key,
+        "--bundle", str(env.bundle), "--candidate", str(candidate), "--workers", "0",
+        "--report", str(report), "--json",
+    )  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    assert json.loads(done.stdout)["counts"]["findings"] == 4
+    page = report.read_text()
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page
+    dom = subprocess.run(
+        [
+            browser, "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom", report.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr
+    shown = dom.stdout
+    assert '<b class="" id="fig-decisions-replayed">5</b>' in shown
+    assert '<b class="bad" id="fig-would-change">4</b>' in shown
+    assert shown.count("<svg") == 2
+    assert "<title>DOC-003: 4</title>" in shown
+    assert "fires: APPROVED would be REJECTED" in shown
+    assert '<td class="n">1500</td>' in shown
+    assert '<td class="n">500</td>' in shown
+    for index in (0, 1, 2, 4):
+        assert f'href="#entry-{index}"' in shown
+        assert f'id="entry-{index}"' in shown

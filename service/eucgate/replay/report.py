@@ -31,9 +31,8 @@ def _e(value: Any) -> str:
 
 
 def _tile(label: str, value: Any, css: str = "") -> str:
-    return (
-        f'<div class="tile"><b class="{css}" id="fig-{_e(label)}">{_e(value)}</b>{_e(label)}</div>'
-    )
+    slug = _e(label.replace(" ", "-"))
+    return f'<div class="tile"><b class="{css}" id="fig-{slug}">{_e(value)}</b>{_e(label)}</div>'
 
 
 def bar_chart(rows: list[tuple[str, int]], title: str, *, color: str = "#3b6fd8") -> str:
