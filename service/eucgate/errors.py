@@ -59,3 +59,11 @@ class StoreError(EucgateError):
     """The store could not do what was asked (UNAVAILABLE to a client: retry)."""
 
     reason = "STORE_UNAVAILABLE"
+
+
+class FailedPrecondition(EucgateError):
+    """The request is well-formed but the state does not allow it (FAILED_PRECONDITION):
+    a quota that cannot cover an approval, a referral already resolved, a shipment past
+    what was approved. Nothing is recorded; retrying unchanged will fail again."""
+
+    reason = "FAILED_PRECONDITION"

@@ -169,7 +169,8 @@ def test_version_1_store_is_migrated_in_append_order(
     expected_root = store.tree_state().root
     store.close()
     with sqlite3.connect(path) as conn:  # what a version 1 file looks like
-        for table in ("log_entries", "tree_nodes", "tree_state", "checkpoint"):
+        ledger = ("shipments", "reservations", "resolutions", "quota_ledger")
+        for table in (*ledger, "log_entries", "tree_nodes", "tree_state", "checkpoint"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE schema_version SET version = 1")
     migrated = SqliteStore.open(path, signer)

@@ -23,6 +23,7 @@ from eucgate.errors import (
     ConfigError,
     DeadlineExceeded,
     EucgateError,
+    FailedPrecondition,
     InvalidSubmission,
     NotFound,
     RequestConflict,
@@ -40,6 +41,7 @@ _CODES: tuple[tuple[type[EucgateError], grpc.StatusCode], ...] = (
     (StoreError, grpc.StatusCode.UNAVAILABLE),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
 )
 
 

@@ -13,8 +13,20 @@ JSON (`core.canonical`: keys sorted, no white space, UTF-8) of
 
 Byte strings travel as standard base64 so the decision and envelope bytes stay exactly as
 recorded (never re-serialised). `decode_entry` refuses any other byte form of the same
-content, so one entry has one leaf hash. Every other kind of entry (referral
-resolutions, shipment debits) will get its own `kind` in this envelope.
+content, so one entry has one leaf hash.
+
+Two more kinds share the version 1 envelope. A referral resolution (kind "resolution")
+has exactly the keys of a decision entry: its decision bytes carry `review` (the
+referred decision, the reviewer, the note) and its envelope is the referred one; it is a
+person's decision, so replay does not recompute it. A shipment debit (kind "shipment")
+is a ledger change:
+
+    {"caller": str, "control_code": str, "decision_id": str, "gateway_reference": str,
+     "kind": "shipment", "licence_number": str, "quantity": decimal string,
+     "recorded_at": int (microseconds), "shipment_id": str, "unit": str, "v": 1}
+
+`decode_entry` reads decision entries only; `decode_resolution` and `decode_shipment`
+read the others, and `check_any_entry` checks an entry of any kind.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +50,8 @@ from eucgate.ids import is_decision_id
 
 ENTRY_VERSION = 1
 KIND_DECISION = "decision"
+KIND_RESOLUTION = "resolution"
+KIND_SHIPMENT = "shipment"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEYS = frozenset(
     {
@@ -53,7 +68,23 @@ _KEYS = frozenset(
         "v",
     }
 )
+_DECIMAL = re.compile(r"[0-9]{1,24}(?:\.[0-9]{1,12})?")
 _READ_KEYS = frozenset({"control_code", "licence_number", "remaining"})
+_SHIPMENT_KEYS = frozenset(
+    {
+        "caller",
+        "control_code",
+        "decision_id",
+        "gateway_reference",
+        "kind",
+        "licence_number",
+        "quantity",
+        "recorded_at",
+        "shipment_id",
+        "unit",
+        "v",
+    }
+)
 
 
 class EntryError(Exception):
@@ -119,12 +150,17 @@ def _micros(when: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def encode_entry(source: EntrySource, ledger_reads: Sequence[LedgerRead] = ()) -> bytes:
-    """The canonical version 1 entry of a decision record. Pure; raises ValueError if
-    `decided_at` is naive."""
+def encode_entry(
+    source: EntrySource, ledger_reads: Sequence[LedgerRead] = (), *, kind: str = KIND_DECISION
+) -> bytes:
+    """The canonical version 1 entry of a decision (or, with `kind` KIND_RESOLUTION, a
+    referral resolution) record. Pure; raises ValueError if `decided_at` is naive or the
+    kind is neither."""
+    if kind not in (KIND_DECISION, KIND_RESOLUTION):
+        raise ValueError(f"not a decision kind: {kind!r}")
     body: dict[str, Any] = {
         "v": ENTRY_VERSION,
-        "kind": KIND_DECISION,
+        "kind": kind,
         "decision_id": source.decision_id,
         "caller": source.caller,
         "request_id": source.request_id,
@@ -165,18 +201,31 @@ def _b64(value: Any, name: str) -> bytes:
         raise _malformed(f"{name} is not base64") from exc
 
 
-def decode_entry(raw: bytes) -> LogEntry:
-    """Decode a version 1 entry; raises EntryError(LOG_ENTRY_MALFORMED) for anything that
-    is not one, including a non-canonical byte form of a valid entry."""
+def _json_body(raw: bytes) -> Any:
     try:
-        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         if isinstance(exc, EntryError):
             raise
         raise _malformed(f"not UTF-8 JSON: {exc}") from exc
+
+
+def decode_entry(raw: bytes) -> LogEntry:
+    """Decode a version 1 decision entry; raises EntryError(LOG_ENTRY_MALFORMED) for
+    anything that is not one (another kind included), or a non-canonical byte form."""
+    return _decode_decision(raw, KIND_DECISION)
+
+
+def decode_resolution(raw: bytes) -> LogEntry:
+    """Decode a version 1 referral-resolution entry; raises EntryError as decode_entry."""
+    return _decode_decision(raw, KIND_RESOLUTION)
+
+
+def _decode_decision(raw: bytes, kind: str) -> LogEntry:
+    body = _json_body(raw)
     if not isinstance(body, dict) or set(body) != _KEYS:
         raise _malformed("not a version 1 entry (wrong keys)")
-    if body["v"] != ENTRY_VERSION or body["kind"] != KIND_DECISION:
+    if body["v"] != ENTRY_VERSION or body["kind"] != kind:
         raise _malformed(f"unknown version or kind: {body['v']!r}, {body['kind']!r}")
     strings = ("decision_id", "caller", "request_id", "envelope_digest", "bundle_digest")
     if any(not isinstance(body[k], str) for k in strings):
@@ -247,3 +296,109 @@ def check_entry(entry: LogEntry) -> None:
         raise mismatch("the decision's bundle_digest is not the entry's")
     if decided_micros != entry.decided_at_micros:
         raise mismatch("the decision's decided_at is not the entry's clock reading")
+
+
+@dataclass(frozen=True)
+class ShipmentEntry:
+    """A decoded shipment debit: `quantity` (a decimal string, in `unit`) shipped under
+    `decision_id`'s approval, reported by `caller` with its `gateway_reference`."""
+
+    shipment_id: str
+    decision_id: str
+    caller: str
+    gateway_reference: str
+    licence_number: str
+    control_code: str
+    quantity: str
+    unit: str
+    recorded_at_micros: int
+    raw: bytes
+
+
+def encode_shipment(
+    *,
+    shipment_id: str,
+    decision_id: str,
+    caller: str,
+    gateway_reference: str,
+    licence_number: str,
+    control_code: str,
+    quantity: str,
+    unit: str,
+    recorded_at: datetime,
+) -> bytes:
+    """The canonical version 1 entry of a shipment debit. Pure; raises ValueError if
+    `recorded_at` is naive."""
+    body: dict[str, Any] = {
+        "v": ENTRY_VERSION,
+        "kind": KIND_SHIPMENT,
+        "shipment_id": shipment_id,
+        "decision_id": decision_id,
+        "caller": caller,
+        "gateway_reference": gateway_reference,
+        "licence_number": licence_number,
+        "control_code": control_code,
+        "quantity": quantity,
+        "unit": unit,
+        "recorded_at": _micros(recorded_at),
+    }
+    return canonical_json(body)
+
+
+def decode_shipment(raw: bytes) -> ShipmentEntry:
+    """Decode a version 1 shipment entry; raises EntryError(LOG_ENTRY_MALFORMED)."""
+    body = _json_body(raw)
+    if not isinstance(body, dict) or set(body) != _SHIPMENT_KEYS:
+        raise _malformed("not a version 1 shipment entry (wrong keys)")
+    if body["v"] != ENTRY_VERSION or body["kind"] != KIND_SHIPMENT:
+        raise _malformed(f"unknown version or kind: {body['v']!r}, {body['kind']!r}")
+    texts = ("shipment_id", "decision_id", "caller", "gateway_reference", "licence_number")
+    if any(not isinstance(body[k], str) for k in (*texts, "control_code", "quantity", "unit")):
+        raise _malformed("a text field is not a string")
+    if type(body["recorded_at"]) is not int:
+        raise _malformed("recorded_at is not an integer")
+    entry = ShipmentEntry(
+        shipment_id=body["shipment_id"],
+        decision_id=body["decision_id"],
+        caller=body["caller"],
+        gateway_reference=body["gateway_reference"],
+        licence_number=body["licence_number"],
+        control_code=body["control_code"],
+        quantity=body["quantity"],
+        unit=body["unit"],
+        recorded_at_micros=body["recorded_at"],
+        raw=raw,
+    )
+    if canonical_json(body) != raw:
+        raise _malformed("not the canonical byte form of its content")
+    return entry
+
+
+def entry_kind(raw: bytes) -> str:
+    """The `kind` of a version 1 entry; raises EntryError(LOG_ENTRY_MALFORMED)."""
+    body = _json_body(raw)
+    if not isinstance(body, dict) or body.get("v") != ENTRY_VERSION:
+        raise _malformed("not a version 1 entry")
+    kind = body.get("kind")
+    if kind not in (KIND_DECISION, KIND_RESOLUTION, KIND_SHIPMENT):
+        raise _malformed(f"unknown kind: {kind!r}")
+    return str(kind)
+
+
+def check_any_entry(raw: bytes) -> None:
+    """Decode and check an entry of any kind: decisions and resolutions with
+    `check_entry`; a shipment's ids must be well-formed and its quantity a decimal.
+
+    Raises EntryError (LOG_ENTRY_MALFORMED or LOG_ENTRY_DIGEST_MISMATCH).
+    """
+    kind = entry_kind(raw)
+    if kind == KIND_DECISION:
+        check_entry(decode_entry(raw))
+    elif kind == KIND_RESOLUTION:
+        check_entry(decode_resolution(raw))
+    else:
+        shipment = decode_shipment(raw)
+        if not is_decision_id(shipment.decision_id) or not shipment.shipment_id.startswith("shp_"):
+            raise EntryError("LOG_ENTRY_DIGEST_MISMATCH", "a shipment names a malformed id")
+        if not _DECIMAL.fullmatch(shipment.quantity):
+            raise _malformed("a shipment quantity is not a decimal string")

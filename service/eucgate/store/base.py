@@ -15,12 +15,15 @@ import binascii
 import builtins
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from decimal import Decimal
+from typing import Any, Protocol
 
 from eucgate.core.decision import Outcome
 from eucgate.errors import InvalidSubmission
+from eucgate.log.entry import KIND_DECISION, KIND_RESOLUTION, LedgerRead
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -46,9 +49,26 @@ def _aware_utc(when: datetime, name: str) -> datetime:
 
 
 @dataclass(frozen=True)
+class Reservation:
+    """What an approval takes from one licence quota, in the quota's unit. `quota` is the
+    cap of the bundle the decision was made under: the store never lets the approved
+    total under (licence, control code) pass it."""
+
+    licence_number: str
+    control_code: str
+    quantity: Decimal
+    unit: str
+    quota: Decimal
+
+
+@dataclass(frozen=True)
 class DecisionRecord:
     """One recorded decision with everything replay needs.
 
+    `ledger_reads` (the balances the decision read) and `resolves` (the REFERRED decision
+    a review resolves, "" otherwise) mirror what the decision bytes hold; a record read
+    back from a store takes them from there. `reservations` are what an approval takes
+    from quotas at append; they are kept by the store, not read back here.
     Raises ValueError on construction if `outcome` is unknown or `decided_at` is naive
     (an aware non-UTC time is normalised to UTC).
     """
@@ -64,12 +84,90 @@ class DecisionRecord:
     decided_at: datetime  # aware UTC
     bundle_digest: str  # the policy bundle the decision was made under
     importer_registrations: tuple[str, ...]  # values the importer filter matches
+    ledger_reads: tuple[LedgerRead, ...] = ()
+    resolves: str = ""
+    reservations: tuple[Reservation, ...] = ()
 
     def __post_init__(self) -> None:
         if self.outcome not in _OUTCOMES:
             raise ValueError(f"outcome must be one of {sorted(_OUTCOMES)}, got {self.outcome!r}")
         object.__setattr__(self, "decided_at", _aware_utc(self.decided_at, "decided_at"))
         object.__setattr__(self, "importer_registrations", tuple(self.importer_registrations))
+
+    @property
+    def kind(self) -> str:
+        """The log entry kind: a referral resolution or a decision."""
+        return KIND_RESOLUTION if self.resolves else KIND_DECISION
+
+
+def recorded_extras(decision: bytes) -> tuple[tuple[LedgerRead, ...], str]:
+    """(ledger_reads, resolves) as the decision bytes hold them; empty for bytes that
+    carry neither (or are not a decision document)."""
+    try:
+        body: Any = json.loads(decision)
+    except ValueError:
+        return (), ""
+    if not isinstance(body, dict):
+        return (), ""
+    reads = tuple(
+        LedgerRead(str(r["licence_number"]), str(r["control_code"]), r["remaining"])
+        for r in body.get("ledger_reads", ())
+    )
+    review = body.get("review")
+    return reads, str(review["resolves"]) if isinstance(review, dict) else ""
+
+
+Redecide = Callable[[Mapping[tuple[str, str], Decimal]], DecisionRecord]
+"""Called by `Store.append` inside its transaction when an approval no longer fits its
+quotas: given the approved totals now committed per (licence, control code), in the
+reservations' units, it returns the record to store instead (the same submission decided
+again on those balances)."""
+
+
+@dataclass(frozen=True)
+class LicenceBalance:
+    """What the ledger holds under one (licence, control code): totals approved and
+    shipped, decimals in `unit` (the unit the first approval was reserved in)."""
+
+    licence_number: str
+    control_code: str
+    unit: str
+    approved: Decimal
+    shipped: Decimal
+
+
+@dataclass(frozen=True)
+class Shipment:
+    """A customs gateway's debit of what shipped under an approval. `shipment_id` is
+    assigned by the service; `gateway_reference` is the gateway's idempotency key."""
+
+    shipment_id: str
+    decision_id: str
+    caller: str
+    gateway_reference: str
+    control_code: str
+    quantity: Decimal
+    unit: str
+    recorded_at: datetime
+    licence_number: str = ""  # filled in by the store from the approval
+
+    def same_request(self, other: Shipment) -> bool:
+        """Whether `other` asks for the same debit (a retry), ignoring ids and times."""
+        return (self.decision_id, self.control_code, self.quantity, self.unit) == (
+            other.decision_id,
+            other.control_code,
+            other.quantity,
+            other.unit,
+        )
+
+
+@dataclass(frozen=True)
+class ShipmentResult:
+    """What `Store.record_shipment` stored, or the earlier debit when `replayed`."""
+
+    shipment: Shipment
+    replayed: bool
+    leaf_index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +244,7 @@ class DecisionFilter:
     outcome: str = ""
     decided_after: datetime | None = None
     decided_before: datetime | None = None
+    unresolved: bool = False  # only decisions no review has resolved yet
 
     def __post_init__(self) -> None:
         if self.outcome and self.outcome not in _OUTCOMES:
@@ -169,7 +268,10 @@ class DecisionFilter:
             None if self.decided_after is None else to_micros(self.decided_after),
             None if self.decided_before is None else to_micros(self.decided_before),
         ]
-        text = json.dumps([self.importer_registration, self.outcome, *window])
+        fields: list[Any] = [self.importer_registration, self.outcome, *window]
+        if self.unresolved:  # appended only when set: earlier tokens stay valid
+            fields.append("unresolved")
+        text = json.dumps(fields)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -247,14 +349,41 @@ class Store(Protocol):
         """The committed record for (caller, request_id), or None."""
         ...
 
-    def append(self, record: DecisionRecord) -> AppendResult:
+    def append(self, record: DecisionRecord, redecide: Redecide | None = None) -> AppendResult:
         """Store `record` durably (committed and fsync'd) before returning.
 
         If (caller, request_id) is already stored with the same envelope_digest, returns
         the earlier record with replayed=True and stores nothing. Raises RequestConflict
         (REQUEST_ID_REUSED) if it is stored with another digest. Concurrent duplicates
         resolve the same way: exactly one is stored.
+
+        The record's `reservations` are taken from the quota ledger in the same
+        transaction. If one no longer fits (a concurrent approval took the balance), the
+        record from `redecide` is stored instead, and returned; without `redecide`, or
+        if that record does not fit either, raises FailedPrecondition (QUOTA_EXHAUSTED)
+        and stores nothing. A record that `resolves` a referral already resolved raises
+        FailedPrecondition (REFERRAL_ALREADY_RESOLVED).
         """
+        ...
+
+    def balances(self, licence_number: str) -> builtins.list[LicenceBalance]:
+        """The committed ledger rows of a licence, by control code."""
+        ...
+
+    def record_shipment(self, shipment: Shipment) -> ShipmentResult:
+        """Debit a shipment against the approval it names, with its own log entry.
+
+        The same gateway_reference with the same request returns the earlier debit
+        (replayed); with another request raises RequestConflict
+        (SHIPMENT_REFERENCE_REUSED). Raises NotFound (DECISION_NOT_FOUND), and
+        FailedPrecondition: SHIPMENT_NOT_APPROVED (the decision reserved nothing under
+        that control code), SHIPMENT_EXCEEDS_APPROVAL (more than approved, with earlier
+        debits), QUOTA_UNIT_MISMATCH (a unit that does not convert).
+        """
+        ...
+
+    def resolution_of(self, decision_id: str) -> str | None:
+        """The id of the decision that resolved referral `decision_id`, or None."""
         ...
 
     def get(self, decision_id: str) -> DecisionRecord | None:

@@ -9,9 +9,13 @@ them run while the writer writes, and each sees only committed data.
 The audit log lives in the same transaction (DESIGN.md section 5): each new record gets
 the next leaf index, its log entry, its leaf hash and every perfect-subtree hash it
 completes, and the single-row tree state moves to the new size and root; a replay adds
-nothing. After COMMIT, the writer signs a checkpoint of the committed tree state and
-keeps it in the single-row checkpoint table (Tessera's split: the tree state is
-integrated data, the checkpoint a separate signed commitment to it).
+nothing. So does the quota ledger: an approval's reservations are checked against the
+committed (and earlier-in-batch) totals and added in the transaction that records it, so
+no interleaving approves past a quota; a shipment debit is its own logged entry.
+
+After COMMIT, the writer signs a checkpoint of the committed tree state and keeps it in
+the single-row checkpoint table (Tessera's split: the tree state is integrated data, the
+checkpoint a separate signed commitment to it).
 """
 
 from __future__ import annotations
@@ -26,21 +30,36 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from eucgate_client.tlog import EMPTY_ROOT, CompactRange, leaf_hash
 
-from eucgate.errors import BundleError, EucgateError, InvalidSubmission, RequestConflict, StoreError
+from eucgate.core.quota import QuotaUnitError, convert
+from eucgate.errors import (
+    BundleError,
+    EucgateError,
+    FailedPrecondition,
+    InvalidSubmission,
+    NotFound,
+    RequestConflict,
+    StoreError,
+)
 from eucgate.log import merkle
 from eucgate.log.checkpoint import CheckpointSigner
-from eucgate.log.entry import encode_entry
+from eucgate.log.entry import encode_entry, encode_shipment
 from eucgate.store.base import (
     AppendResult,
     DecisionFilter,
     DecisionRecord,
+    LicenceBalance,
     Page,
     PageCursor,
+    Redecide,
+    Reservation,
+    Shipment,
+    ShipmentResult,
     Store,
     StoredCheckpoint,
     TreeState,
@@ -49,14 +68,15 @@ from eucgate.store.base import (
     decode_page_token,
     encode_page_token,
     from_micros,
+    recorded_extras,
     to_micros,
 )
 
 # The layout version this code reads and writes. A file of version 1 (before the audit
-# log) is migrated at open; any other version is refused: a binary never runs on a
-# schema it does not understand.
-SCHEMA_VERSION = 2
-MIGRATABLE_VERSION = 1
+# log) or 2 (before the quota ledger) is migrated at open; any other version is refused:
+# a binary never runs on a schema it does not understand.
+SCHEMA_VERSION = 3
+MIGRATABLE_VERSIONS = (1, 2)
 
 # The most appends one transaction takes; more wait for the next commit.
 MAX_BATCH = 256
@@ -113,11 +133,56 @@ CREATE TABLE bundles (
 
 CREATE_LOG_ENTRIES = """
 CREATE TABLE log_entries (
-    leaf_index  INTEGER PRIMARY KEY,   -- 0-based position in the audit log
-    decision_id TEXT NOT NULL UNIQUE   -- the record this entry logs
-        REFERENCES decisions (decision_id),
-    entry       BLOB NOT NULL          -- the canonical entry bytes, exactly as hashed
+    leaf_index INTEGER PRIMARY KEY,  -- 0-based position in the audit log
+    record_id  TEXT NOT NULL UNIQUE, -- what this entry logs: a decision ("dec_...")
+                                     -- or a shipment debit ("shp_...")
+    entry      BLOB NOT NULL         -- the canonical entry bytes, exactly as hashed
 )"""
+
+CREATE_QUOTA_LEDGER = """
+CREATE TABLE quota_ledger (
+    licence_number TEXT NOT NULL,  -- the licence whose quota this row draws on
+    control_code   TEXT NOT NULL,  -- the control code the quota is kept for
+    unit           TEXT NOT NULL,  -- unit of both totals: the first reservation's
+    approved       TEXT NOT NULL,  -- decimal: total reserved by approvals
+    shipped        TEXT NOT NULL,  -- decimal: total debited by shipments
+    PRIMARY KEY (licence_number, control_code)
+) WITHOUT ROWID"""
+
+CREATE_RESERVATIONS = """
+CREATE TABLE reservations (
+    decision_id    TEXT NOT NULL      -- the approval that took it
+        REFERENCES decisions (decision_id),
+    control_code   TEXT NOT NULL,     -- the quota it was taken from
+    licence_number TEXT NOT NULL,     -- ... of this licence
+    unit           TEXT NOT NULL,     -- unit of quantity and shipped
+    quantity       TEXT NOT NULL,     -- decimal: what the approval reserved
+    shipped        TEXT NOT NULL,     -- decimal: what shipments debited against it so far
+    PRIMARY KEY (decision_id, control_code)
+) WITHOUT ROWID"""
+
+CREATE_SHIPMENTS = """
+CREATE TABLE shipments (
+    gateway_reference TEXT PRIMARY KEY,     -- the gateway's idempotency key
+    shipment_id       TEXT NOT NULL UNIQUE  -- service-assigned id ("shp_..."), its log record
+        REFERENCES log_entries (record_id),
+    decision_id       TEXT NOT NULL         -- the approval debited
+        REFERENCES decisions (decision_id),
+    caller            TEXT NOT NULL,        -- the gateway identity
+    licence_number    TEXT NOT NULL,        -- the licence of the approval
+    control_code      TEXT NOT NULL,        -- the quota debited
+    quantity          TEXT NOT NULL,        -- decimal, as the gateway reported it
+    unit              TEXT NOT NULL,        -- unit of quantity, as reported
+    recorded_at       INTEGER NOT NULL      -- clock reading, microseconds since 1970 UTC
+)"""
+
+CREATE_RESOLUTIONS = """
+CREATE TABLE resolutions (
+    referral_id TEXT PRIMARY KEY       -- the REFERRED decision
+        REFERENCES decisions (decision_id),
+    decision_id TEXT NOT NULL UNIQUE   -- the review decision that resolved it
+        REFERENCES decisions (decision_id)
+) WITHOUT ROWID"""
 
 CREATE_TREE_NODES = """
 CREATE TABLE tree_nodes (
@@ -144,6 +209,7 @@ CREATE TABLE checkpoint (
 INSERT_EMPTY_TREE_STATE = "INSERT INTO tree_state (id, size, root) VALUES (0, 0, ?)"
 
 LOG_SCHEMA = (CREATE_LOG_ENTRIES, CREATE_TREE_NODES, CREATE_TREE_STATE, CREATE_CHECKPOINT)
+LEDGER_SCHEMA = (CREATE_QUOTA_LEDGER, CREATE_RESERVATIONS, CREATE_SHIPMENTS, CREATE_RESOLUTIONS)
 
 SCHEMA = (
     CREATE_SCHEMA_VERSION,
@@ -153,12 +219,19 @@ SCHEMA = (
     CREATE_DECISION_IMPORTERS,
     CREATE_BUNDLES,
     *LOG_SCHEMA,
+    *LEDGER_SCHEMA,
 )
 
 SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 SELECT_SCHEMA_VERSION = "SELECT version FROM schema_version WHERE id = 0"
 INSERT_SCHEMA_VERSION = "INSERT INTO schema_version (id, version) VALUES (0, ?)"
 UPDATE_SCHEMA_VERSION = "UPDATE schema_version SET version = ? WHERE id = 0"
+# Version 2 to 3: log_entries may log records that are not decisions (shipment debits).
+RENAME_V2_LOG_ENTRIES = "ALTER TABLE log_entries RENAME TO log_entries_v2"
+COPY_V2_LOG_ENTRIES = """
+INSERT INTO log_entries (leaf_index, record_id, entry)
+SELECT leaf_index, decision_id, entry FROM log_entries_v2"""
+DROP_V2_LOG_ENTRIES = "DROP TABLE log_entries_v2"
 
 # --- Connection set-up ----------------------------------------------------------------
 
@@ -192,7 +265,39 @@ VALUES (?, ?, ?)"""
 
 INSERT_BUNDLE = "INSERT INTO bundles (digest, canonical) VALUES (?, ?)"
 
-INSERT_LOG_ENTRY = "INSERT INTO log_entries (leaf_index, decision_id, entry) VALUES (?, ?, ?)"
+INSERT_LOG_ENTRY = "INSERT INTO log_entries (leaf_index, record_id, entry) VALUES (?, ?, ?)"
+SELECT_LEDGER_ROW = """
+SELECT unit, approved, shipped FROM quota_ledger WHERE licence_number = ? AND control_code = ?"""
+INSERT_LEDGER_ROW = """
+INSERT INTO quota_ledger (licence_number, control_code, unit, approved, shipped)
+VALUES (?, ?, ?, ?, ?)"""
+UPDATE_LEDGER_APPROVED = """
+UPDATE quota_ledger SET approved = ? WHERE licence_number = ? AND control_code = ?"""
+UPDATE_LEDGER_SHIPPED = """
+UPDATE quota_ledger SET shipped = ? WHERE licence_number = ? AND control_code = ?"""
+INSERT_RESERVATION = """
+INSERT INTO reservations (decision_id, control_code, licence_number, unit, quantity, shipped)
+VALUES (?, ?, ?, ?, ?, '0')"""
+SELECT_RESERVATION = """
+SELECT licence_number, unit, quantity, shipped FROM reservations
+WHERE decision_id = ? AND control_code = ?"""
+UPDATE_RESERVATION_SHIPPED = """
+UPDATE reservations SET shipped = ? WHERE decision_id = ? AND control_code = ?"""
+INSERT_SHIPMENT = """
+INSERT INTO shipments (
+    gateway_reference, shipment_id, decision_id, caller, licence_number, control_code,
+    quantity, unit, recorded_at
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+SELECT_SHIPMENT = """
+SELECT shipment_id, decision_id, caller, licence_number, control_code, quantity, unit,
+       recorded_at
+FROM shipments WHERE gateway_reference = ?"""
+INSERT_RESOLUTION = "INSERT INTO resolutions (referral_id, decision_id) VALUES (?, ?)"
+SELECT_RESOLUTION = "SELECT decision_id FROM resolutions WHERE referral_id = ?"
+SELECT_LEDGER_OF_LICENCE = """
+SELECT control_code, unit, approved, shipped FROM quota_ledger
+WHERE licence_number = ? ORDER BY control_code"""
+SELECT_DECISION_EXISTS = "SELECT 1 FROM decisions WHERE decision_id = ?"
 INSERT_TREE_NODE = "INSERT INTO tree_nodes (level, node_index, hash) VALUES (?, ?, ?)"
 UPDATE_TREE_STATE = "UPDATE tree_state SET size = ?, root = ? WHERE id = 0"
 UPSERT_CHECKPOINT = """
@@ -218,7 +323,7 @@ SELECT_BUNDLE = "SELECT canonical FROM bundles WHERE digest = ?"
 SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
 SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
 SELECT_NODE = "SELECT hash FROM tree_nodes WHERE level = ? AND node_index = ?"
-SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE decision_id = ?"
+SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = ?"
 SELECT_ENTRIES = """
 SELECT entry FROM log_entries WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?"""
 # Version 1 files: every record, in the order it became durable, to log at migration.
@@ -244,6 +349,9 @@ FROM decision_importers AS i JOIN decisions AS d ON d.decision_id = i.decision_i
 WHERE i.registration = :registration"""
 
 LIST_OUTCOME = " AND d.outcome = :outcome"
+LIST_UNRESOLVED = (
+    " AND NOT EXISTS (SELECT 1 FROM resolutions AS r WHERE r.referral_id = d.decision_id)"
+)
 LIST_AFTER = " AND {k}.decided_at >= :after"
 LIST_BEFORE = " AND {k}.decided_at < :before"
 LIST_CURSOR = " AND ({k}.decided_at, {k}.decision_id) < (:cursor_at, :cursor_id)"
@@ -266,6 +374,13 @@ class StoreStats:
 class _AppendJob:
     record: DecisionRecord
     future: Future[AppendResult]
+    redecide: Redecide | None = None
+
+
+@dataclass(frozen=True)
+class _ShipmentJob:
+    shipment: Shipment
+    future: Future[ShipmentResult]
 
 
 @dataclass(frozen=True)
@@ -275,8 +390,9 @@ class _BundleJob:
     future: Future[None]
 
 
-_Job = _AppendJob | _BundleJob
-_Answer = AppendResult | EucgateError | None  # what one job gets: its result or its error
+_Job = _AppendJob | _BundleJob | _ShipmentJob
+# what one job gets: its result or its error
+_Answer = AppendResult | ShipmentResult | EucgateError | None
 _STOP = object()  # queued by close(): the writer drains what is ahead of it, then exits
 
 
@@ -345,15 +461,40 @@ class SqliteStore(Store):
             row = conn.execute(SELECT_BY_REQUEST, (caller, request_id)).fetchone()
         return None if row is None else _record(row)
 
-    def append(self, record: DecisionRecord) -> AppendResult:
+    def append(self, record: DecisionRecord, redecide: Redecide | None = None) -> AppendResult:
         """Store `record`, committed and fsync'd before this returns (see Store.append).
 
-        Raises RequestConflict if (caller, request_id) holds another envelope_digest, and
-        StoreError if the commit failed (nothing of it is stored) or the store is closed.
+        `redecide` runs on the writer thread, inside the transaction, and only when the
+        record's reservations no longer fit. Raises RequestConflict if (caller,
+        request_id) holds another envelope_digest, FailedPrecondition (QUOTA_EXHAUSTED,
+        QUOTA_UNIT_MISMATCH, REFERRAL_ALREADY_RESOLVED), and StoreError if the commit
+        failed (nothing of it is stored), `redecide` raised, or the store is closed.
         """
-        job = _AppendJob(record, Future())
+        job = _AppendJob(record, Future(), redecide)
         self._submit(job)
         return job.future.result()
+
+    def balances(self, licence_number: str) -> builtins.list[LicenceBalance]:
+        """The committed ledger rows of a licence, by control code. Raises StoreError."""
+        with self._reader() as conn:
+            rows = conn.execute(SELECT_LEDGER_OF_LICENCE, (licence_number,)).fetchall()
+        return [
+            LicenceBalance(licence_number, row[0], row[1], Decimal(row[2]), Decimal(row[3]))
+            for row in rows
+        ]
+
+    def record_shipment(self, shipment: Shipment) -> ShipmentResult:
+        """Debit `shipment`, committed and fsync'd with its log entry (see
+        Store.record_shipment). Raises StoreError as append does."""
+        job = _ShipmentJob(shipment, Future())
+        self._submit(job)
+        return job.future.result()
+
+    def resolution_of(self, decision_id: str) -> str | None:
+        """The decision that resolved referral `decision_id`, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_RESOLUTION, (decision_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def get(self, decision_id: str) -> DecisionRecord | None:
         """The committed record with `decision_id`, or None. Raises StoreError."""
@@ -507,7 +648,7 @@ class SqliteStore(Store):
                     if item is _STOP:
                         stopping = True
                         break
-                    assert isinstance(item, _AppendJob | _BundleJob)
+                    assert isinstance(item, _AppendJob | _BundleJob | _ShipmentJob)
                     batch.append(item)
                     if len(batch) >= MAX_BATCH:
                         break
@@ -571,7 +712,7 @@ class SqliteStore(Store):
                 if isinstance(answer, AppendResult)
                 else answer
             )
-            if isinstance(outcome, AppendResult):
+            if isinstance(outcome, AppendResult | ShipmentResult):
                 if outcome.replayed:
                     self._replayed += 1
                 else:
@@ -603,6 +744,9 @@ class SqliteStore(Store):
         """Write one job inside the open transaction; returns its answer or its error,
         and the batch's working tree after it (`tree` itself unless a record was logged).
         """
+        if isinstance(job, _ShipmentJob):
+            return self._apply_shipment(conn, job.shipment, tree)
+        record: DecisionRecord | None = None
         if isinstance(job, _AppendJob):
             record = job.record
             row = conn.execute(SELECT_BY_REQUEST, (record.caller, record.request_id)).fetchone()
@@ -617,6 +761,12 @@ class SqliteStore(Store):
                 return AppendResult(
                     record=existing, replayed=True, leaf_index=None if index is None else index[0]
                 ), tree
+            try:
+                record = _fitting(conn, record, job.redecide)
+            except EucgateError as exc:
+                return exc, tree
+            except Exception as exc:  # the re-decision itself failed: nothing is stored
+                return StoreError(f"{self._path}: cannot decide again on the ledger: {exc}"), tree
         else:
             row = conn.execute(SELECT_BUNDLE, (job.digest,)).fetchone()
             if row is not None:
@@ -628,19 +778,78 @@ class SqliteStore(Store):
         conn.execute(SAVEPOINT_RECORD)
         grown = tree.copy()
         try:
-            if isinstance(job, _AppendJob):
-                _insert_record(conn, job.record)
-                _append_to_log(conn, grown, job.record)
+            if record is not None:
+                _insert_record(conn, record)
+                _reserve(conn, record)
+                _append_to_log(conn, grown, record)
             else:
+                assert isinstance(job, _BundleJob)
                 conn.execute(INSERT_BUNDLE, (job.digest, job.canonical))
         except sqlite3.Error as exc:
             conn.execute(ROLLBACK_TO_RECORD)
             conn.execute(RELEASE_RECORD)
             return StoreError(f"{self._path}: cannot store this write: {exc}"), tree
         conn.execute(RELEASE_RECORD)
-        if isinstance(job, _AppendJob):
-            return AppendResult(record=job.record, replayed=False, leaf_index=tree.size), grown
+        if record is not None:
+            return AppendResult(record=record, replayed=False, leaf_index=tree.size), grown
         return None, tree
+
+    def _apply_shipment(
+        self, conn: sqlite3.Connection, shipment: Shipment, tree: CompactRange
+    ) -> tuple[_Answer, CompactRange]:
+        """Check and debit one shipment inside the open transaction (see _apply)."""
+        row = conn.execute(SELECT_SHIPMENT, (shipment.gateway_reference,)).fetchone()
+        if row is not None:
+            earlier = _shipment(shipment.gateway_reference, row)
+            if not earlier.same_request(shipment):
+                return RequestConflict(
+                    f"gateway_reference {shipment.gateway_reference!r} was already used for "
+                    "another shipment",
+                    reason="SHIPMENT_REFERENCE_REUSED",
+                    field="gateway_reference",
+                ), tree
+            index = conn.execute(SELECT_LEAF_INDEX, (earlier.shipment_id,)).fetchone()
+            return ShipmentResult(earlier, replayed=True, leaf_index=int(index[0])), tree
+        try:
+            debit = _debit(conn, shipment)
+        except EucgateError as exc:
+            return exc, tree
+        conn.execute(SAVEPOINT_RECORD)
+        grown = tree.copy()
+        try:
+            debit.write(conn)
+            entry = encode_shipment(
+                shipment_id=debit.shipment.shipment_id,
+                decision_id=debit.shipment.decision_id,
+                caller=debit.shipment.caller,
+                gateway_reference=debit.shipment.gateway_reference,
+                licence_number=debit.shipment.licence_number,
+                control_code=debit.shipment.control_code,
+                quantity=format(debit.shipment.quantity, "f"),
+                unit=debit.shipment.unit,
+                recorded_at=debit.shipment.recorded_at,
+            )
+            _log(conn, grown, debit.shipment.shipment_id, entry)
+            conn.execute(
+                INSERT_SHIPMENT,
+                (
+                    debit.shipment.gateway_reference,
+                    debit.shipment.shipment_id,
+                    debit.shipment.decision_id,
+                    debit.shipment.caller,
+                    debit.shipment.licence_number,
+                    debit.shipment.control_code,
+                    format(debit.shipment.quantity, "f"),
+                    debit.shipment.unit,
+                    to_micros(debit.shipment.recorded_at),
+                ),
+            )
+        except sqlite3.Error as exc:
+            conn.execute(ROLLBACK_TO_RECORD)
+            conn.execute(RELEASE_RECORD)
+            return StoreError(f"{self._path}: cannot store this write: {exc}"), tree
+        conn.execute(RELEASE_RECORD)
+        return ShipmentResult(debit.shipment, replayed=False, leaf_index=tree.size), grown
 
     def _answer(self, job: _Job, outcome: _Answer) -> None:
         """Complete a job's future with its result, or with its error if `outcome` is one."""
@@ -651,6 +860,9 @@ class SqliteStore(Store):
         elif isinstance(job, _AppendJob):
             assert isinstance(outcome, AppendResult)
             job.future.set_result(outcome)
+        elif isinstance(job, _ShipmentJob):
+            assert isinstance(outcome, ShipmentResult)
+            job.future.set_result(outcome)
         else:
             job.future.set_result(None)
 
@@ -660,7 +872,7 @@ class SqliteStore(Store):
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _AppendJob | _BundleJob):
+            if isinstance(item, _AppendJob | _BundleJob | _ShipmentJob):
                 self._answer(item, StoreError(f"{self._path}: the store is closed"))
 
     # --- Readers ----------------------------------------------------------------------
@@ -723,8 +935,10 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         else:
             row = conn.execute(SELECT_SCHEMA_VERSION).fetchone()
             found = None if row is None else row[0]
-            if found == MIGRATABLE_VERSION:
+            if found == 1:
                 _migrate_to_log(conn)
+            elif found == 2:
+                _migrate_to_ledger(conn)
             elif found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: store schema version {found!r} is not the version this"
@@ -738,9 +952,9 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
 
 
 def _migrate_to_log(conn: sqlite3.Connection) -> None:
-    """Version 1 to 2, inside the caller's transaction: add the log tables and log every
-    record in the order it became durable (its `seq`)."""
-    for statement in LOG_SCHEMA:
+    """Version 1 to 3, inside the caller's transaction: add the log and ledger tables and
+    log every record in the order it became durable (its `seq`)."""
+    for statement in (*LOG_SCHEMA, *LEDGER_SCHEMA):
         conn.execute(statement)
     tree = CompactRange()
     for row in conn.execute(SELECT_ALL_IN_APPEND_ORDER).fetchall():
@@ -750,13 +964,172 @@ def _migrate_to_log(conn: sqlite3.Connection) -> None:
     conn.execute(UPDATE_SCHEMA_VERSION, (SCHEMA_VERSION,))
 
 
+def _migrate_to_ledger(conn: sqlite3.Connection) -> None:
+    """Version 2 to 3, inside the caller's transaction: log_entries may log records that
+    are not decisions (its rows and leaf hashes are copied unchanged); add the ledger."""
+    conn.execute(RENAME_V2_LOG_ENTRIES)
+    conn.execute(CREATE_LOG_ENTRIES)
+    conn.execute(COPY_V2_LOG_ENTRIES)
+    conn.execute(DROP_V2_LOG_ENTRIES)
+    for statement in LEDGER_SCHEMA:
+        conn.execute(statement)
+    conn.execute(UPDATE_SCHEMA_VERSION, (SCHEMA_VERSION,))
+
+
 def _append_to_log(conn: sqlite3.Connection, tree: CompactRange, record: DecisionRecord) -> None:
     """Log `record` as the next leaf of `tree`: its entry, leaf hash and completed nodes."""
-    entry = encode_entry(record)
+    _log(
+        conn, tree, record.decision_id, encode_entry(record, record.ledger_reads, kind=record.kind)
+    )
+
+
+def _log(conn: sqlite3.Connection, tree: CompactRange, record_id: str, entry: bytes) -> None:
     leaf = leaf_hash(entry)
     index = tree.size
-    conn.execute(INSERT_LOG_ENTRY, (index, record.decision_id, entry))
+    conn.execute(INSERT_LOG_ENTRY, (index, record_id, entry))
     conn.executemany(INSERT_TREE_NODE, [(0, index, leaf), *tree.append(leaf)])
+
+
+def _approved(conn: sqlite3.Connection, r: Reservation) -> Decimal:
+    """The approved total under `r`'s quota now (in this transaction), in `r`'s unit.
+
+    Raises FailedPrecondition (QUOTA_UNIT_MISMATCH) if the ledger keeps it in a unit
+    that does not convert.
+    """
+    row = conn.execute(SELECT_LEDGER_ROW, (r.licence_number, r.control_code)).fetchone()
+    if row is None:
+        return Decimal(0)
+    return _converted(Decimal(row[1]), row[0], r.unit)
+
+
+def _converted(value: Decimal, unit: str, to: str) -> Decimal:
+    try:
+        return convert(value, unit, to)
+    except QuotaUnitError as exc:
+        raise FailedPrecondition(str(exc), reason="QUOTA_UNIT_MISMATCH") from exc
+
+
+def _fits(conn: sqlite3.Connection, record: DecisionRecord) -> bool:
+    return all(_approved(conn, r) + r.quantity <= r.quota for r in record.reservations)
+
+
+def _fitting(
+    conn: sqlite3.Connection, record: DecisionRecord, redecide: Redecide | None
+) -> DecisionRecord:
+    """The record to store: `record` if its reservations fit the quotas now, else the
+    one `redecide` makes from the balances now. Raises FailedPrecondition
+    (REFERRAL_ALREADY_RESOLVED, QUOTA_EXHAUSTED, QUOTA_UNIT_MISMATCH); whatever
+    `redecide` raises."""
+    if record.resolves:
+        row = conn.execute(SELECT_RESOLUTION, (record.resolves,)).fetchone()
+        if row is not None:
+            raise FailedPrecondition(
+                f"decision {record.resolves} was already resolved by {row[0]}",
+                reason="REFERRAL_ALREADY_RESOLVED",
+                field="decision_id",
+            )
+    if _fits(conn, record):
+        return record
+    if redecide is not None:
+        approved = {
+            (r.licence_number, r.control_code): _approved(conn, r) for r in record.reservations
+        }
+        again = redecide(approved)
+        if _fits(conn, again):
+            return again
+    short = ", ".join(
+        f"{r.control_code} of licence {r.licence_number}" for r in record.reservations
+    )
+    raise FailedPrecondition(
+        f"the quota left under {short} cannot cover this approval", reason="QUOTA_EXHAUSTED"
+    )
+
+
+def _reserve(conn: sqlite3.Connection, record: DecisionRecord) -> None:
+    """Add the record's reservations to the ledger (checked by _fitting just before)."""
+    for r in record.reservations:
+        row = conn.execute(SELECT_LEDGER_ROW, (r.licence_number, r.control_code)).fetchone()
+        if row is None:
+            conn.execute(
+                INSERT_LEDGER_ROW,
+                (r.licence_number, r.control_code, r.unit, format(r.quantity, "f"), "0"),
+            )
+        else:
+            total = Decimal(row[1]) + _converted(r.quantity, r.unit, row[0])
+            conn.execute(
+                UPDATE_LEDGER_APPROVED, (format(total, "f"), r.licence_number, r.control_code)
+            )
+        conn.execute(
+            INSERT_RESERVATION,
+            (record.decision_id, r.control_code, r.licence_number, r.unit, format(r.quantity, "f")),
+        )
+    if record.resolves:
+        conn.execute(INSERT_RESOLUTION, (record.resolves, record.decision_id))
+
+
+@dataclass(frozen=True)
+class _Debit:
+    """A checked shipment and the totals it moves to; `write` applies them."""
+
+    shipment: Shipment
+    reservation_shipped: Decimal
+    ledger_shipped: Decimal
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        s = self.shipment
+        conn.execute(
+            UPDATE_RESERVATION_SHIPPED,
+            (format(self.reservation_shipped, "f"), s.decision_id, s.control_code),
+        )
+        conn.execute(
+            UPDATE_LEDGER_SHIPPED,
+            (format(self.ledger_shipped, "f"), s.licence_number, s.control_code),
+        )
+
+
+def _debit(conn: sqlite3.Connection, shipment: Shipment) -> _Debit:
+    """Check a new shipment against its approval. Raises NotFound, FailedPrecondition."""
+    if conn.execute(SELECT_DECISION_EXISTS, (shipment.decision_id,)).fetchone() is None:
+        raise NotFound(f"no decision {shipment.decision_id}", reason="DECISION_NOT_FOUND")
+    row = conn.execute(SELECT_RESERVATION, (shipment.decision_id, shipment.control_code)).fetchone()
+    if row is None:
+        raise FailedPrecondition(
+            f"decision {shipment.decision_id} approved nothing under a quota kept for "
+            f"{shipment.control_code}",
+            reason="SHIPMENT_NOT_APPROVED",
+            field="control_code",
+        )
+    licence, unit, quantity, shipped = row[0], row[1], Decimal(row[2]), Decimal(row[3])
+    amount = _converted(shipment.quantity, shipment.unit, unit)
+    if shipped + amount > quantity:
+        raise FailedPrecondition(
+            f"{format(amount, 'f')} {unit} more would ship "
+            f"{format(shipped + amount, 'f')} {unit} under decision {shipment.decision_id}, "
+            f"which approved {format(quantity, 'f')} {unit}",
+            reason="SHIPMENT_EXCEEDS_APPROVAL",
+            field="quantity",
+        )
+    ledger = conn.execute(SELECT_LEDGER_ROW, (licence, shipment.control_code)).fetchone()
+    ledger_total = Decimal(ledger[2]) + _converted(amount, unit, ledger[0])
+    return _Debit(
+        shipment=dataclasses.replace(shipment, licence_number=licence),
+        reservation_shipped=shipped + amount,
+        ledger_shipped=ledger_total,
+    )
+
+
+def _shipment(gateway_reference: str, row: Sequence[Any]) -> Shipment:
+    return Shipment(
+        shipment_id=row[0],
+        decision_id=row[1],
+        caller=row[2],
+        gateway_reference=gateway_reference,
+        licence_number=row[3],
+        control_code=row[4],
+        quantity=Decimal(row[5]),
+        unit=row[6],
+        recorded_at=from_micros(row[7]),
+    )
 
 
 def _load_tree(conn: sqlite3.Connection) -> CompactRange:
@@ -828,6 +1201,8 @@ def _list_query(
     if flt.outcome:
         sql += LIST_OUTCOME
         params["outcome"] = flt.outcome
+    if flt.unresolved:
+        sql += LIST_UNRESOLVED
     if flt.decided_after is not None:
         sql += LIST_AFTER
         params["after"] = to_micros(flt.decided_after)
@@ -844,6 +1219,7 @@ def _list_query(
 
 
 def _record(row: Sequence[Any]) -> DecisionRecord:
+    reads, resolves = recorded_extras(bytes(row[5]))
     return DecisionRecord(
         decision_id=row[0],
         caller=row[1],
@@ -856,6 +1232,8 @@ def _record(row: Sequence[Any]) -> DecisionRecord:
         decided_at=from_micros(row[8]),
         bundle_digest=row[9],
         importer_registrations=tuple(json.loads(row[10])),
+        ledger_reads=reads,
+        resolves=resolves,
     )
 
 
