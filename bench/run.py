@@ -37,7 +37,7 @@ import grpc
 import grpc.aio
 from eucgate import samples
 from eucgate.api.server import start_server
-from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
 from eucgate.config import load_settings
 from eucgate.logconfig import configure_logging
 from eucgate.signing import load_certificates, load_private_key, make_demo_pki, sign_envelope
@@ -154,7 +154,9 @@ def _signed_envelope_fields(directory: Path, count: int) -> list[bytes]:
         organization=samples.JAY_USHIN.legal_name,
         registrations=samples.JAY_USHIN.registrations,
     )
-    write_trusting_bundle(directory / "bundle.yaml", pki.root_cert, pki.crls)
+    bundle = write_trusting_bundle(directory / "bundle.yaml", pki.root_cert, pki.crls)
+    admin_key, _ = policy_admin_key(directory / "policy-admin")
+    write_signed_bundle(bundle, admin_key, directory / "bundle.dsse.json")
     signer = (load_private_key(pki.signer_key), load_certificates(pki.signer_chain))
     run_tag = uuid.uuid4().hex[:8].upper()
     fields = []
@@ -172,7 +174,8 @@ def _serve_eucgate(directory: Path, port_file: Path) -> int:
     settings = load_settings(
         listen="127.0.0.1:0",
         data_dir=directory / "store",
-        bundle_path=directory / "bundle.yaml",
+        bundle_path=directory / "bundle.dsse.json",
+        policy_admin_keys=[directory / "policy-admin" / "policy-admin.pub.pem"],
         service_key_path=directory / "pki" / "service.key.pem",
     )
     # As `eucgate serve` does: JSON log lines per request are part of the real cost.

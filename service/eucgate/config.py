@@ -31,7 +31,15 @@ class Settings(BaseSettings):
         "", description="plaintext grpc.health.v1 address for probes; empty disables it"
     )
     data_dir: Path = Field(Path("var"), description="where the SQLite store lives")
-    bundle_path: Path = Field(SAMPLE_BUNDLE, description="policy bundle (YAML or JSON)")
+    bundle_path: Path = Field(
+        Path("var/policy.dsse.json"),
+        description="signed policy bundle: the DSSE envelope `eucgate policy sign` writes",
+    )
+    policy_admin_keys: list[Path] = Field(
+        default_factory=list,
+        description="PEM public keys (Ed25519, ECDSA P-256/P-384) whose signature on the "
+        "bundle is accepted; read at start, so changing them needs a restart",
+    )
     service_key_path: Path = Field(
         Path("var/service.key.pem"), description="Ed25519 PEM key that signs receipts"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -33,6 +34,14 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class ActiveBundle:
+    """The bundle a gate decides with and when it switched to it; replaced whole."""
+
+    bundle: Bundle
+    loaded_at: datetime
+
+
 class Gate:
     """Decides and records submissions against one bundle snapshot at a time."""
 
@@ -47,7 +56,6 @@ class Gate:
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
-        self._bundle = bundle
         self._key = service_key
         self._clock = clock
         # Verified intermediate paths and CRL signatures: saves work, never changes an
@@ -56,10 +64,32 @@ class Gate:
         self._max_payload_bytes = max_payload_bytes
         self._max_signatures = max_signatures
         store.put_bundle(bundle.digest, bundle.canonical())
+        # One reference, swapped whole by replace_bundle: a reader sees the old or the
+        # new bundle with its own load time, never a mix.
+        self._active = ActiveBundle(bundle, clock())
 
     @property
     def bundle(self) -> Bundle:
-        return self._bundle
+        return self._active.bundle
+
+    @property
+    def active(self) -> ActiveBundle:
+        return self._active
+
+    def replace_bundle(self, bundle: Bundle) -> ActiveBundle:
+        """Store `bundle` by digest, then make it the one new decisions use.
+
+        A decision already under way finishes with the bundle it started with. The same
+        digest again changes nothing (the current ActiveBundle is returned). Raises
+        StoreError, or BundleError for a digest stored with other content; either way
+        nothing is switched. Callers serialise calls (see `policysource.Reloader`).
+        """
+        current = self._active
+        if bundle.digest == current.bundle.digest:
+            return current
+        self._store.put_bundle(bundle.digest, bundle.canonical())
+        self._active = ActiveBundle(bundle, self._clock())
+        return self._active
 
     @property
     def store(self) -> Store:
@@ -85,7 +115,7 @@ class Gate:
                     field="request_id",
                 )
             return AppendResult(record=earlier, replayed=True)
-        bundle = self._bundle  # one snapshot: a decision never sees a mix of bundles
+        bundle = self._active.bundle  # one snapshot: a decision never sees a mix of bundles
         decision = decide(
             submission, bundle, EmptyLedger(), self._clock(), chain_cache=self._chain_cache
         )

@@ -12,7 +12,7 @@ import grpc
 import pytest
 from eucgate import samples
 from eucgate.api.server import RunningServer, start_server
-from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
 from eucgate.config import Settings, load_settings
 from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
 from eucgate.signing import (
@@ -36,7 +36,10 @@ class Env:
 
     directory: Path
     pki: DemoPki
-    bundle: Path
+    bundle: Path  # the YAML bundle trusting `pki`
+    signed_bundle: Path  # the same, signed by `admin_key`: what the server loads
+    admin_key: Path
+    admin_public_key: Path
     signer: tuple[PrivateKey, list[object]]
     unlicensed_signer: tuple[PrivateKey, list[object]]
 
@@ -44,9 +47,12 @@ class Env:
         return load_settings(
             listen="127.0.0.1:0",
             data_dir=data_dir,
-            bundle_path=self.bundle,
-            service_key_path=self.pki.service_key,
-            **overrides,
+            **{
+                "bundle_path": self.signed_bundle,
+                "policy_admin_keys": [self.admin_public_key],
+                "service_key_path": self.pki.service_key,
+                **overrides,
+            },
         )
 
     def sign(
@@ -85,10 +91,15 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
         not_before=now - timedelta(days=1),
         not_after=now + timedelta(days=365),
     )
+    bundle = write_trusting_bundle(directory / "policy.yaml", pki.root_cert, pki.crls)
+    admin_key, admin_public_key = policy_admin_key(directory / "policy-admin")
     return Env(
         directory=directory,
         pki=pki,
-        bundle=write_trusting_bundle(directory / "policy.yaml", pki.root_cert, pki.crls),
+        bundle=bundle,
+        signed_bundle=write_signed_bundle(bundle, admin_key),
+        admin_key=admin_key,
+        admin_public_key=admin_public_key,
         signer=(load_private_key(pki.signer_key), list(load_certificates(pki.signer_chain))),
         unlicensed_signer=(kaveri_key, [kaveri_cert, issuer_cert]),
     )

@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 import pytest
 from eucgate.api.server import RunningServer, start_server
-from eucgate.cli.keys import write_bundle_with_trust
+from eucgate.cli.keys import write_bundle_with_trust, write_signed_bundle
 from eucgate.config import load_settings
 from eucgate_client.client import ApiError, CertificateClient
 from eucgate_client.v1 import decision_pb2
@@ -64,7 +64,8 @@ def server(
         load_settings(
             listen="127.0.0.1:0",
             data_dir=directory / "store",
-            bundle_path=bundle,
+            bundle_path=write_signed_bundle(bundle, env.admin_key),
+            policy_admin_keys=[env.admin_public_key],
             service_key_path=env.pki.service_key,
         )
     )

@@ -19,7 +19,7 @@ import grpc
 import pytest
 from eucgate import samples
 from eucgate.api.server import RunningServer, start_server
-from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.keys import write_signed_bundle, write_trusting_bundle
 from eucgate.cli.main import app
 from eucgate.config import load_settings
 from eucgate_client.client import CertificateClient
@@ -249,7 +249,8 @@ def server(openssl_pki: Path, env: Env) -> Iterator[RunningServer]:
         load_settings(
             listen="127.0.0.1:0",
             data_dir=openssl_pki / "store",
-            bundle_path=bundle,
+            bundle_path=write_signed_bundle(bundle, env.admin_key),
+            policy_admin_keys=[env.admin_public_key],
             service_key_path=env.pki.service_key,
         )
     )

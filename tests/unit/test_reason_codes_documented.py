@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "reason-codes.md").read_text()
 PREFIXES = (
     "ENVELOPE|PAYLOAD|SIGNATURES|REQUEST|DECISION|PAGE|OUTCOME|SIG|RECEIPT|DEADLINE|STORE"
-    "|LOG|PROOF|CHECKPOINT|REPLAY"
+    "|LOG|PROOF|CHECKPOINT|BUNDLE|POLICY|REPLAY"
 )
 CODE = re.compile(rf'"((?:{PREFIXES})_[A-Z0-9_]+)"')
 

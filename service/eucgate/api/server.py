@@ -1,16 +1,21 @@
 """Building, running and stopping the gRPC server.
 
 Two listeners (DESIGN.md section 3): the API port (TLS when configured) with the
-certificate and audit services, health and reflection; and an optional plaintext operations port
-with only grpc.health.v1, for Kubernetes' native gRPC probes.
+certificate, audit and policy services, health and reflection; and an optional plaintext
+operations port with only grpc.health.v1, for Kubernetes' native gRPC probes.
+
+The policy bundle is loaded only when a configured policy-admin key signed it; SIGHUP
+(or PolicyService.ReloadBundle) reloads it, keeping the active one when the new one fails.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -23,23 +28,27 @@ from eucgate_client.v1 import (
     audit_service_pb2_grpc,
     certificate_service_pb2,
     certificate_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
 )
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from eucgate.api.audit import AuditServicer
+from eucgate.api.policy import PolicyServicer
 from eucgate.api.servicer import CertificateServicer
 from eucgate.config import Settings
-from eucgate.core.bundle import load_bundle
-from eucgate.errors import ConfigError
-from eucgate.gate import Gate
+from eucgate.errors import ConfigError, EucgateError
+from eucgate.gate import Gate, utc_now
 from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.policysource import PolicySource, Reloader
 from eucgate.store.sqlite import SqliteStore
 
 log = structlog.get_logger("eucgate.server")
 
 SERVICE_NAME = certificate_service_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name
 AUDIT_SERVICE_NAME = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
+POLICY_SERVICE_NAME = policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
 
 
 @dataclass
@@ -52,6 +61,7 @@ class RunningServer:
     gate: Gate
     store: SqliteStore
     log_signer: CheckpointSigner
+    reloader: Reloader
     port: int
     ops_port: int | None
     _stopped: threading.Event = field(default_factory=threading.Event)
@@ -122,13 +132,16 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
-def start_server(settings: Settings) -> RunningServer:
-    """Open the store, load the bundle and key, and start serving.
+def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> RunningServer:
+    """Open the store, load the signed bundle and key, and start serving.
 
+    `clock` is the decision time source; only tests pass another than the real clock.
     Raises ConfigError or BundleError (nothing is left running) when the configuration,
-    bundle or key is unusable, or when the address cannot be bound.
+    policy-admin keys, bundle (unsigned, wrongly signed or invalid) or key is unusable,
+    or when the address cannot be bound.
     """
-    bundle = load_bundle(settings.bundle_path)
+    source = PolicySource.from_settings(settings)
+    bundle = source.read()
     key = load_service_key(settings)
     log_signer = load_log_signer(settings, key)
     credentials = _credentials(settings)
@@ -141,7 +154,9 @@ def start_server(settings: Settings) -> RunningServer:
             key,
             max_payload_bytes=settings.max_payload_bytes,
             max_signatures=settings.max_signatures,
+            clock=clock,
         )
+        reloader = Reloader(source, gate)
         health_servicer = health.HealthServicer(experimental_non_blocking=True)
         server = grpc.server(
             futures.ThreadPoolExecutor(
@@ -162,9 +177,18 @@ def start_server(settings: Settings) -> RunningServer:
         audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
             AuditServicer(store, log_signer), server
         )
+        policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
+            PolicyServicer(reloader), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, AUDIT_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                AUDIT_SERVICE_NAME,
+                POLICY_SERVICE_NAME,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
         port = _bind(server, settings.listen, credentials)
@@ -179,7 +203,7 @@ def start_server(settings: Settings) -> RunningServer:
     except BaseException:
         store.close()
         raise
-    for name in ("", SERVICE_NAME, AUDIT_SERVICE_NAME):
+    for name in ("", SERVICE_NAME, AUDIT_SERVICE_NAME, POLICY_SERVICE_NAME):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "serving",
@@ -193,7 +217,15 @@ def start_server(settings: Settings) -> RunningServer:
         log_size=store.tree_state().size,
     )
     return RunningServer(
-        server, ops_server, health_servicer, gate, store, log_signer, port, ops_port
+        server=server,
+        ops_server=ops_server,
+        health=health_servicer,
+        gate=gate,
+        store=store,
+        log_signer=log_signer,
+        reloader=reloader,
+        port=port,
+        ops_port=ops_port,
     )
 
 
@@ -211,7 +243,7 @@ def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials
 
 
 def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully."""
+    """Run until SIGTERM or SIGINT, then shut down gracefully; reload the bundle on SIGHUP."""
     running = start_server(settings)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -219,6 +251,21 @@ def serve(settings: Settings) -> None:
         # Stop off the signal handler so in-flight requests can finish meanwhile.
         threading.Thread(target=running.stop, args=(settings.grace_seconds,)).start()
 
+    def on_hangup(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal", signal=signal.Signals(signum).name)
+        threading.Thread(target=_reload_on_signal, args=(running.reloader,)).start()
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hangup)
     running.wait()
+
+
+def _reload_on_signal(reloader: Reloader) -> None:
+    # The reloader logs a refused bundle with its reason; the active one keeps serving.
+    try:
+        reloader.reload(trigger="SIGHUP")
+    except EucgateError:
+        pass
+    except Exception:
+        log.exception("bundle_reload_failed", trigger="SIGHUP")

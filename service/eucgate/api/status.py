@@ -20,6 +20,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from eucgate.errors import (
+    BundleError,
     ConfigError,
     DeadlineExceeded,
     EucgateError,
@@ -40,6 +41,8 @@ _CODES: tuple[tuple[type[EucgateError], grpc.StatusCode], ...] = (
     (NotFound, grpc.StatusCode.NOT_FOUND),
     (StoreError, grpc.StatusCode.UNAVAILABLE),
     (ConfigError, grpc.StatusCode.FAILED_PRECONDITION),
+    # A bundle that failed a reload: the service keeps its active one.
+    (BundleError, grpc.StatusCode.FAILED_PRECONDITION),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
 )

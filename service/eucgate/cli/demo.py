@@ -25,7 +25,7 @@ from rich.table import Table
 
 from eucgate import samples
 from eucgate.api.server import start_server
-from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
 from eucgate.cli.render import decision_dict, outcome_name, print_decision
 from eucgate.config import load_settings
 from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
@@ -52,7 +52,7 @@ def _tamper(envelope: Envelope) -> Envelope:
     return Envelope(envelope.payload_type, json.dumps(doc).encode(), envelope.signatures)
 
 
-def _cases(directory: Path, now: datetime) -> tuple[list[Case], Path, Path]:
+def _cases(directory: Path, now: datetime) -> tuple[list[Case], Path, Path, Path]:
     pki = make_demo_pki(
         directory / "pki",
         now=now,
@@ -118,7 +118,9 @@ def _cases(directory: Path, now: datetime) -> tuple[list[Case], Path, Path]:
         ),
     ]
     bundle = write_trusting_bundle(directory / "policy.yaml", pki.root_cert, pki.crls)
-    return cases, bundle, pki.service_key
+    # A throw-away policy-admin key: the server loads only a signed bundle.
+    admin_key, admin_public = policy_admin_key(directory / "policy-admin")
+    return cases, write_signed_bundle(bundle, admin_key), admin_public, pki.service_key
 
 
 def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
@@ -126,11 +128,12 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="eucgate-demo-") as tmp:
         directory = keep or Path(tmp)
         now = datetime.now(UTC)
-        cases, bundle, service_key = _cases(directory, now)
+        cases, bundle, admin_public, service_key = _cases(directory, now)
         settings = load_settings(
             listen="127.0.0.1:0",
             data_dir=directory / "store",
             bundle_path=bundle,
+            policy_admin_keys=[admin_public],
             service_key_path=service_key,
         )
         running = start_server(settings)

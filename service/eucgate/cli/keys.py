@@ -1,4 +1,4 @@
-"""Files `keygen` and the demo write besides the PKI itself."""
+"""Files `keygen` and the demo write besides the PKI itself: bundles and their signing."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import inline_list_files
+from eucgate.core.bundle import inline_list_files, load_bundle
+from eucgate.core.signedbundle import AdminPrivateKey, sign_bundle
+from eucgate.signing import load_private_key, write_pem_key, write_pem_public_key
 
 
 def write_trusting_bundle(
@@ -51,3 +55,46 @@ def write_bundle_with_trust(
     doc["crls"] = {**(doc.get("crls") or {}), **{r: list(c) for r, c in crls.items()}}
     path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True))
     return path
+
+
+def policy_admin_key(directory: Path) -> tuple[Path, Path]:
+    """The policy-admin key pair in `directory` (policy-admin.key.pem, .pub.pem): the
+    existing one, so every role's `keygen` into one bundle signs with one key, or a new
+    Ed25519 key. Raises OSError on I/O, ValueError for an unusable existing key."""
+    key_path = directory / "policy-admin.key.pem"
+    pub_path = directory / "policy-admin.pub.pem"
+    if key_path.exists():
+        key = load_admin_private_key(key_path)
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        write_pem_key(key_path, key)
+    write_pem_public_key(pub_path, key.public_key())
+    return key_path, pub_path
+
+
+def load_admin_private_key(path: Path) -> AdminPrivateKey:
+    """A policy-admin private key (PEM); raises ValueError unless Ed25519 or ECDSA
+    P-256/P-384, OSError if unreadable."""
+    key = load_private_key(path)
+    if not isinstance(key, Ed25519PrivateKey | ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{path}: a policy-admin key must be Ed25519 or ECDSA P-256/P-384")
+    return key
+
+
+def signed_bundle_path(bundle: Path) -> Path:
+    """Where the signed form of `bundle` goes by default: policy.yaml -> policy.dsse.json."""
+    return bundle.with_name(bundle.name.split(".", 1)[0] + ".dsse.json")
+
+
+def write_signed_bundle(bundle: Path, admin_key: Path, out: Path | None = None) -> Path:
+    """Validate `bundle` (YAML or JSON, list files inlined) and write it signed by
+    `admin_key` to `out` (default `signed_bundle_path(bundle)`).
+
+    Raises BundleError for an invalid bundle, ValueError for an unusable key, OSError
+    on I/O.
+    """
+    target = out or signed_bundle_path(bundle)
+    envelope = sign_bundle(load_bundle(bundle), load_admin_private_key(admin_key))
+    target.write_bytes(envelope.to_json())
+    return target

@@ -30,7 +30,7 @@ from rich.table import Table
 from eucgate.api.server import serve as run_server
 from eucgate.cli.audit import audit_app
 from eucgate.cli.demo import run_demo
-from eucgate.cli.keys import write_trusting_bundle
+from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
 from eucgate.cli.policy import policy_app
 from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
 from eucgate.cli.replay import replay
@@ -104,11 +104,18 @@ def serve(
     listen: Annotated[str | None, typer.Option(help="API address host:port")] = None,
     ops_listen: Annotated[str | None, typer.Option(help="health-probe address")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="store directory")] = None,
-    bundle: Annotated[Path | None, typer.Option(help="policy bundle")] = None,
+    bundle: Annotated[
+        Path | None, typer.Option(help="signed policy bundle (`eucgate policy sign`)")
+    ] = None,
+    policy_admin_key: Annotated[
+        list[Path] | None,
+        typer.Option(help="policy-admin public key (PEM) trusted to sign the bundle; repeatable"),
+    ] = None,
     service_key: Annotated[Path | None, typer.Option(help="Ed25519 receipt key (PEM)")] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
 ) -> None:
-    """Run the gRPC server until SIGTERM; settings from file, EUCGATE_* env, then flags."""
+    """Run the gRPC server until SIGTERM (SIGHUP reloads the bundle); settings from file,
+    EUCGATE_* env, then flags."""
     try:
         settings = load_settings(
             config,
@@ -116,6 +123,7 @@ def serve(
             ops_listen=ops_listen,
             data_dir=data_dir,
             bundle_path=bundle,
+            policy_admin_keys=policy_admin_key or None,
             service_key_path=service_key,
             log_level=log_level,
         )
@@ -163,7 +171,9 @@ def keygen(
 ) -> None:
     """Make a PKI for one signer role (root, intermediate, signer, CRLs) and trust it.
 
-    For the end_user role the service's receipt key is written too.
+    The bundle is also written signed (NAME.dsse.json beside it) by the policy-admin key
+    beside it, made on first use. For the end_user role the service's receipt key is
+    written too.
     """
     if role not in ("end_user", "consignee", "endorser"):
         raise _fail("--role must be end_user, consignee or endorser", Exit.USAGE)
@@ -206,7 +216,9 @@ def keygen(
             role=role,
             base=policy_path if policy_path.exists() else None,
         )
-    except (OSError, ValueError) as exc:
+        admin_key, admin_public = policy_admin_key(policy_path.parent)
+        signed = write_signed_bundle(policy, admin_key)
+    except (OSError, ValueError, EucgateError) as exc:
         raise _fail(str(exc), Exit.ERROR) from None
     out.print(f"wrote {role} PKI for [bold]{organization}[/] in {directory}")
     for label, path in (
@@ -217,6 +229,9 @@ def keygen(
         ("signer chain", pki.signer_chain),
         *written,
         ("policy bundle", policy),
+        ("signed bundle", signed),
+        ("policy-admin key", admin_key),
+        ("policy-admin public", admin_public),
     ):
         out.print(f"  {label:<20} {path}")
 

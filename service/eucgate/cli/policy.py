@@ -1,4 +1,9 @@
-"""`eucgate policy check|test`: validate a bundle, and run the test cases it carries."""
+"""`eucgate policy check|test|sign`: validate a bundle, run its test cases, sign it.
+
+`check` and `test` read a bundle file (YAML or JSON) or a signed bundle (the DSSE
+envelope `sign` writes); a signed one's signature is verified only when `--admin-key`
+names the policy-admin public key(s) to trust.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +15,65 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from eucgate.cli.keys import write_signed_bundle
 from eucgate.core.bundle import Bundle, load_bundle
+from eucgate.core.signedbundle import (
+    admin_public_key,
+    looks_signed,
+    open_signed_bundle,
+    unverified_bundle,
+)
 from eucgate.errors import BundleError
 from eucgate.policytest import run_bundle_tests
 
-policy_app = typer.Typer(
-    help="Check policy bundles and run their test cases.", no_args_is_help=True
-)
+policy_app = typer.Typer(help="Check, test and sign policy bundles.", no_args_is_help=True)
 
-BundleArg = Annotated[Path, typer.Argument(help="policy bundle (YAML or JSON)")]
+BundleArg = Annotated[
+    Path, typer.Argument(help="policy bundle (YAML or JSON) or signed bundle (DSSE JSON)")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+AdminKeyOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--admin-key",
+        help="policy-admin public key (PEM) a signed bundle must be signed by; repeatable",
+    ),
+]
 
 out = Console()
 err = Console(stderr=True)
 
 
-def _load(path: Path) -> Bundle:
+def _load(path: Path, admin_keys: list[Path] | None = None) -> tuple[Bundle, str]:
+    """The bundle and how its signature was judged: "unsigned", "verified" or
+    "not verified"; exits 1 with the reason when it is invalid or wrongly signed."""
     try:
-        return load_bundle(path)
+        data = path.read_bytes()
+        if not looks_signed(data):
+            if admin_keys:
+                raise BundleError(f"{path}: not a signed bundle, so --admin-key cannot apply")
+            return load_bundle(path), "unsigned"
+        if not admin_keys:
+            return unverified_bundle(data, str(path)), "not verified"
+        keys = [admin_public_key(k.read_bytes(), str(k)) for k in admin_keys]
+        return open_signed_bundle(data, str(path), keys), "verified"
     except BundleError as exc:
-        err.print(f"[red]invalid bundle:[/]\n{exc}", highlight=False)
+        err.print(f"[red]invalid bundle ({exc.reason}):[/]\n{exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from None
 
 
 @policy_app.command("check")
-def check(bundle: BundleArg, json_output: JsonOpt = False) -> None:
-    """Validate a bundle; exit 1 with file, line and path of every problem."""
-    loaded = _load(bundle)
+def check(bundle: BundleArg, admin_key: AdminKeyOpt = None, json_output: JsonOpt = False) -> None:
+    """Validate a bundle (and a signed one's signature, given --admin-key); exit 1 with
+    file, line and path of every problem."""
+    loaded, signature = _load(bundle, admin_key)
     summary = {
         "name": loaded.name,
         "digest": loaded.digest,
+        "signature": signature,
         "rules": len(loaded.rules),
         "controlled_items": len(loaded.controlled_items),
         "licensed_importers": len(loaded.licensed_importers),
@@ -55,10 +89,37 @@ def check(bundle: BundleArg, json_output: JsonOpt = False) -> None:
             out.print(f"  {key.replace('_', ' '):<20} {value}")
 
 
+@policy_app.command("sign")
+def sign(
+    bundle: Annotated[Path, typer.Argument(help="policy bundle (YAML or JSON)")],
+    key: Annotated[
+        Path, typer.Option("--key", help="policy-admin private key (PEM, Ed25519 or ECDSA)")
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option("--out", help="signed bundle file (default: BUNDLE as NAME.dsse.json)"),
+    ] = None,
+) -> None:
+    """Validate a bundle and write it signed: a DSSE envelope over its canonical JSON,
+    which is exactly what the server loads. Exit 1 when it is invalid."""
+    try:
+        written = write_signed_bundle(bundle, key, output)
+    except BundleError as exc:
+        err.print(f"[red]invalid bundle ({exc.reason}):[/]\n{exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    loaded, _ = _load(written)
+    out.print(f"wrote {written}  ({loaded.name}, digest {loaded.digest})", soft_wrap=True)
+
+
 @policy_app.command("test")
-def run_tests(bundle: BundleArg, json_output: JsonOpt = False) -> None:
+def run_tests(
+    bundle: BundleArg, admin_key: AdminKeyOpt = None, json_output: JsonOpt = False
+) -> None:
     """Run the bundle's test cases through decide(); exit 1 when any case fails."""
-    loaded = _load(bundle)
+    loaded, _ = _load(bundle, admin_key)
     if loaded.tests is None:
         err.print(f"[red]error:[/] {bundle} carries no test cases")
         raise typer.Exit(1)
