@@ -16,18 +16,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate_client.dsse import Envelope
 from eucgate_client.tlog import leaf_hash
 
+from eucgate import licences
 from eucgate.core.bundle import Bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.decision import Decision
-from eucgate.core.ledger import EmptyLedger
+from eucgate.core.ledger import LedgerView
 from eucgate.core.pki import ChainCache
 from eucgate.core.receipt import receipt_statement, sign_receipt
 from eucgate.core.submission import Submission
 from eucgate.errors import RequestConflict
 from eucgate.ids import new_decision_id
 from eucgate.log.entry import encode_entry
-from eucgate.store.base import AppendResult, DecisionRecord, Store
+from eucgate.store.base import AppendResult, DecisionRecord, Reservation, Store
 
 
 def utc_now() -> datetime:
@@ -95,12 +96,20 @@ class Gate:
     def store(self) -> Store:
         return self._store
 
+    def now(self) -> datetime:
+        """The gate's clock reading (UTC): what decisions are made at."""
+        return self._clock()
+
     def submit(self, caller: str, request_id: str, envelope: Envelope) -> AppendResult:
         """Decide `envelope` and record the decision durably before returning it.
 
-        Raises InvalidSubmission for input that cannot be decoded (nothing is recorded),
-        RequestConflict when `request_id` was used with another envelope, StoreError
-        when the store cannot commit.
+        Approvals reserve quota in the recording transaction; one that a concurrent
+        approval outran is decided again there on the balances then (see `licences`), so
+        the record returned may differ from the first decision. Raises InvalidSubmission
+        for input that cannot be decoded (nothing is recorded), RequestConflict when
+        `request_id` was used with another envelope, StoreError when the store cannot
+        commit, FailedPrecondition (QUOTA_EXHAUSTED) only under a bundle that keeps
+        quotas without a QTY-001 rule.
         """
         submission = Submission.from_envelope(
             envelope,
@@ -116,15 +125,46 @@ class Gate:
                 )
             return AppendResult(record=earlier, replayed=True)
         bundle = self._active.bundle  # one snapshot: a decision never sees a mix of bundles
-        decision = decide(
-            submission, bundle, EmptyLedger(), self._clock(), chain_cache=self._chain_cache
-        )
+        now = self._clock()
+        certificate = submission.certificate
+
+        def decided(view: LedgerView) -> DecisionRecord:
+            decision = decide(submission, bundle, view, now, chain_cache=self._chain_cache)
+            return self.signed_record(
+                caller,
+                request_id,
+                envelope,
+                submission.envelope_digest,
+                decision,
+                licences.reservations(decision, bundle, certificate),
+            )
+
+        def redecide(approved: licences.Approved) -> DecisionRecord:
+            # Runs in the store's transaction when a concurrent approval took the quota.
+            return decided(licences.view_of(bundle, certificate, approved))
+
+        first = decided(licences.snapshot(self._store, bundle, certificate))
+        return self._store.append(first, redecide)
+
+    def signed_record(
+        self,
+        caller: str,
+        request_id: str,
+        envelope: Envelope,
+        envelope_digest: str,
+        decision: Decision,
+        reservations: tuple[Reservation, ...] = (),
+        *,
+        resolves: str = "",
+    ) -> DecisionRecord:
+        """A new record of `decision` (fresh decision id) with its signed receipt, bound to
+        the log entry the store will write for it. Pure but for the id and the key."""
         decision_id = new_decision_id()
         unsigned = DecisionRecord(
             decision_id=decision_id,
             caller=caller,
             request_id=request_id,
-            envelope_digest=submission.envelope_digest,
+            envelope_digest=envelope_digest,
             envelope=envelope.digest_input(),
             decision=canonical_json(decision.model_dump(mode="json")),
             receipt=b"",
@@ -134,15 +174,17 @@ class Gate:
             importer_registrations=tuple(
                 value for _, value in (decision.importer.registrations if decision.importer else ())
             ),
+            ledger_reads=licences.log_reads(decision),
+            resolves=resolves,
+            reservations=reservations,
         )
         # The store logs exactly this entry; its leaf hash goes into the signed receipt.
-        leaf = leaf_hash(encode_entry(unsigned))
+        leaf = leaf_hash(encode_entry(unsigned, unsigned.ledger_reads, kind=unsigned.kind))
         statement = receipt_statement(decision_id, request_id, decision, log_leaf_hash=leaf)
         receipt = sign_receipt(statement, self._key)
-        record = dataclasses.replace(
+        return dataclasses.replace(
             unsigned, receipt=receipt.to_proto().SerializeToString(deterministic=True)
         )
-        return self._store.append(record)
 
 
 def decision_of(record: DecisionRecord) -> Decision:

@@ -1,4 +1,5 @@
-"""Typed wrappers around the eucgate.v1 CertificateService and AuditService stubs.
+"""Typed wrappers around the eucgate.v1 service stubs (certificates, audit, licences,
+review).
 
 It adds what every caller otherwise writes by hand: a request id per submission,
 deadlines on every call, paging, and errors that carry the service's reason code.
@@ -19,9 +20,13 @@ from grpc_status import rpc_status
 from eucgate_client.dsse import Envelope
 from eucgate_client.v1 import audit_service_pb2 as audit_pb2
 from eucgate_client.v1 import audit_service_pb2_grpc as audit_grpc
+from eucgate_client.v1 import certificate_pb2, decision_pb2
 from eucgate_client.v1 import certificate_service_pb2 as svc_pb2
 from eucgate_client.v1 import certificate_service_pb2_grpc as svc_grpc
-from eucgate_client.v1 import decision_pb2
+from eucgate_client.v1 import licence_service_pb2 as licence_pb2
+from eucgate_client.v1 import licence_service_pb2_grpc as licence_grpc
+from eucgate_client.v1 import review_service_pb2 as review_pb2
+from eucgate_client.v1 import review_service_pb2_grpc as review_grpc
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -234,3 +239,100 @@ class AuditClient:
             yield from self._stub.Replay(request, timeout=timeout)
         except grpc.RpcError as exc:
             raise api_error(exc) from None
+
+
+class LicenceClient:
+    """Client for eucgate.v1.LicenceService over an open channel; raises ApiError.
+
+    Quantities are decimal strings ("250.5"), never floats.
+    """
+
+    def __init__(self, channel: grpc.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._stub = licence_grpc.LicenceServiceStub(channel)
+        self._timeout = timeout
+
+    def balance(
+        self, licence_number: str, control_code: str = ""
+    ) -> licence_pb2.GetLicenceBalanceResponse:
+        try:
+            response: licence_pb2.GetLicenceBalanceResponse = self._stub.GetLicenceBalance(
+                licence_pb2.GetLicenceBalanceRequest(
+                    licence_number=licence_number, control_code=control_code
+                ),
+                timeout=self._timeout,
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+    def record_shipment(
+        self,
+        gateway_reference: str,
+        decision_id: str,
+        control_code: str,
+        quantity: str,
+        unit: str,
+    ) -> licence_pb2.RecordShipmentResponse:
+        """Debit a shipment; retry with the same `gateway_reference` after any failure."""
+        request = licence_pb2.RecordShipmentRequest(
+            gateway_reference=gateway_reference,
+            decision_id=decision_id,
+            control_code=control_code,
+            quantity=certificate_pb2.Quantity(value=quantity, unit=unit),
+        )
+        try:
+            response: licence_pb2.RecordShipmentResponse = self._stub.RecordShipment(
+                request, timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+
+class ReviewClient:
+    """Client for eucgate.v1.ReviewService over an open channel; raises ApiError."""
+
+    def __init__(self, channel: grpc.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._stub = review_grpc.ReviewServiceStub(channel)
+        self._timeout = timeout
+
+    def referrals(
+        self, *, include_resolved: bool = False, page_size: int = 0, limit: int | None = None
+    ) -> Iterator[review_pb2.Referral]:
+        """Yield REFERRED decisions newest first (open ones only unless asked)."""
+        request = review_pb2.ListReferralsRequest(
+            include_resolved=include_resolved, page_size=page_size
+        )
+        seen = 0
+        while True:
+            try:
+                page: review_pb2.ListReferralsResponse = self._stub.ListReferrals(
+                    request, timeout=self._timeout
+                )
+            except grpc.RpcError as exc:
+                raise api_error(exc) from None
+            for referral in page.referrals:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield referral
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token
+
+    def resolve(
+        self, decision_id: str, *, approve: bool, reason: str
+    ) -> review_pb2.ResolveReferralResponse:
+        """Approve or reject a referral; the answer is the new, signed decision."""
+        request = review_pb2.ResolveReferralRequest(
+            decision_id=decision_id,
+            verdict=review_pb2.VERDICT_APPROVE if approve else review_pb2.VERDICT_REJECT,
+            reason=reason,
+        )
+        try:
+            response: review_pb2.ResolveReferralResponse = self._stub.ResolveReferral(
+                request, timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response

@@ -83,4 +83,18 @@ def decision_to_proto(decision_id: str, request_id: str, d: Decision) -> decisio
             revocation_failure=s.revocation_failure,
             checked_at=timestamp(s.checked_at) if s.checked_at is not None else None,
         )
+    for read in d.ledger_reads:
+        msg.ledger_reads.add(
+            licence_number=read.licence_number,
+            control_code=read.control_code,
+            remaining=read.remaining or "",
+        )
+    if d.review is not None:
+        msg.review.CopyFrom(
+            decision_pb2.Review(
+                resolves_decision_id=d.review.resolves,
+                reviewer=d.review.reviewer,
+                note=d.review.note,
+            )
+        )
     return msg

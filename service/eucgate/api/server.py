@@ -28,14 +28,20 @@ from eucgate_client.v1 import (
     audit_service_pb2_grpc,
     certificate_service_pb2,
     certificate_service_pb2_grpc,
+    licence_service_pb2,
+    licence_service_pb2_grpc,
     policy_service_pb2,
     policy_service_pb2_grpc,
+    review_service_pb2,
+    review_service_pb2_grpc,
 )
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from eucgate.api.audit import AuditServicer
+from eucgate.api.licence import LicenceServicer
 from eucgate.api.policy import PolicyServicer
+from eucgate.api.review import ReviewServicer
 from eucgate.api.servicer import CertificateServicer
 from eucgate.config import Settings
 from eucgate.errors import ConfigError, EucgateError
@@ -49,6 +55,8 @@ log = structlog.get_logger("eucgate.server")
 SERVICE_NAME = certificate_service_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name
 AUDIT_SERVICE_NAME = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
 POLICY_SERVICE_NAME = policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
+LICENCE_SERVICE_NAME = licence_service_pb2.DESCRIPTOR.services_by_name["LicenceService"].full_name
+REVIEW_SERVICE_NAME = review_service_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
 
 
 @dataclass
@@ -180,12 +188,16 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
             PolicyServicer(reloader), server
         )
+        licence_service_pb2_grpc.add_LicenceServiceServicer_to_server(LicenceServicer(gate), server)
+        review_service_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(gate), server)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (
                 SERVICE_NAME,
                 AUDIT_SERVICE_NAME,
                 POLICY_SERVICE_NAME,
+                LICENCE_SERVICE_NAME,
+                REVIEW_SERVICE_NAME,
                 health.SERVICE_NAME,
                 reflection.SERVICE_NAME,
             ),
@@ -203,7 +215,14 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     except BaseException:
         store.close()
         raise
-    for name in ("", SERVICE_NAME, AUDIT_SERVICE_NAME, POLICY_SERVICE_NAME):
+    services = (
+        SERVICE_NAME,
+        AUDIT_SERVICE_NAME,
+        POLICY_SERVICE_NAME,
+        LICENCE_SERVICE_NAME,
+        REVIEW_SERVICE_NAME,
+    )
+    for name in ("", *services):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "serving",

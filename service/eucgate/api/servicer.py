@@ -44,7 +44,7 @@ def caller_of(context: grpc.ServicerContext) -> str:
     return f"cn:{names[0].decode()}" if names else "anonymous"
 
 
-def _response_parts(
+def response_parts(
     store: Store, record: DecisionRecord, appended: AppendResult | None = None
 ) -> tuple[decision_pb2.Decision, decision_pb2.Receipt]:
     """The decision and its receipt with log proof: against the checkpoint of the commit
@@ -83,7 +83,7 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
         result = self._gate.submit(caller_of(context), request.request_id, envelope)
         structlog.contextvars.bind_contextvars(decision_id=result.record.decision_id)
         log.info("decision", outcome=result.record.outcome, replayed=result.replayed)
-        decision, receipt = _response_parts(self._gate.store, result.record, result)
+        decision, receipt = response_parts(self._gate.store, result.record, result)
         return svc_pb2.SubmitCertificateResponse(
             decision=decision, receipt=receipt, replayed=result.replayed
         )
@@ -101,7 +101,7 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
         record = self._gate.store.get(request.decision_id)
         if record is None:
             raise NotFound(f"no decision {request.decision_id}", reason="DECISION_NOT_FOUND")
-        decision, receipt = _response_parts(self._gate.store, record)
+        decision, receipt = response_parts(self._gate.store, record)
         return svc_pb2.GetDecisionResponse(decision=decision, receipt=receipt)
 
     @rpc_handler

@@ -2,7 +2,7 @@
 
 Human output by default, `--json` for scripts. Exit codes scripts can trust:
 0 done (for `submit`: APPROVED), 1 error, 2 usage, 3 input refused (INVALID_ARGUMENT,
-ALREADY_EXISTS, NOT_FOUND), 4 service unavailable, 5 receipt did not verify,
+ALREADY_EXISTS, NOT_FOUND, FAILED_PRECONDITION), 4 service unavailable, 5 receipt did not verify,
 6 the audit log failed a check (`audit verify`, `audit prove`, `replay`),
 7 replay found differences, 8 replay could not replay some entries,
 10 REJECTED, 11 REFERRED.
@@ -34,6 +34,7 @@ from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusti
 from eucgate.cli.policy import policy_app
 from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
 from eucgate.cli.replay import replay
+from eucgate.cli.review import licence_app, review_app
 from eucgate.config import load_settings
 from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
 from eucgate.errors import EucgateError
@@ -58,6 +59,8 @@ decision_app = typer.Typer(help="Look up recorded decisions.", no_args_is_help=T
 app.add_typer(decision_app, name="decision")
 app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
+app.add_typer(review_app, name="review")
+app.add_typer(licence_app, name="licence")
 app.command("replay")(replay)
 
 out = Console()

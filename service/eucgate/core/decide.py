@@ -96,7 +96,7 @@ def decide(
         valid_from=certificate.validity.not_before,
         valid_until=certificate.validity.not_after,
         approved_items=(
-            tuple(_approved(item) for item in certificate.items)
+            tuple(approved_item(item) for item in certificate.items)
             if outcome is Outcome.APPROVED
             else ()
         ),
@@ -157,7 +157,8 @@ def _summary(party: Party) -> PartySummary:
     )
 
 
-def _approved(item: Item) -> ApprovedItem:
+def approved_item(item: Item) -> ApprovedItem:
+    """An item of the certificate as an approval lists it."""
     return ApprovedItem(
         description=item.description,
         hs_code=item.hs_code,

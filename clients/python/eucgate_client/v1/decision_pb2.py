@@ -28,7 +28,7 @@ from eucgate_client.v1 import envelope_pb2 as eucgate_dot_v1_dot_envelope__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ucgate/v1/decision.proto\x12\neucgate.v1\x1a\x1c\x65ucgate/v1/certificate.proto\x1a\x19\x65ucgate/v1/envelope.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x03\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12$\n\x07outcome\x18\x02 \x01(\x0e\x32\x13.eucgate.v1.Outcome\x12#\n\x07reasons\x18\x03 \x03(\x0b\x32\x12.eucgate.v1.Reason\x12\x15\n\rbundle_digest\x18\x04 \x01(\t\x12\x12\n\neuc_digest\x18\x05 \x01(\t\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x08validity\x18\x07 \x01(\x0b\x32\x14.eucgate.v1.Validity\x12(\n\x0e\x61pproved_items\x18\x08 \x03(\x0b\x32\x10.eucgate.v1.Item\x12\x12\n\nrequest_id\x18\t \x01(\t\x12\x1a\n\x12\x63\x65rtificate_number\x18\n \x01(\t\x12*\n\x08importer\x18\x0b \x01(\x0b\x32\x18.eucgate.v1.PartySummary\x12*\n\x08\x65nd_user\x18\x0c \x01(\x0b\x32\x18.eucgate.v1.PartySummary\x12\x16\n\x0elicence_number\x18\r \x01(\t\x12*\n\x07signers\x18\x0e \x03(\x0b\x32\x19.eucgate.v1.SignerSummary\"\x8b\x01\n\x06Reason\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12&\n\x06\x66\x61mily\x18\x02 \x01(\x0e\x32\x16.eucgate.v1.RuleFamily\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.eucgate.v1.RuleOutcome\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\r\n\x05\x66ield\x18\x05 \x01(\t\"i\n\x0cPartySummary\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\x12/\n\rregistrations\x18\x03 \x03(\x0b\x32\x18.eucgate.v1.Registration\"\xdc\x01\n\rSignerSummary\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x65rtificate_digest\x18\x03 \x01(\t\x12\r\n\x05keyid\x18\x04 \x01(\t\x12\x10\n\x08verified\x18\x05 \x01(\x08\x12\x0f\n\x07\x66\x61ilure\x18\x06 \x01(\t\x12\x12\n\nrevocation\x18\x07 \x01(\t\x12\x1a\n\x12revocation_failure\x18\x08 \x01(\t\x12.\n\nchecked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x07Receipt\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.eucgate.v1.Envelope\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x12\x12\n\ncheckpoint\x18\x03 \x01(\t\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c*d\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_APPROVED\x10\x01\x12\x14\n\x10OUTCOME_REJECTED\x10\x02\x12\x14\n\x10OUTCOME_REFERRED\x10\x03*\x8f\x02\n\nRuleFamily\x12\x1b\n\x17RULE_FAMILY_UNSPECIFIED\x10\x00\x12\x13\n\x0fRULE_FAMILY_SIG\x10\x01\x12\x13\n\x0fRULE_FAMILY_DOC\x10\x02\x12\x13\n\x0fRULE_FAMILY_CMT\x10\x03\x12\x13\n\x0fRULE_FAMILY_ITM\x10\x04\x12\x13\n\x0fRULE_FAMILY_EUS\x10\x05\x12\x13\n\x0fRULE_FAMILY_DST\x10\x06\x12\x13\n\x0fRULE_FAMILY_PTY\x10\x07\x12\x13\n\x0fRULE_FAMILY_LIC\x10\x08\x12\x13\n\x0fRULE_FAMILY_QTY\x10\t\x12\x12\n\x0eRULE_FAMILY_RF\x10\n\x12\x13\n\x0fRULE_FAMILY_ENG\x10\x0b*\\\n\x0bRuleOutcome\x12\x1c\n\x18RULE_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n\x13RULE_OUTCOME_REJECT\x10\x01\x12\x16\n\x12RULE_OUTCOME_REFER\x10\x02\x42\x66\n\x0eorg.eucgate.v1B\rDecisionProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x65ucgate/v1/decision.proto\x12\neucgate.v1\x1a\x1c\x65ucgate/v1/certificate.proto\x1a\x19\x65ucgate/v1/envelope.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb5\x04\n\x08\x44\x65\x63ision\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\t\x12$\n\x07outcome\x18\x02 \x01(\x0e\x32\x13.eucgate.v1.Outcome\x12#\n\x07reasons\x18\x03 \x03(\x0b\x32\x12.eucgate.v1.Reason\x12\x15\n\rbundle_digest\x18\x04 \x01(\t\x12\x12\n\neuc_digest\x18\x05 \x01(\t\x12.\n\ndecided_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x08validity\x18\x07 \x01(\x0b\x32\x14.eucgate.v1.Validity\x12(\n\x0e\x61pproved_items\x18\x08 \x03(\x0b\x32\x10.eucgate.v1.Item\x12\x12\n\nrequest_id\x18\t \x01(\t\x12\x1a\n\x12\x63\x65rtificate_number\x18\n \x01(\t\x12*\n\x08importer\x18\x0b \x01(\x0b\x32\x18.eucgate.v1.PartySummary\x12*\n\x08\x65nd_user\x18\x0c \x01(\x0b\x32\x18.eucgate.v1.PartySummary\x12\x16\n\x0elicence_number\x18\r \x01(\t\x12*\n\x07signers\x18\x0e \x03(\x0b\x32\x19.eucgate.v1.SignerSummary\x12,\n\x0cledger_reads\x18\x0f \x03(\x0b\x32\x16.eucgate.v1.LedgerRead\x12\"\n\x06review\x18\x10 \x01(\x0b\x32\x12.eucgate.v1.Review\"M\n\nLedgerRead\x12\x16\n\x0elicence_number\x18\x01 \x01(\t\x12\x14\n\x0c\x63ontrol_code\x18\x02 \x01(\t\x12\x11\n\tremaining\x18\x03 \x01(\t\"F\n\x06Review\x12\x1c\n\x14resolves_decision_id\x18\x01 \x01(\t\x12\x10\n\x08reviewer\x18\x02 \x01(\t\x12\x0c\n\x04note\x18\x03 \x01(\t\"\x8b\x01\n\x06Reason\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12&\n\x06\x66\x61mily\x18\x02 \x01(\x0e\x32\x16.eucgate.v1.RuleFamily\x12(\n\x07outcome\x18\x03 \x01(\x0e\x32\x17.eucgate.v1.RuleOutcome\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\r\n\x05\x66ield\x18\x05 \x01(\t\"i\n\x0cPartySummary\x12\x12\n\nlegal_name\x18\x01 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x02 \x01(\t\x12/\n\rregistrations\x18\x03 \x03(\x0b\x32\x18.eucgate.v1.Registration\"\xdc\x01\n\rSignerSummary\x12\x0c\n\x04role\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\x1a\n\x12\x63\x65rtificate_digest\x18\x03 \x01(\t\x12\r\n\x05keyid\x18\x04 \x01(\t\x12\x10\n\x08verified\x18\x05 \x01(\x08\x12\x0f\n\x07\x66\x61ilure\x18\x06 \x01(\t\x12\x12\n\nrevocation\x18\x07 \x01(\t\x12\x1a\n\x12revocation_failure\x18\x08 \x01(\t\x12.\n\nchecked_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"r\n\x07Receipt\x12&\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x14.eucgate.v1.Envelope\x12\x12\n\nleaf_index\x18\x02 \x01(\x04\x12\x12\n\ncheckpoint\x18\x03 \x01(\t\x12\x17\n\x0finclusion_proof\x18\x04 \x03(\x0c*d\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x14\n\x10OUTCOME_APPROVED\x10\x01\x12\x14\n\x10OUTCOME_REJECTED\x10\x02\x12\x14\n\x10OUTCOME_REFERRED\x10\x03*\xa4\x02\n\nRuleFamily\x12\x1b\n\x17RULE_FAMILY_UNSPECIFIED\x10\x00\x12\x13\n\x0fRULE_FAMILY_SIG\x10\x01\x12\x13\n\x0fRULE_FAMILY_DOC\x10\x02\x12\x13\n\x0fRULE_FAMILY_CMT\x10\x03\x12\x13\n\x0fRULE_FAMILY_ITM\x10\x04\x12\x13\n\x0fRULE_FAMILY_EUS\x10\x05\x12\x13\n\x0fRULE_FAMILY_DST\x10\x06\x12\x13\n\x0fRULE_FAMILY_PTY\x10\x07\x12\x13\n\x0fRULE_FAMILY_LIC\x10\x08\x12\x13\n\x0fRULE_FAMILY_QTY\x10\t\x12\x12\n\x0eRULE_FAMILY_RF\x10\n\x12\x13\n\x0fRULE_FAMILY_ENG\x10\x0b\x12\x13\n\x0fRULE_FAMILY_REV\x10\x0c*\\\n\x0bRuleOutcome\x12\x1c\n\x18RULE_OUTCOME_UNSPECIFIED\x10\x00\x12\x17\n\x13RULE_OUTCOME_REJECT\x10\x01\x12\x16\n\x12RULE_OUTCOME_REFER\x10\x02\x42\x66\n\x0eorg.eucgate.v1B\rDecisionProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,20 +36,24 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eucgate.v1.decision_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016org.eucgate.v1B\rDecisionProtoP\001Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\252\002\nEucgate.V1'
-  _globals['_OUTCOME']._serialized_start=1205
-  _globals['_OUTCOME']._serialized_end=1305
-  _globals['_RULEFAMILY']._serialized_start=1308
-  _globals['_RULEFAMILY']._serialized_end=1579
-  _globals['_RULEOUTCOME']._serialized_start=1581
-  _globals['_RULEOUTCOME']._serialized_end=1673
+  _globals['_OUTCOME']._serialized_start=1438
+  _globals['_OUTCOME']._serialized_end=1538
+  _globals['_RULEFAMILY']._serialized_start=1541
+  _globals['_RULEFAMILY']._serialized_end=1833
+  _globals['_RULEOUTCOME']._serialized_start=1835
+  _globals['_RULEOUTCOME']._serialized_end=1927
   _globals['_DECISION']._serialized_start=132
-  _globals['_DECISION']._serialized_end=615
-  _globals['_REASON']._serialized_start=618
-  _globals['_REASON']._serialized_end=757
-  _globals['_PARTYSUMMARY']._serialized_start=759
-  _globals['_PARTYSUMMARY']._serialized_end=864
-  _globals['_SIGNERSUMMARY']._serialized_start=867
-  _globals['_SIGNERSUMMARY']._serialized_end=1087
-  _globals['_RECEIPT']._serialized_start=1089
-  _globals['_RECEIPT']._serialized_end=1203
+  _globals['_DECISION']._serialized_end=697
+  _globals['_LEDGERREAD']._serialized_start=699
+  _globals['_LEDGERREAD']._serialized_end=776
+  _globals['_REVIEW']._serialized_start=778
+  _globals['_REVIEW']._serialized_end=848
+  _globals['_REASON']._serialized_start=851
+  _globals['_REASON']._serialized_end=990
+  _globals['_PARTYSUMMARY']._serialized_start=992
+  _globals['_PARTYSUMMARY']._serialized_end=1097
+  _globals['_SIGNERSUMMARY']._serialized_start=1100
+  _globals['_SIGNERSUMMARY']._serialized_end=1320
+  _globals['_RECEIPT']._serialized_start=1322
+  _globals['_RECEIPT']._serialized_end=1436
 # @@protoc_insertion_point(module_scope)

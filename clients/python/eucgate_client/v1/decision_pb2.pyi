@@ -34,6 +34,7 @@ class RuleFamily(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RULE_FAMILY_QTY: _ClassVar[RuleFamily]
     RULE_FAMILY_RF: _ClassVar[RuleFamily]
     RULE_FAMILY_ENG: _ClassVar[RuleFamily]
+    RULE_FAMILY_REV: _ClassVar[RuleFamily]
 
 class RuleOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -56,12 +57,13 @@ RULE_FAMILY_LIC: RuleFamily
 RULE_FAMILY_QTY: RuleFamily
 RULE_FAMILY_RF: RuleFamily
 RULE_FAMILY_ENG: RuleFamily
+RULE_FAMILY_REV: RuleFamily
 RULE_OUTCOME_UNSPECIFIED: RuleOutcome
 RULE_OUTCOME_REJECT: RuleOutcome
 RULE_OUTCOME_REFER: RuleOutcome
 
 class Decision(_message.Message):
-    __slots__ = ("decision_id", "outcome", "reasons", "bundle_digest", "euc_digest", "decided_at", "validity", "approved_items", "request_id", "certificate_number", "importer", "end_user", "licence_number", "signers")
+    __slots__ = ("decision_id", "outcome", "reasons", "bundle_digest", "euc_digest", "decided_at", "validity", "approved_items", "request_id", "certificate_number", "importer", "end_user", "licence_number", "signers", "ledger_reads", "review")
     DECISION_ID_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
@@ -76,6 +78,8 @@ class Decision(_message.Message):
     END_USER_FIELD_NUMBER: _ClassVar[int]
     LICENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
     SIGNERS_FIELD_NUMBER: _ClassVar[int]
+    LEDGER_READS_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
     decision_id: str
     outcome: Outcome
     reasons: _containers.RepeatedCompositeFieldContainer[Reason]
@@ -90,7 +94,29 @@ class Decision(_message.Message):
     end_user: PartySummary
     licence_number: str
     signers: _containers.RepeatedCompositeFieldContainer[SignerSummary]
-    def __init__(self, decision_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., bundle_digest: _Optional[str] = ..., euc_digest: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validity: _Optional[_Union[_certificate_pb2.Validity, _Mapping]] = ..., approved_items: _Optional[_Iterable[_Union[_certificate_pb2.Item, _Mapping]]] = ..., request_id: _Optional[str] = ..., certificate_number: _Optional[str] = ..., importer: _Optional[_Union[PartySummary, _Mapping]] = ..., end_user: _Optional[_Union[PartySummary, _Mapping]] = ..., licence_number: _Optional[str] = ..., signers: _Optional[_Iterable[_Union[SignerSummary, _Mapping]]] = ...) -> None: ...
+    ledger_reads: _containers.RepeatedCompositeFieldContainer[LedgerRead]
+    review: Review
+    def __init__(self, decision_id: _Optional[str] = ..., outcome: _Optional[_Union[Outcome, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, _Mapping]]] = ..., bundle_digest: _Optional[str] = ..., euc_digest: _Optional[str] = ..., decided_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., validity: _Optional[_Union[_certificate_pb2.Validity, _Mapping]] = ..., approved_items: _Optional[_Iterable[_Union[_certificate_pb2.Item, _Mapping]]] = ..., request_id: _Optional[str] = ..., certificate_number: _Optional[str] = ..., importer: _Optional[_Union[PartySummary, _Mapping]] = ..., end_user: _Optional[_Union[PartySummary, _Mapping]] = ..., licence_number: _Optional[str] = ..., signers: _Optional[_Iterable[_Union[SignerSummary, _Mapping]]] = ..., ledger_reads: _Optional[_Iterable[_Union[LedgerRead, _Mapping]]] = ..., review: _Optional[_Union[Review, _Mapping]] = ...) -> None: ...
+
+class LedgerRead(_message.Message):
+    __slots__ = ("licence_number", "control_code", "remaining")
+    LICENCE_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    CONTROL_CODE_FIELD_NUMBER: _ClassVar[int]
+    REMAINING_FIELD_NUMBER: _ClassVar[int]
+    licence_number: str
+    control_code: str
+    remaining: str
+    def __init__(self, licence_number: _Optional[str] = ..., control_code: _Optional[str] = ..., remaining: _Optional[str] = ...) -> None: ...
+
+class Review(_message.Message):
+    __slots__ = ("resolves_decision_id", "reviewer", "note")
+    RESOLVES_DECISION_ID_FIELD_NUMBER: _ClassVar[int]
+    REVIEWER_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    resolves_decision_id: str
+    reviewer: str
+    note: str
+    def __init__(self, resolves_decision_id: _Optional[str] = ..., reviewer: _Optional[str] = ..., note: _Optional[str] = ...) -> None: ...
 
 class Reason(_message.Message):
     __slots__ = ("rule_id", "family", "outcome", "message", "field")
