@@ -3,6 +3,8 @@
 Each case is signed with a throw-away PKI made for the run: its root becomes the
 bundle's end-user trust anchor, so a case exercises the policy's rules, not the
 operator's keys. Signature rules get their own cases through `signer` and `tamper`.
+`CasePki`, `case_bundle` and `case_envelope` let a test send the same cases to a real
+server instead of calling decide().
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from google.protobuf import json_format
 from eucgate.core.bundle import Bundle
 from eucgate.core.bundletests import BundleTestCase, BundleTests
 from eucgate.core.decide import decide
-from eucgate.core.decision import Decision
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.model import PAYLOAD_TYPE_JSON
 from eucgate.core.submission import Submission
@@ -53,7 +54,7 @@ class CaseResult:
         )
 
 
-class _TestPki:
+class CasePki:
     """A root trusted by the bundle under test, one not trusted, and leaves on demand."""
 
     def __init__(self) -> None:
@@ -132,17 +133,25 @@ def run_bundle_tests(bundle: Bundle) -> list[CaseResult]:
     """Run every case of `bundle.tests`; raises ValueError when the bundle has none."""
     if bundle.tests is None:
         raise ValueError(f"bundle {bundle.name} carries no test cases")
-    pki = _TestPki()
+    pki = CasePki()
     under_test = pki.trusting(bundle)
     return [_run(under_test, bundle.tests, case, pki) for case in bundle.tests.cases]
 
 
-def _run(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _TestPki) -> CaseResult:
+def case_bundle(trusting: Bundle, case: BundleTestCase, pki: CasePki) -> Bundle:
+    """The bundle `case` runs under: `trusting` (= `pki.trusting(bundle)`), with CRLs
+    that lapsed the day before `case.now` when the case asks for expired ones."""
+    if case.crls == "expired":
+        return pki.trusting(trusting, crls_until=case.now - timedelta(days=1))
+    return trusting
+
+
+def _run(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: CasePki) -> CaseResult:
     expected = (case.expect.outcome.value, case.expect.rules)
     try:
-        if case.crls == "expired":
-            bundle = pki.trusting(bundle, crls_until=case.now - timedelta(days=1))
-        decision = _decide(bundle, tests, case, pki)
+        envelope = case_envelope(tests, case, pki)
+        submission = Submission.from_envelope(envelope, max_payload_bytes=1 << 20, max_signatures=8)
+        decision = decide(submission, case_bundle(bundle, case, pki), EmptyLedger(), case.now)
     except (EucgateError, ValueError) as exc:
         return CaseResult(case.name, *expected, outcome="", rules=(), error=str(exc))
     return CaseResult(
@@ -153,7 +162,10 @@ def _run(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _TestPki
     )
 
 
-def _decide(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _TestPki) -> Decision:
+def case_envelope(tests: BundleTests, case: BundleTestCase, pki: CasePki) -> Envelope:
+    """The envelope `case` submits: its certificate signed as the case says (signer,
+    consignee co-signature, tampering after signing). Raises ValueError or EucgateError
+    when the case's certificate cannot be built."""
     certificate = tests.certificate(case)
     end_user = certificate.end_user
     if case.signer == "other":
@@ -178,5 +190,4 @@ def _decide(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: _Test
         doc = json.loads(payload)
         doc["certificateNumber"] = doc.get("certificateNumber", "") + "-ALTERED"
         envelope = Envelope(envelope.payload_type, json.dumps(doc).encode(), envelope.signatures)
-    submission = Submission.from_envelope(envelope, max_payload_bytes=1 << 20, max_signatures=8)
-    return decide(submission, bundle, EmptyLedger(), case.now)
+    return envelope
