@@ -180,7 +180,13 @@ class Gate:
         )
         # The store logs exactly this entry; its leaf hash goes into the signed receipt.
         leaf = leaf_hash(encode_entry(unsigned, unsigned.ledger_reads, kind=unsigned.kind))
-        statement = receipt_statement(decision_id, request_id, decision, log_leaf_hash=leaf)
+        statement = receipt_statement(
+            decision_id,
+            request_id,
+            decision,
+            log_leaf_hash=leaf,
+            licence_balances=licences.receipt_balances(decision, reservations),
+        )
         receipt = sign_receipt(statement, self._key)
         return dataclasses.replace(
             unsigned, receipt=receipt.to_proto().SerializeToString(deterministic=True)

@@ -20,7 +20,7 @@ reservation and converts exactly (core.quota) when a later bundle keeps it in an
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from eucgate.core.bundle import Bundle
@@ -28,6 +28,7 @@ from eucgate.core.decision import Decision, Outcome
 from eucgate.core.ledger import SnapshotLedger
 from eucgate.core.model import Certificate
 from eucgate.core.quota import QuotaUnitError, convert, demand
+from eucgate.core.receipt import QuotaBalance
 from eucgate.log import entry
 from eucgate.store.base import LicenceBalance, Reservation, Store
 
@@ -91,6 +92,28 @@ def reservations(
         assert quota is not None  # demand() counts only quota-kept codes
         taken.append(Reservation(licensee.licence_number, code, amount, quota.unit, quota.quantity))
     return tuple(taken)
+
+
+def receipt_balances(
+    decision: Decision, reservations: Sequence[Reservation]
+) -> tuple[QuotaBalance, ...]:
+    """What each reservation of an approval leaves of its quota, from the balance the
+    decision read (a quota nothing was recorded against reads as the whole quota)."""
+    reads = {(r.licence_number, r.control_code): r.remaining for r in decision.ledger_reads}
+    balances = []
+    for res in reservations:
+        read = reads.get((res.licence_number, res.control_code))
+        balances.append(
+            QuotaBalance(
+                licence_number=res.licence_number,
+                control_code=res.control_code,
+                unit=res.unit,
+                quota=res.quota,
+                remaining_before=res.quota if read is None else Decimal(read),
+                approved=res.quantity,
+            )
+        )
+    return tuple(balances)
 
 
 def log_reads(decision: Decision) -> tuple[entry.LedgerRead, ...]:

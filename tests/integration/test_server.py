@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import grpc
 import pytest
@@ -77,6 +78,12 @@ def test_approved_with_verifiable_receipt(client: CertificateClient, env: Env, p
     assert statement["outcome"] == "APPROVED"
     assert statement["euc_digest"] == d.euc_digest
     assert statement["bundle_digest"] == d.bundle_digest
+    (balance,) = statement["licence_balances"]
+    assert balance["licence_number"] == d.licence_number
+    assert balance["control_code"] == "1C904"
+    assert balance["approved"] == "500"
+    before, after = Decimal(balance["remaining_before"]), Decimal(balance["remaining_after"])
+    assert before - after == Decimal(500)
 
 
 def test_tampered_receipt_fails(client: CertificateClient, env: Env) -> None:

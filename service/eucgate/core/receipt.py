@@ -8,7 +8,10 @@ hex SHA-256 of the service key's SubjectPublicKeyInfo. Clients check it offline 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,7 +23,13 @@ from eucgate.core.canonical import canonical_json
 from eucgate.core.decision import Decision, PartySummary
 from eucgate.core.pki import keyid
 
-__all__ = ["RECEIPT_PAYLOAD_TYPE", "receipt_statement", "rfc3339", "sign_receipt"]
+__all__ = [
+    "RECEIPT_PAYLOAD_TYPE",
+    "QuotaBalance",
+    "receipt_statement",
+    "rfc3339",
+    "sign_receipt",
+]
 
 
 def receipt_statement(
@@ -29,12 +38,15 @@ def receipt_statement(
     decision: Decision,
     *,
     log_leaf_hash: bytes | None = None,
+    licence_balances: Sequence[QuotaBalance] = (),
 ) -> dict[str, Any]:
     """The JSON-able statement a receipt signs; absent values are null or empty.
 
     `log_leaf_hash` is the RFC 9162 leaf hash of the decision's audit-log entry (known
     before the append: the entry does not contain the receipt); it binds the receipt to
-    the leaf its inclusion proof proves. Raises ValueError if a timestamp is naive.
+    the leaf its inclusion proof proves. `licence_balances` are the quotas an approval
+    draws on, before and after it, so a customs gateway sees the remaining balance
+    without calling home. Raises ValueError if a timestamp is naive.
     """
     return {
         RECEIPT_LEAF_HASH_KEY: None if log_leaf_hash is None else log_leaf_hash.hex(),
@@ -65,7 +77,32 @@ def receipt_statement(
             }
             for item in decision.approved_items
         ],
+        "licence_balances": [
+            {
+                "licence_number": b.licence_number,
+                "control_code": b.control_code,
+                "unit": b.unit,
+                "quota": format(b.quota, "f"),
+                "remaining_before": format(b.remaining_before, "f"),
+                "approved": format(b.approved, "f"),
+                "remaining_after": format(b.remaining_before - b.approved, "f"),
+            }
+            for b in licence_balances
+        ],
     }
+
+
+@dataclass(frozen=True)
+class QuotaBalance:
+    """One quota an approval draws on: the balance read and what the approval takes, in
+    the quota's unit."""
+
+    licence_number: str
+    control_code: str
+    unit: str
+    quota: Decimal
+    remaining_before: Decimal
+    approved: Decimal
 
 
 def sign_receipt(statement: dict[str, Any], key: Ed25519PrivateKey) -> Envelope:

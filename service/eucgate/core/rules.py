@@ -35,6 +35,7 @@ from eucgate.core.model import (
     Party,
     PaymentMethod,
 )
+from eucgate.core.screening import ScreeningMatch
 
 if TYPE_CHECKING:
     from eucgate.core.bundle import Bundle, LicensedImporter
@@ -75,6 +76,12 @@ class RuleContext:
     @property
     def certificate(self) -> Certificate:
         return self.submission.certificate
+
+    @functools.cached_property
+    def screening_matches(self) -> tuple[ScreeningMatch, ...]:
+        """Every screening match of the certificate's names, computed once per decision
+        however many rules read it."""
+        return self.bundle.screener.screen_certificate(self.certificate, self.now)
 
     @functools.cached_property
     def cel_activation(self) -> CelActivation:
@@ -503,7 +510,7 @@ def _screening(ctx: RuleContext, outcome: RuleOutcome) -> list[Finding]:
             f"{m.list_id}, {m.list_kind.value} list, {m.source}, listed "
             f"{m.listed_on.isoformat()}) with score {m.score:.2f}",
         )
-        for m in ctx.bundle.screener.screen_certificate(ctx.certificate, ctx.now)
+        for m in ctx.screening_matches
         if m.outcome is outcome
     ]
 
