@@ -1,5 +1,6 @@
 """The quota ledger in the store: reservations in the recording transaction, shipment
-debits as logged entries, referral resolutions once each. Real SQLite files."""
+debits as logged entries, referral resolutions once each. Real SQLite files and a real
+PostgreSQL (one schema per test)."""
 
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ from eucgate.log.entry import (
     decode_shipment,
     entry_kind,
 )
-from eucgate.store import DecisionFilter, DecisionRecord, SqliteStore
+from eucgate.store import DecisionFilter, DecisionRecord, SqliteStore, open_store
 from eucgate.store.base import Reservation, Shipment
 from eucgate.store.sqlite import SCHEMA_VERSION
 
 from tests.logdata import make_record as logged_record
+from tests.unit.conftest import AnyStore
 from tests.unit.test_store_sqlite import make_record
 
 LICENCE = "MOFCOM-EL-2025-000417"
@@ -55,13 +57,13 @@ def shipment(decision_id: str, reference: str, quantity: str, unit: str = "kg") 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    s = SqliteStore.open(tmp_path / "ledger.db")
+def store(location: str) -> Iterator[AnyStore]:
+    s = open_store(location)
     yield s
     s.close()
 
 
-def test_approvals_reserve_until_the_quota_is_used(store: SqliteStore) -> None:
+def test_approvals_reserve_until_the_quota_is_used(store: AnyStore) -> None:
     store.append(approval(1, "600"))
     store.append(approval(2, "0.4", unit="t"))  # converted into the ledger's kg
     (row,) = store.balances(LICENCE)
@@ -78,7 +80,7 @@ def test_approvals_reserve_until_the_quota_is_used(store: SqliteStore) -> None:
     assert store.tree_state().size == 2
 
 
-def test_an_approval_that_no_longer_fits_is_decided_again(store: SqliteStore) -> None:
+def test_an_approval_that_no_longer_fits_is_decided_again(store: AnyStore) -> None:
     store.append(approval(1, "900"))
     seen: list[Mapping[tuple[str, str], Decimal]] = []
 
@@ -93,14 +95,14 @@ def test_an_approval_that_no_longer_fits_is_decided_again(store: SqliteStore) ->
     assert store.balances(LICENCE)[0].approved == Decimal("900")
 
 
-def test_a_redecision_that_still_does_not_fit_is_refused(store: SqliteStore) -> None:
+def test_a_redecision_that_still_does_not_fit_is_refused(store: AnyStore) -> None:
     store.append(approval(1, "900"))
     with pytest.raises(FailedPrecondition, match="cannot cover"):
         store.append(approval(2, "200"), lambda _approved: approval(2, "150"))
     assert store.get("dec_00000002") is None
 
 
-def test_concurrent_approvals_never_pass_the_quota(store: SqliteStore) -> None:
+def test_concurrent_approvals_never_pass_the_quota(store: AnyStore) -> None:
     # 200 appends of 7 kg against 100 kg: each batch sees what earlier ones reserved.
     def one(n: int) -> str:
         return store.append(
@@ -114,7 +116,7 @@ def test_concurrent_approvals_never_pass_the_quota(store: SqliteStore) -> None:
     assert store.stats().commits < 200  # group commit still batched them
 
 
-def test_shipments_debit_an_approval_once_per_reference(store: SqliteStore) -> None:
+def test_shipments_debit_an_approval_once_per_reference(store: AnyStore) -> None:
     store.append(approval(1, "500"))
     first = store.record_shipment(shipment("dec_00000001", "BOE-1", "200"))
     assert not first.replayed
@@ -138,7 +140,7 @@ def test_shipments_debit_an_approval_once_per_reference(store: SqliteStore) -> N
     assert store.leaf_index("shp_BOE-2") == 2
 
 
-def test_shipments_need_an_approval_that_reserved(store: SqliteStore) -> None:
+def test_shipments_need_an_approval_that_reserved(store: AnyStore) -> None:
     store.append(make_record(1, outcome="REFERRED"))
     with pytest.raises(FailedPrecondition) as refused:
         store.record_shipment(shipment("dec_00000001", "BOE-1", "1"))
@@ -162,7 +164,7 @@ def resolution(n: int, referral: str) -> DecisionRecord:
     )
 
 
-def test_a_referral_is_resolved_once(store: SqliteStore) -> None:
+def test_a_referral_is_resolved_once(store: AnyStore) -> None:
     referred = logged_record(1)
     store.append(referred)
     assert store.list(DecisionFilter(unresolved=True), 10, "").records == (referred,)

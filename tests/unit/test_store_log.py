@@ -1,4 +1,5 @@
-"""The audit log inside the SQLite store: leaves, tree state, checkpoints, proofs."""
+"""The audit log inside the stores: leaves, tree state, checkpoints, proofs. The tests
+taking `store` run on SQLite and PostgreSQL; those that open a file are SQLite's own."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from eucgate.errors import InvalidSubmission, StoreError
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.log.entry import decode_entry, encode_entry
-from eucgate.store import AppendResult, SqliteStore
+from eucgate.store import AppendResult, SqliteStore, open_store
 from eucgate.store.sqlite import SCHEMA_VERSION
 from eucgate_client.tlog import (
     EMPTY_ROOT,
@@ -22,6 +23,7 @@ from eucgate_client.tlog import (
     verify_inclusion,
 )
 
+from tests.unit.conftest import AnyStore
 from tests.unit.test_store_sqlite import make_record, run_threads
 
 ORIGIN = "eucgate.example/log"
@@ -38,14 +40,14 @@ def signer(service_key: ed25519.Ed25519PrivateKey) -> CheckpointSigner:
 
 
 @pytest.fixture
-def store(tmp_path: Path, signer: CheckpointSigner) -> Iterator[SqliteStore]:
-    opened = SqliteStore.open(tmp_path / "log.db", signer)
+def store(location: str, signer: CheckpointSigner) -> Iterator[AnyStore]:
+    opened = open_store(location, signer)
     yield opened
     opened.close()
 
 
 def test_a_new_store_has_an_empty_tree_and_its_checkpoint(
-    store: SqliteStore, signer: CheckpointSigner
+    store: AnyStore, signer: CheckpointSigner
 ) -> None:
     assert store.tree_state().size == 0
     assert store.tree_state().root == EMPTY_ROOT
@@ -55,7 +57,7 @@ def test_a_new_store_has_an_empty_tree_and_its_checkpoint(
 
 
 def test_appends_get_consecutive_leaves_and_a_checkpoint_that_proves_them(
-    store: SqliteStore, signer: CheckpointSigner
+    store: AnyStore, signer: CheckpointSigner
 ) -> None:
     records = [make_record(i) for i in range(5)]
     for i, record in enumerate(records):
@@ -71,7 +73,7 @@ def test_appends_get_consecutive_leaves_and_a_checkpoint_that_proves_them(
     assert store.tree_state().root == root_of(leaf_hash(e) for e in entries)
 
 
-def test_replays_and_conflicts_add_no_leaf(store: SqliteStore) -> None:
+def test_replays_and_conflicts_add_no_leaf(store: AnyStore) -> None:
     first = store.append(make_record(1, request_id="r", digest="d" * 64))
     replay = store.append(make_record(2, request_id="r", digest="d" * 64))
     assert replay.replayed
@@ -82,7 +84,7 @@ def test_replays_and_conflicts_add_no_leaf(store: SqliteStore) -> None:
 
 
 def test_concurrent_appends_share_commits_and_all_prove_inclusion(
-    store: SqliteStore, signer: CheckpointSigner
+    store: AnyStore, signer: CheckpointSigner
 ) -> None:
     results = run_threads(40, lambda i: store.append(make_record(i)))
     assert all(isinstance(r, AppendResult) for r in results)
@@ -99,7 +101,7 @@ def test_concurrent_appends_share_commits_and_all_prove_inclusion(
         verify_inclusion(result.leaf_index, checkpoint.size, leaf, proof, checkpoint.root)
 
 
-def test_every_stored_proof_verifies(store: SqliteStore) -> None:
+def test_every_stored_proof_verifies(store: AnyStore) -> None:
     roots = [EMPTY_ROOT]
     for i in range(40):
         store.append(make_record(i))
@@ -130,7 +132,7 @@ def test_every_stored_proof_verifies(store: SqliteStore) -> None:
     ],
 )
 def test_bad_proof_requests_are_invalid_arguments(
-    store: SqliteStore, call: object, reason: str, field: str
+    store: AnyStore, call: object, reason: str, field: str
 ) -> None:
     for i in range(3):
         store.append(make_record(i))

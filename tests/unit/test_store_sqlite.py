@@ -1,7 +1,8 @@
-"""The decision store contract, run against real SQLite files.
+"""The decision store contract, run against real SQLite files and a real PostgreSQL.
 
-The tests above the "SQLite only" line use only the `Store` interface, so a PostgreSQL
-store can run them unchanged through the `store` and `reopen` fixtures.
+The tests above the "SQLite only" line use only the `Store` interface and run on both
+stores through the `store` and `reopen` fixtures (a fresh file, or a fresh PostgreSQL
+schema, per test).
 """
 
 from __future__ import annotations
@@ -20,9 +21,18 @@ from pathlib import Path
 
 import pytest
 from eucgate.errors import BundleError, InvalidSubmission, RequestConflict, StoreError
-from eucgate.store import AppendResult, DecisionFilter, DecisionRecord, SqliteStore, Store
+from eucgate.store import (
+    AppendResult,
+    DecisionFilter,
+    DecisionRecord,
+    SqliteStore,
+    Store,
+    open_store,
+)
 from eucgate.store.base import PageCursor, encode_page_token
 from eucgate.store.sqlite import SCHEMA_VERSION
+
+from tests.unit.conftest import AnyStore, sqlite_only
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 WAIT = 30.0  # seconds: the bound on any wait for a condition, never a measurement
@@ -83,24 +93,19 @@ def run_threads(count: int, target: Callable[[int], object]) -> list[object]:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "decisions.db"
-
-
-@pytest.fixture
-def store(db_path: Path) -> Iterator[SqliteStore]:
-    opened = SqliteStore.open(db_path)
+def store(location: str) -> Iterator[AnyStore]:
+    opened = open_store(location)
     yield opened
     opened.close()
 
 
 @pytest.fixture
-def reopen(db_path: Path) -> Iterator[Callable[[], Store]]:
+def reopen(location: str) -> Iterator[Callable[[], Store]]:
     """Open the same store again (after the test closed the first one)."""
     opened: list[Store] = []
 
     def _open() -> Store:
-        opened.append(SqliteStore.open(db_path))
+        opened.append(open_store(location))
         return opened[-1]
 
     yield _open
@@ -411,11 +416,13 @@ def test_close_completes_queued_appends_and_then_refuses(
 # --- SQLite only ---------------------------------------------------------------------
 
 
+@sqlite_only
 def test_store_file_is_in_wal_mode(store: SqliteStore, db_path: Path) -> None:
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+@sqlite_only
 def test_concurrent_appends_are_group_committed(store: SqliteStore) -> None:
     before = store.commits
 
@@ -470,6 +477,7 @@ def append_behind_a_lock(
     return first[0], results
 
 
+@sqlite_only
 def test_appends_waiting_behind_a_commit_share_the_next_one(
     store: SqliteStore, db_path: Path
 ) -> None:
@@ -484,6 +492,7 @@ def test_appends_waiting_behind_a_commit_share_the_next_one(
     assert len(all_records(store, DecisionFilter(), 1000)) == 65
 
 
+@sqlite_only
 def test_a_failing_record_does_not_fail_its_batch(store: SqliteStore, db_path: Path) -> None:
     with sqlite3.connect(db_path) as conn:
         conn.execute(
@@ -509,6 +518,7 @@ def test_a_failing_record_does_not_fail_its_batch(store: SqliteStore, db_path: P
     assert store.leaf_index(records[8].decision_id) is None
 
 
+@sqlite_only
 def test_a_failed_commit_fails_every_waiter_and_stores_none_of_the_batch(
     store: SqliteStore, db_path: Path
 ) -> None:
@@ -543,6 +553,7 @@ def test_a_failed_commit_fails_every_waiter_and_stores_none_of_the_batch(
     assert store.append(make_record(20)).leaf_index == 1
 
 
+@sqlite_only
 def test_newer_schema_version_is_refused(store: SqliteStore, db_path: Path) -> None:
     store.close()
     with sqlite3.connect(db_path) as conn:

@@ -3,6 +3,9 @@
 The store is the system of record: an append that returned is committed and fsync'd.
 """
 
+from pathlib import Path
+
+from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.store.base import (
     AppendResult,
     DecisionFilter,
@@ -10,17 +13,44 @@ from eucgate.store.base import (
     Page,
     Store,
     StoredCheckpoint,
+    StoreStats,
     TreeState,
 )
+from eucgate.store.postgresql import PoolSettings, PostgresStore
 from eucgate.store.sqlite import SqliteStore
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgresql(location: str) -> bool:
+    """Whether `location` names a PostgreSQL database (a postgresql:// URL)."""
+    return location.startswith(POSTGRESQL_SCHEMES)
+
+
+def open_store(
+    location: str | Path,
+    signer: CheckpointSigner | None = None,
+    pool: PoolSettings | None = None,
+) -> SqliteStore | PostgresStore:
+    """The store at `location`: a postgresql:// URL (shared by replicas; `pool` applies),
+    else the path of a SQLite file. Raises StoreError as the store's `open` does."""
+    if isinstance(location, str) and is_postgresql(location):
+        return PostgresStore.open(location, signer, pool)
+    return SqliteStore.open(Path(location), signer)
+
 
 __all__ = [
     "AppendResult",
     "DecisionFilter",
     "DecisionRecord",
     "Page",
+    "PoolSettings",
+    "PostgresStore",
     "SqliteStore",
     "Store",
+    "StoreStats",
     "StoredCheckpoint",
     "TreeState",
+    "is_postgresql",
+    "open_store",
 ]

@@ -186,6 +186,18 @@ class AppendResult:
 
 
 @dataclass(frozen=True)
+class StoreStats:
+    """Counters since open: how a store's writer is doing (for metrics and tests)."""
+
+    commits: int  # transactions committed (one per batch)
+    appended: int  # records newly stored
+    replayed: int  # appends answered with an earlier record
+    failed_batches: int  # transactions that did not commit; their callers got StoreError
+    queued: int  # writes waiting for the writer right now
+    pending: int  # writes submitted and not yet answered (queued or being committed)
+
+
+@dataclass(frozen=True)
 class TreeState:
     """The integrated audit-log tree: its size and RFC 9162 root (not a checkpoint)."""
 
@@ -443,6 +455,11 @@ class Store(Protocol):
 
     def entries(self, start: int, count: int) -> builtins.list[bytes]:
         """Up to `count` log entries from index `start`, as the exact leaf bytes."""
+        ...
+
+    def ping(self) -> None:
+        """Return when the storage answers a trivial query; raise StoreError when it does
+        not (readiness checks call this)."""
         ...
 
     def close(self) -> None:

@@ -62,6 +62,7 @@ from eucgate.store.base import (
     ShipmentResult,
     Store,
     StoredCheckpoint,
+    StoreStats,
     TreeState,
     check_log_index,
     check_log_size,
@@ -319,6 +320,7 @@ FROM decisions AS d
 WHERE d.decision_id = ?"""
 
 SELECT_BUNDLE = "SELECT canonical FROM bundles WHERE digest = ?"
+SELECT_ONE = "SELECT 1"
 
 SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
 SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
@@ -356,18 +358,6 @@ LIST_AFTER = " AND {k}.decided_at >= :after"
 LIST_BEFORE = " AND {k}.decided_at < :before"
 LIST_CURSOR = " AND ({k}.decided_at, {k}.decision_id) < (:cursor_at, :cursor_id)"
 LIST_ORDER = " ORDER BY {k}.decided_at DESC, {k}.decision_id DESC LIMIT :limit"
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    """Counters since open: how the writer is doing (for metrics and tests)."""
-
-    commits: int  # transactions committed (one per batch)
-    appended: int  # records newly stored
-    replayed: int  # appends answered with an earlier record
-    failed_batches: int  # transactions that did not commit; their callers got StoreError
-    queued: int  # writes waiting for the writer right now
-    pending: int  # writes submitted and not yet answered (queued or being committed)
 
 
 @dataclass(frozen=True)
@@ -594,6 +584,11 @@ class SqliteStore(Store):
         with self._reader() as conn:
             rows = conn.execute(SELECT_ENTRIES, (start, count)).fetchall()
         return [bytes(row[0]) for row in rows]
+
+    def ping(self) -> None:
+        """Return when the file answers a read. Raises StoreError."""
+        with self._reader() as conn:
+            conn.execute(SELECT_ONE).fetchone()
 
     def close(self) -> None:
         """Complete every write already queued, stop the writer, close all connections.
