@@ -31,6 +31,23 @@ class Settings(BaseSettings):
         "", description="plaintext grpc.health.v1 address for probes; empty disables it"
     )
     data_dir: Path = Field(Path("var"), description="where the SQLite store lives")
+    store: str = Field(
+        "",
+        description="the store: empty for the SQLite file in data_dir, or a postgresql:// URL "
+        "that replicas share (keep a password out of files: use EUCGATE_STORE)",
+    )
+    store_pool_size: int = Field(
+        10, ge=2, le=200, description="PostgreSQL connections this replica holds at most"
+    )
+    store_statement_timeout_ms: int = Field(
+        5000, ge=100, le=600_000, description="PostgreSQL: bound on each statement and lock wait"
+    )
+    store_connect_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=120,
+        description="PostgreSQL: bound on connecting and waiting for a connection",
+    )
     bundle_path: Path = Field(
         Path("var/policy.dsse.json"),
         description="signed policy bundle: the DSSE envelope `eucgate policy sign` writes",
@@ -72,6 +89,14 @@ class Settings(BaseSettings):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"expected host:port, got {value!r}")
+        return value
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            # never echo the value: a URL may carry a password
+            raise ValueError("must be empty (SQLite in data_dir) or a postgresql:// URL")
         return value
 
     @field_validator("log_origin")

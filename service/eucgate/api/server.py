@@ -6,6 +6,10 @@ operations port with only grpc.health.v1, for Kubernetes' native gRPC probes.
 
 The policy bundle is loaded only when a configured policy-admin key signed it; SIGHUP
 (or PolicyService.ReloadBundle) reloads it, keeping the active one when the new one fails.
+
+The store is the SQLite file in data_dir, or the PostgreSQL database that replicas share.
+Readiness follows the store: health reports NOT_SERVING while it does not answer, and
+SERVING again once it does, with no restart.
 """
 
 from __future__ import annotations
@@ -48,9 +52,13 @@ from eucgate.errors import ConfigError, EucgateError
 from eucgate.gate import Gate, utc_now
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.policysource import PolicySource, Reloader
-from eucgate.store.sqlite import SqliteStore
+from eucgate.store import PoolSettings, PostgresStore, SqliteStore, is_postgresql, open_store
 
 log = structlog.get_logger("eucgate.server")
+
+# How often readiness asks the store whether it answers (each check is bounded by the
+# store's own timeouts).
+STORE_CHECK_SECONDS = 1.0
 
 SERVICE_NAME = certificate_service_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name
 AUDIT_SERVICE_NAME = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name
@@ -67,13 +75,14 @@ class RunningServer:
     ops_server: grpc.Server | None
     health: health.HealthServicer
     gate: Gate
-    store: SqliteStore
+    store: SqliteStore | PostgresStore
     log_signer: CheckpointSigner
     reloader: Reloader
     port: int
     ops_port: int | None
     _stopped: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: threading.Event = field(default_factory=threading.Event)
 
     def stop(self, grace: float) -> None:
         """Report NOT_SERVING, refuse new calls, finish in-flight ones, close the store."""
@@ -81,6 +90,7 @@ class RunningServer:
             if self._stopped.is_set():
                 return
             log.info("shutdown_started", grace_seconds=grace)
+            self._stopping.set()
             self.health.enter_graceful_shutdown()
             self.server.stop(grace).wait()
             if self.ops_server is not None:
@@ -91,6 +101,32 @@ class RunningServer:
 
     def wait(self) -> None:
         self._stopped.wait()
+
+    def watch_store(self, services: tuple[str, ...]) -> None:
+        """Until stop: report `services` NOT_SERVING while the store does not answer and
+        SERVING once it does again (logged once per change)."""
+        serving = True
+        while not self._stopping.wait(STORE_CHECK_SECONDS):
+            try:
+                self.store.ping()
+                ok = True
+            except EucgateError as exc:
+                ok = False
+                problem = str(exc)
+            if ok == serving:
+                continue
+            serving = ok
+            if ok:
+                log.info("store_reachable")
+            else:
+                log.warning("store_unreachable", error=problem)
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if ok
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for name in services:
+                self.health.set(name, status)
 
 
 def load_service_key(settings: Settings) -> Ed25519PrivateKey:
@@ -153,8 +189,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     key = load_service_key(settings)
     log_signer = load_log_signer(settings, key)
     credentials = _credentials(settings)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore.open(settings.data_dir / "eucgate.db", log_signer)
+    store = open_store(_store_location(settings), log_signer, _pool_settings(settings))
     try:
         gate = Gate(
             store,
@@ -234,8 +269,9 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         log_origin=log_signer.origin,
         log_key=log_signer.verifier_key,
         log_size=store.tree_state().size,
+        store="postgresql" if is_postgresql(settings.store) else "sqlite",
     )
-    return RunningServer(
+    running = RunningServer(
         server=server,
         ops_server=ops_server,
         health=health_servicer,
@@ -245,6 +281,29 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         reloader=reloader,
         port=port,
         ops_port=ops_port,
+    )
+    threading.Thread(
+        target=running.watch_store,
+        args=(("", *services),),
+        name="eucgate-store-readiness",
+        daemon=True,
+    ).start()
+    return running
+
+
+def _store_location(settings: Settings) -> str:
+    """The configured PostgreSQL URL, or the SQLite file in data_dir (created)."""
+    if settings.store:
+        return settings.store
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return str(settings.data_dir / "eucgate.db")
+
+
+def _pool_settings(settings: Settings) -> PoolSettings:
+    return PoolSettings(
+        size=settings.store_pool_size,
+        statement_timeout_ms=settings.store_statement_timeout_ms,
+        connect_timeout_s=settings.store_connect_timeout_seconds,
     )
 
 

@@ -29,6 +29,7 @@ from rich.table import Table
 
 from eucgate.api.server import serve as run_server
 from eucgate.cli.audit import audit_app
+from eucgate.cli.db import db_app
 from eucgate.cli.demo import run_demo
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
 from eucgate.cli.policy import policy_app
@@ -62,6 +63,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(review_app, name="review")
 app.add_typer(licence_app, name="licence")
 app.command("replay")(replay)
+app.add_typer(db_app, name="db")
 
 out = Console()
 err = Console(stderr=True)
@@ -107,6 +109,13 @@ def serve(
     listen: Annotated[str | None, typer.Option(help="API address host:port")] = None,
     ops_listen: Annotated[str | None, typer.Option(help="health-probe address")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="store directory")] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            help="postgresql://... URL of the database replicas share; default the SQLite "
+            "file in --data-dir (prefer EUCGATE_STORE for a URL with a password)"
+        ),
+    ] = None,
     bundle: Annotated[
         Path | None, typer.Option(help="signed policy bundle (`eucgate policy sign`)")
     ] = None,
@@ -125,6 +134,7 @@ def serve(
             listen=listen,
             ops_listen=ops_listen,
             data_dir=data_dir,
+            store=store,
             bundle_path=bundle,
             policy_admin_keys=policy_admin_key or None,
             service_key_path=service_key,
