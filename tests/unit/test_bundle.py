@@ -52,7 +52,7 @@ def _line_of(text: str, needle: str) -> int:
 
 def test_sample_bundle_content() -> None:
     bundle = sample_bundle()
-    assert bundle.version == 0
+    assert bundle.version == 1
     assert bundle.parameters.max_validity_days == 183
     assert bundle.barred_destinations == ("US",)
     assert set(bundle.prohibited_end_uses) == {
@@ -289,9 +289,9 @@ def test_every_error_is_reported() -> None:
 @pytest.mark.parametrize(
     ("old", "new", "path"),
     [
-        ("version: 0", "version: 1", "version"),
-        ("version: 0", "version: false", "version"),
-        ("version: 0", "version: 0\nsurprise: 1", "surprise"),
+        ("version: 1", "version: 0", "version"),
+        ("version: 1", "version: false", "version"),
+        ("version: 1", "version: 1\nsurprise: 1", "surprise"),
         ('- hs_code: "8505.11"', "- hs_code: 8505.11", "controlled_items[0].hs_code"),
         ("forms: [MAGNET]", "forms: [UNSPECIFIED]", "controlled_items[0].forms"),
         ("control_code: 1C904", "control_code: magnets", "controlled_items[0].control_code"),

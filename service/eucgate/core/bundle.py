@@ -70,7 +70,7 @@ from eucgate.core.screening import (
 )
 from eucgate.errors import BundleError
 
-BUNDLE_VERSION = 0
+BUNDLE_VERSION = 1
 ROLES = ("end_user", "consignee", "endorser")
 Role = Literal["end_user", "consignee", "endorser"]
 # Placeholders a rule message may use; anything else is refused at load.
