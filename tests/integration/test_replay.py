@@ -124,6 +124,14 @@ def test_cli_offline_in_worker_processes_and_live_on_the_service(
     assert body["counts"]["statuses"] == {"MATCH": 5}
     assert body["log"]["verified"] is True
 
+    # The signed bundle the server loaded names the same bundle: its digest is the payload's.
+    signed = eucgate(
+        "replay", "--export", str(recorded.export), "--log-key", recorded.log_key,
+        "--bundle", str(env.signed_bundle), "--workers", "0", "--json",
+    )  # fmt: skip
+    assert signed.returncode == 0, signed.stderr
+    assert json.loads(signed.stdout)["counts"]["statuses"] == {"MATCH": 5}
+
     address = f"127.0.0.1:{recorded.server.port}"
     live = eucgate("replay", "-s", address, "--log-key", recorded.log_key, "--json")
     assert live.returncode == 0, live.stderr

@@ -15,14 +15,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from eucgate.cli.bundlefiles import read_bundle_file
 from eucgate.cli.keys import write_signed_bundle
-from eucgate.core.bundle import Bundle, load_bundle
-from eucgate.core.signedbundle import (
-    admin_public_key,
-    looks_signed,
-    open_signed_bundle,
-    unverified_bundle,
-)
+from eucgate.core.bundle import Bundle
 from eucgate.errors import BundleError
 from eucgate.policytest import run_bundle_tests
 
@@ -48,15 +43,7 @@ def _load(path: Path, admin_keys: list[Path] | None = None) -> tuple[Bundle, str
     """The bundle and how its signature was judged: "unsigned", "verified" or
     "not verified"; exits 1 with the reason when it is invalid or wrongly signed."""
     try:
-        data = path.read_bytes()
-        if not looks_signed(data):
-            if admin_keys:
-                raise BundleError(f"{path}: not a signed bundle, so --admin-key cannot apply")
-            return load_bundle(path), "unsigned"
-        if not admin_keys:
-            return unverified_bundle(data, str(path)), "not verified"
-        keys = [admin_public_key(k.read_bytes(), str(k)) for k in admin_keys]
-        return open_signed_bundle(data, str(path), keys), "verified"
+        return read_bundle_file(path, admin_keys or ())
     except BundleError as exc:
         err.print(f"[red]invalid bundle ({exc.reason}):[/]\n{exc}", highlight=False)
         raise typer.Exit(1) from None
