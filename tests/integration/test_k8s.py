@@ -205,3 +205,13 @@ def test_disruption_budget_keeps_one_pod() -> None:
     pdb = _get("PodDisruptionBudget")
     assert pdb["spec"]["minAvailable"] == 1
     assert _get("Deployment")["spec"]["replicas"] > pdb["spec"]["minAvailable"]
+
+
+def test_replicas_share_a_postgresql_store_named_by_a_secret() -> None:
+    """Several replicas need the shared store; its URL (with a password) is a Secret."""
+    deployment = _get("Deployment")
+    assert deployment["spec"]["replicas"] > 1
+    env = {e["name"]: e for e in _container(deployment).get("env", [])}
+    ref = env["EUCGATE_STORE"]["valueFrom"]["secretKeyRef"]
+    assert (ref["name"], ref["key"]) == ("eucgate-store", "url")
+    assert "EUCGATE_STORE" not in _get("ConfigMap", "eucgate-config")["data"]
