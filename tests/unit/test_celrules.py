@@ -3,7 +3,7 @@ run-time errors and time bounds reported as results with the rule id."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import inspect
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -155,17 +155,10 @@ def test_work_over_the_estimate_is_not_started() -> None:
     assert rule.evaluate(ACTIVATION).status is CelStatus.FIRED
 
 
-def test_an_evaluation_over_the_time_limit_is_a_timeout() -> None:
-    ticks: Iterator[float] = iter([0.0, 0.2])
-    rule = CelRule(
-        "CEL-003",
-        "true",
-        limits=CelLimits(time_limit_seconds=0.1),
-        clock=lambda: next(ticks),
-    )
-    result = rule.evaluate(ACTIVATION)
-    assert (result.rule_id, result.status) == ("CEL-003", CelStatus.TIMEOUT)
-    assert "took 0.200 s" in result.detail
+def test_the_outcome_does_not_depend_on_how_long_evaluation_takes() -> None:
+    # No wall-clock limit: replay on a loaded machine must decide as the record did.
+    assert "clock" not in inspect.signature(CelRule).parameters
+    assert not hasattr(CelLimits(), "time_limit_seconds")
 
 
 def test_activation_needs_an_aware_now() -> None:

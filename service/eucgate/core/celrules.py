@@ -14,25 +14,24 @@ Engine: `common-expression-language` (cel-rust through PyO3), chosen over `cel-p
 (bench/cel.py, bench/RESULTS.md): it evaluates a typical rule in microseconds instead of
 hundreds of microseconds and compiles tens of times faster. It holds the GIL while it
 evaluates and offers no cancellation, so a running evaluation cannot be stopped from
-Python. The time bound is therefore kept in two ways:
+Python. The time bound is therefore kept before running, deterministically: CEL has no
+loops or recursion, only comprehension macros (all, exists, exists_one, map, filter) over
+finite lists, so the work of an expression grows at most as (longest list or map in the
+activation) ** (macro nesting depth). Nesting deeper than `CelLimits.max_nesting` is
+refused at compile time, and an evaluation whose estimate exceeds `CelLimits.max_work`
+is not started: TIMEOUT. Being a function of the expression and the certificate only,
+this keeps replay exact.
 
-- Deterministically, before running: CEL has no loops or recursion, only comprehension
-  macros (all, exists, exists_one, map, filter) over finite lists, so the work of an
-  expression grows at most as (longest list or map in the activation) ** (macro nesting
-  depth). Nesting deeper than `CelLimits.max_nesting` is refused at compile time, and an
-  evaluation whose estimate exceeds `CelLimits.max_work` is not started: TIMEOUT. Being a
-  function of the expression and the certificate only, this keeps replay deterministic.
-- By the clock, after running: an evaluation that took longer than
-  `CelLimits.time_limit_seconds` is reported as TIMEOUT and its result discarded. This is
-  the one place the core reads a clock (a monotonic one, injectable); it can change an
-  outcome only for an evaluation that should never have been that slow.
+There is deliberately no wall-clock limit: an earlier one (discard a result that took
+over 50 ms) made decisions depend on machine load, and replaying a 200 000-entry log on
+a busy machine turned 3 decisions into timeouts the record did not have. The core reads
+no clock.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -83,7 +82,6 @@ class CelLimits:
 
     max_nesting: int = 2
     max_work: int = 100_000
-    time_limit_seconds: float = 0.05
     max_expression_length: int = 4096
 
 
@@ -91,7 +89,7 @@ class CelStatus(StrEnum):
     FIRED = "FIRED"  # the expression gave true: the rule fires
     QUIET = "QUIET"  # it gave false
     ERROR = "ERROR"  # it failed at run time, or gave something other than a bool
-    TIMEOUT = "TIMEOUT"  # over the work estimate or the time limit; no result
+    TIMEOUT = "TIMEOUT"  # over the work estimate: not run, no result
 
 
 @dataclass(frozen=True)
@@ -225,12 +223,10 @@ class CelRule:
         expression: str,
         *,
         limits: CelLimits | None = None,
-        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.rule_id = rule_id
         self.expression = expression
         self.limits = limits or CelLimits()
-        self._clock = clock
         if len(expression) > self.limits.max_expression_length:
             raise CelCompileError(
                 rule_id,
@@ -291,7 +287,6 @@ class CelRule:
                 f"not evaluated: its work estimate ({estimate}) exceeds the limit "
                 f"({self.limits.max_work}) for this certificate",
             )
-        start = self._clock()
         try:
             value = self._program.execute(activation.context)
         except Exception as exc:  # the engine raises several builtin types; all refer
@@ -299,13 +294,6 @@ class CelRule:
                 self.rule_id,
                 CelStatus.ERROR,
                 f"{type(exc).__name__}: {_first_line(str(exc))}"[:_MAX_DETAIL],
-            )
-        elapsed = self._clock() - start
-        if elapsed > self.limits.time_limit_seconds:
-            return CelResult(
-                self.rule_id,
-                CelStatus.TIMEOUT,
-                f"took {elapsed:.3f} s, over the limit of {self.limits.time_limit_seconds} s",
             )
         if not isinstance(value, bool):
             return CelResult(
