@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import dataclasses
-import queue
-import threading
 import zlib
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
@@ -36,19 +33,17 @@ import psycopg
 from eucgate_client.tlog import EMPTY_ROOT, CompactRange, leaf_hash
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from eucgate.core.quota import QuotaUnitError, convert
 from eucgate.errors import (
     BundleError,
     EucgateError,
-    FailedPrecondition,
     InvalidSubmission,
-    NotFound,
     RequestConflict,
     StoreError,
 )
 from eucgate.log import merkle
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.log.entry import encode_entry, encode_shipment
+from eucgate.store import ledger
 from eucgate.store.base import (
     AppendResult,
     DecisionFilter,
@@ -71,9 +66,16 @@ from eucgate.store.base import (
     recorded_extras,
     to_micros,
 )
-
-# The most appends one transaction takes; more wait for the next commit.
-MAX_BATCH = 256
+from eucgate.store.ledger import LedgerRow, ReservationRow
+from eucgate.store.tree import NodeReader, read_nodes, stored_tree
+from eucgate.store.writer import (
+    MAX_BATCH,  # noqa: F401 (re-exported: it was defined here)
+    Answer,
+    AppendJob,
+    BatchWriter,
+    Job,
+    ShipmentJob,
+)
 
 # A commit whose outcome is unknown (the connection broke during COMMIT): the write may
 # be stored. The caller retries with the same idempotency key and gets the stored one.
@@ -374,24 +376,6 @@ def _migrate(conn: psycopg.Connection[Any]) -> int:
         return SCHEMA_VERSION
 
 
-@dataclass(frozen=True)
-class _AppendJob:
-    record: DecisionRecord
-    future: Future[AppendResult]
-    redecide: Redecide | None = None
-
-
-@dataclass(frozen=True)
-class _ShipmentJob:
-    shipment: Shipment
-    future: Future[ShipmentResult]
-
-
-_Job = _AppendJob | _ShipmentJob
-_Answer = AppendResult | ShipmentResult | EucgateError
-_STOP = object()  # queued by close(): the writer drains what is ahead of it, then exits
-
-
 class PostgresStore(Store):
     """The decision store in a PostgreSQL database that replicas share. Thread-safe;
     open with `PostgresStore.open`."""
@@ -401,21 +385,12 @@ class PostgresStore(Store):
         self._pool = pool
         self._signer = signer
         self._tree = CompactRange()  # the tree as this replica last committed or read it
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._commits = 0
-        self._appended = 0
-        self._replayed = 0
-        self._failed_batches = 0
-        self._pending = 0
+        self._writer = BatchWriter(self._sequence_batch, "the store is closed")
         self._checkpoint: StoredCheckpoint | None = None
         if signer is not None:
             with self._connection() as conn:
                 size, root = conn.execute(SELECT_TREE_STATE).fetchone() or (0, EMPTY_ROOT)
                 self._checkpoint = self._publish_checkpoint(conn, int(size), bytes(root))
-        self._writer = threading.Thread(target=self._run_writer, name="eucgate-store-writer")
-        self._writer.daemon = True
         self._writer.start()
 
     @classmethod
@@ -484,8 +459,8 @@ class PostgresStore(Store):
         STORE_UNAVAILABLE when nothing was stored, STORE_COMMIT_UNKNOWN when the connection
         broke during COMMIT (retry with the same request_id: the stored record is replayed).
         """
-        job = _AppendJob(record, Future(), redecide)
-        self._submit(job)
+        job = AppendJob(record, Future(), redecide)
+        self._writer.submit(job)
         return job.future.result()
 
     def balances(self, licence_number: str) -> builtins.list[LicenceBalance]:
@@ -500,8 +475,8 @@ class PostgresStore(Store):
     def record_shipment(self, shipment: Shipment) -> ShipmentResult:
         """Debit `shipment` with its log entry, in a batch like appends (see
         Store.record_shipment). Raises StoreError as append does."""
-        job = _ShipmentJob(shipment, Future())
-        self._submit(job)
+        job = ShipmentJob(shipment, Future())
+        self._writer.submit(job)
         return job.future.result()
 
     def resolution_of(self, decision_id: str) -> str | None:
@@ -580,7 +555,7 @@ class PostgresStore(Store):
             check_log_size(size, integrated)
             check_log_index(index, size)
             ranges = merkle.inclusion_ranges(index, size)
-            nodes = _read_nodes(conn, [(0, index), *merkle.nodes_of(ranges)])
+            nodes = read_nodes([(0, index), *merkle.nodes_of(ranges)], _node_reader(conn))
         return nodes[(0, index)], merkle.assemble(ranges, nodes)
 
     def consistency_proof(self, first: int, second: int) -> builtins.list[bytes]:
@@ -596,7 +571,7 @@ class PostgresStore(Store):
                     field="first_size",
                 )
             ranges = merkle.consistency_ranges(first, second)
-            nodes = _read_nodes(conn, merkle.nodes_of(ranges))
+            nodes = read_nodes(merkle.nodes_of(ranges), _node_reader(conn))
         return merkle.assemble(ranges, nodes)
 
     def entries(self, start: int, count: int) -> builtins.list[bytes]:
@@ -615,11 +590,7 @@ class PostgresStore(Store):
 
         Idempotent. Later calls to any other method raise StoreError.
         """
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._queue.put(_STOP)
-        self._writer.join()
+        self._writer.close()
         self._pool.close()
 
     # --- Observability ------------------------------------------------------------------
@@ -627,18 +598,11 @@ class PostgresStore(Store):
     @property
     def commits(self) -> int:
         """Transactions this replica committed since open; each carried a whole batch."""
-        return self._commits
+        return self._writer.commits
 
     def stats(self) -> StoreStats:
         """A snapshot of this replica's writer counters."""
-        return StoreStats(
-            commits=self._commits,
-            appended=self._appended,
-            replayed=self._replayed,
-            failed_batches=self._failed_batches,
-            queued=self._queue.qsize(),
-            pending=self._pending,
-        )
+        return self._writer.stats()
 
     # --- Connections --------------------------------------------------------------------
 
@@ -646,7 +610,7 @@ class PostgresStore(Store):
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled autocommit connection. Raises StoreError if the store is closed, no
         connection comes within the connect timeout, or a statement fails."""
-        if self._closed:
+        if self._writer.closed:
             raise StoreError("the store is closed")
         try:
             with self._pool.connection() as conn:
@@ -656,50 +620,11 @@ class PostgresStore(Store):
 
     # --- Writer -------------------------------------------------------------------------
 
-    def _submit(self, job: _Job) -> None:
-        with self._lock:
-            if self._closed:
-                raise StoreError("the store is closed")
-            self._pending += 1
-            self._queue.put(job)
-
-    def _run_writer(self) -> None:
-        """Take whatever is queued (up to MAX_BATCH), sequence it as one, until _STOP."""
-        try:
-            stopping = False
-            while not stopping:
-                batch: list[_Job] = []
-                item = self._queue.get()
-                while True:
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    assert isinstance(item, _AppendJob | _ShipmentJob)
-                    batch.append(item)
-                    if len(batch) >= MAX_BATCH:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                if batch:
-                    self._sequence_batch(batch)
-        finally:
-            with self._lock:
-                self._closed = True
-            while True:
-                try:
-                    left = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if isinstance(left, _AppendJob | _ShipmentJob):
-                    self._answer(left, StoreError("the store is closed"))
-
-    def _sequence_batch(self, batch: Sequence[_Job]) -> None:
+    def _sequence_batch(self, batch: Sequence[Job]) -> None:
         """One transaction for the whole batch: lock the tree state, apply each job under
         its own savepoint (a job that fails alone is answered with its error, the others
         still commit), write the new tree state, COMMIT, then answer every caller."""
-        results: list[tuple[_Job, _Answer]] = []
+        results: list[tuple[Job, Answer]] = []
         committing = False
         try:
             with self._pool.connection() as conn:
@@ -726,7 +651,6 @@ class PostgresStore(Store):
                             conn.execute(ROLLBACK)
                     raise
         except BaseException as exc:
-            self._failed_batches += 1
             unknown = committing and isinstance(exc, psycopg.OperationalError)
             what = (
                 "the connection broke during COMMIT: the batch may be stored; retry with the"
@@ -734,18 +658,12 @@ class PostgresStore(Store):
                 if unknown
                 else "commit failed, nothing of it was stored"
             )
-            for job in batch:
-                self._answer(
-                    job,
-                    StoreError(
-                        f"{what}: {_describe(exc)}",
-                        reason=STORE_COMMIT_UNKNOWN if unknown else None,
-                    ),
-                )
+            message = f"{what}: {_describe(exc)}"
+            reason = STORE_COMMIT_UNKNOWN if unknown else None
+            self._writer.failed(batch, lambda: StoreError(message, reason=reason))
             if not isinstance(exc, Exception):
                 raise
             return
-        self._commits += 1
         self._tree = tree
         checkpoint = self._checkpoint
         if self._signer is not None:
@@ -757,16 +675,7 @@ class PostgresStore(Store):
                 # The batch is committed; the next commit or open signs again. Callers
                 # get the last checkpoint this replica stored.
                 checkpoint = self._checkpoint
-        for job, answer in results:
-            outcome: _Answer = answer
-            if isinstance(answer, AppendResult):
-                outcome = dataclasses.replace(answer, checkpoint=checkpoint)
-            if isinstance(outcome, AppendResult | ShipmentResult):
-                if outcome.replayed:
-                    self._replayed += 1
-                else:
-                    self._appended += 1
-            self._answer(job, outcome)
+        self._writer.committed(results, checkpoint)
 
     def _tree_at(self, conn: psycopg.Connection[Any], size: int, root: bytes) -> CompactRange:
         """The committed tree of (size, root) read under the lock: this replica's own
@@ -775,18 +684,7 @@ class PostgresStore(Store):
         Raises StoreError for nodes that do not give the root."""
         if self._tree.size == size and self._tree.root() == root:
             return self._tree
-        peaks, start = [], 0
-        for level in range(size.bit_length() - 1, -1, -1):
-            if size >> level & 1:
-                row = conn.execute(SELECT_NODE, (level, start >> level)).fetchone()
-                if row is None:
-                    raise StoreError(f"tree node ({level}, {start >> level}) is missing")
-                peaks.append(bytes(row[0]))
-                start += 1 << level
-        tree = CompactRange(size, peaks)
-        if tree.root() != root:
-            raise StoreError("the stored tree nodes do not give the stored root")
-        return tree
+        return stored_tree(size, root, _node_reader(conn))
 
     def _publish_checkpoint(
         self, conn: psycopg.Connection[Any], size: int, root: bytes
@@ -804,12 +702,13 @@ class PostgresStore(Store):
         return StoredCheckpoint(size=size, note=note)
 
     def _apply(
-        self, conn: psycopg.Connection[Any], job: _Job, tree: CompactRange
-    ) -> tuple[_Answer, CompactRange]:
+        self, conn: psycopg.Connection[Any], job: Job, tree: CompactRange
+    ) -> tuple[Answer, CompactRange]:
         """Write one job inside the open transaction; returns its answer or its error,
         and the batch's working tree after it (`tree` itself unless a leaf was added)."""
-        if isinstance(job, _ShipmentJob):
+        if isinstance(job, ShipmentJob):
             return self._apply_shipment(conn, job.shipment, tree)
+        assert isinstance(job, AppendJob)  # bundles are stored outside the writer
         record = job.record
         row = conn.execute(SELECT_BY_REQUEST, (record.caller, record.request_id)).fetchone()
         if row is not None:
@@ -826,7 +725,7 @@ class PostgresStore(Store):
         conn.execute(SAVEPOINT_RECORD)
         grown = tree.copy()
         try:
-            record = _fitting(conn, record, job.redecide)
+            record = ledger.fitting(_LedgerReads(conn), record, job.redecide)
             _insert_record(conn, record)
             _reserve(conn, record)
             _log(
@@ -851,7 +750,7 @@ class PostgresStore(Store):
 
     def _apply_shipment(
         self, conn: psycopg.Connection[Any], shipment: Shipment, tree: CompactRange
-    ) -> tuple[_Answer, CompactRange]:
+    ) -> tuple[Answer, CompactRange]:
         """Check and debit one shipment inside the open transaction (see _apply)."""
         row = conn.execute(SELECT_SHIPMENT, (shipment.gateway_reference,)).fetchone()
         if row is not None:
@@ -907,19 +806,6 @@ class PostgresStore(Store):
         conn.execute(RELEASE_RECORD)
         return ShipmentResult(debited, replayed=False, leaf_index=tree.size), grown
 
-    def _answer(self, job: _Job, outcome: _Answer) -> None:
-        """Complete a job's future with its result, or with its error if `outcome` is one."""
-        with self._lock:
-            self._pending -= 1
-        if isinstance(outcome, EucgateError):
-            job.future.set_exception(outcome)
-        elif isinstance(job, _AppendJob):
-            assert isinstance(outcome, AppendResult)
-            job.future.set_result(outcome)
-        else:
-            assert isinstance(outcome, ShipmentResult)
-            job.future.set_result(outcome)
-
 
 def _describe(exc: BaseException) -> str:
     """One line about a database error, never the connection string (it may hold a
@@ -949,74 +835,43 @@ def _log(conn: psycopg.Connection[Any], tree: CompactRange, record_id: str, entr
         cur.executemany(INSERT_TREE_NODE, [(0, index, leaf), *tree.append(leaf)])
 
 
-def _converted(value: Decimal, unit: str, to: str) -> Decimal:
-    try:
-        return convert(value, unit, to)
-    except QuotaUnitError as exc:
-        raise FailedPrecondition(str(exc), reason="QUOTA_UNIT_MISMATCH") from exc
+class _LedgerReads:
+    """The ledger rows, read and locked until COMMIT in the batch's open transaction
+    (ledger.LedgerReads)."""
 
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
 
-def _approved(conn: psycopg.Connection[Any], licence: str, code: str, unit: str) -> Decimal:
-    """The approved total under (licence, code) now, in `unit`, with its ledger row locked
-    until COMMIT. Raises FailedPrecondition (QUOTA_UNIT_MISMATCH)."""
-    row = conn.execute(SELECT_LEDGER_ROW_FOR_UPDATE, (licence, code)).fetchone()
-    if row is None:
-        return Decimal(0)
-    return _converted(Decimal(row[1]), str(row[0]), unit)
+    def resolution(self, referral_id: str) -> str | None:
+        row = self._conn.execute(SELECT_RESOLUTION, (referral_id,)).fetchone()
+        return None if row is None else str(row[0])
 
+    def ledger_row(self, licence_number: str, control_code: str) -> LedgerRow | None:
+        row = self._conn.execute(
+            SELECT_LEDGER_ROW_FOR_UPDATE, (licence_number, control_code)
+        ).fetchone()
+        return None if row is None else LedgerRow.of(row)
 
-def _fits(conn: psycopg.Connection[Any], record: DecisionRecord) -> bool:
-    return all(
-        _approved(conn, r.licence_number, r.control_code, r.unit) + r.quantity <= r.quota
-        for r in record.reservations
-    )
+    def reservation(self, decision_id: str, control_code: str) -> ReservationRow | None:
+        row = self._conn.execute(
+            SELECT_RESERVATION_FOR_UPDATE, (decision_id, control_code)
+        ).fetchone()
+        return None if row is None else ReservationRow.of(row)
 
-
-def _fitting(
-    conn: psycopg.Connection[Any], record: DecisionRecord, redecide: Redecide | None
-) -> DecisionRecord:
-    """The record to store: `record` if its reservations fit the quotas now, else the one
-    `redecide` makes from the balances now (the same callback the SQLite store makes).
-    Raises FailedPrecondition (REFERRAL_ALREADY_RESOLVED, QUOTA_EXHAUSTED,
-    QUOTA_UNIT_MISMATCH); whatever `redecide` raises."""
-    if record.resolves:
-        row = conn.execute(SELECT_RESOLUTION, (record.resolves,)).fetchone()
-        if row is not None:
-            raise FailedPrecondition(
-                f"decision {record.resolves} was already resolved by {row[0]}",
-                reason="REFERRAL_ALREADY_RESOLVED",
-                field="decision_id",
-            )
-    if _fits(conn, record):
-        return record
-    if redecide is not None:
-        approved = {
-            (r.licence_number, r.control_code): _approved(
-                conn, r.licence_number, r.control_code, r.unit
-            )
-            for r in record.reservations
-        }
-        again = redecide(approved)
-        if _fits(conn, again):
-            return again
-    short = ", ".join(
-        f"{r.control_code} of licence {r.licence_number}" for r in record.reservations
-    )
-    raise FailedPrecondition(
-        f"the quota left under {short} cannot cover this approval", reason="QUOTA_EXHAUSTED"
-    )
+    def decision_exists(self, decision_id: str) -> bool:
+        return self._conn.execute(SELECT_DECISION_EXISTS, (decision_id,)).fetchone() is not None
 
 
 def _reserve(conn: psycopg.Connection[Any], record: DecisionRecord) -> None:
-    """Add the record's reservations to the ledger rows `_fitting` locked just before."""
+    """Add the record's reservations to the ledger rows `ledger.fitting` locked just
+    before."""
+    reads = _LedgerReads(conn)
     for r in record.reservations:
-        row = conn.execute(
-            SELECT_LEDGER_ROW_FOR_UPDATE, (r.licence_number, r.control_code)
-        ).fetchone()
+        row = reads.ledger_row(r.licence_number, r.control_code)
         if row is None:
             conn.execute(INSERT_LEDGER_ROW, (r.licence_number, r.control_code, r.unit, r.quantity))
         else:
-            total = Decimal(row[1]) + _converted(r.quantity, r.unit, str(row[0]))
+            total = ledger.approved_after(row, r)
             conn.execute(UPDATE_LEDGER_APPROVED, (total, r.licence_number, r.control_code))
         conn.execute(
             INSERT_RESERVATION,
@@ -1029,43 +884,13 @@ def _reserve(conn: psycopg.Connection[Any], record: DecisionRecord) -> None:
 def _debit(conn: psycopg.Connection[Any], shipment: Shipment) -> Shipment:
     """Check a new shipment against its approval and move the shipped totals (rows
     locked). Returns the shipment with its licence. Raises NotFound, FailedPrecondition."""
-    if conn.execute(SELECT_DECISION_EXISTS, (shipment.decision_id,)).fetchone() is None:
-        raise NotFound(f"no decision {shipment.decision_id}", reason="DECISION_NOT_FOUND")
-    row = conn.execute(
-        SELECT_RESERVATION_FOR_UPDATE, (shipment.decision_id, shipment.control_code)
-    ).fetchone()
-    if row is None:
-        raise FailedPrecondition(
-            f"decision {shipment.decision_id} approved nothing under a quota kept for "
-            f"{shipment.control_code}",
-            reason="SHIPMENT_NOT_APPROVED",
-            field="control_code",
-        )
-    licence, unit, quantity, shipped = str(row[0]), str(row[1]), Decimal(row[2]), Decimal(row[3])
-    amount = _converted(shipment.quantity, shipment.unit, unit)
-    if shipped + amount > quantity:
-        raise FailedPrecondition(
-            f"{format(amount, 'f')} {unit} more would ship "
-            f"{format(shipped + amount, 'f')} {unit} under decision {shipment.decision_id}, "
-            f"which approved {format(quantity, 'f')} {unit}",
-            reason="SHIPMENT_EXCEEDS_APPROVAL",
-            field="quantity",
-        )
-    ledger = conn.execute(SELECT_LEDGER_ROW_FOR_UPDATE, (licence, shipment.control_code)).fetchone()
-    assert ledger is not None  # a reservation and its ledger row commit together
+    debit = ledger.debit(_LedgerReads(conn), shipment)
+    s = debit.shipment
     conn.execute(
-        UPDATE_RESERVATION_SHIPPED,
-        (shipped + amount, shipment.decision_id, shipment.control_code),
+        UPDATE_RESERVATION_SHIPPED, (debit.reservation_shipped, s.decision_id, s.control_code)
     )
-    conn.execute(
-        UPDATE_LEDGER_SHIPPED,
-        (
-            Decimal(ledger[2]) + _converted(amount, unit, str(ledger[0])),
-            licence,
-            shipment.control_code,
-        ),
-    )
-    return dataclasses.replace(shipment, licence_number=licence)
+    conn.execute(UPDATE_LEDGER_SHIPPED, (debit.ledger_shipped, s.licence_number, s.control_code))
+    return s
 
 
 def _shipment(gateway_reference: str, row: Sequence[Any]) -> Shipment:
@@ -1082,17 +907,12 @@ def _shipment(gateway_reference: str, row: Sequence[Any]) -> Shipment:
     )
 
 
-def _read_nodes(
-    conn: psycopg.Connection[Any], keys: Sequence[merkle.NodeKey]
-) -> dict[merkle.NodeKey, bytes]:
-    """The stored hashes of `keys`, one indexed lookup each. Raises StoreError if absent."""
-    nodes = {}
-    for key in keys:
-        row = conn.execute(SELECT_NODE, key).fetchone()
-        if row is None:
-            raise StoreError(f"tree node {key} is missing")
-        nodes[key] = bytes(row[0])
-    return nodes
+def _node_reader(conn: psycopg.Connection[Any]) -> NodeReader:
+    def node(level: int, index: int) -> bytes | None:
+        row = conn.execute(SELECT_NODE, (level, index)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    return node
 
 
 def _insert_record(conn: psycopg.Connection[Any], record: DecisionRecord) -> None:

@@ -22,33 +22,27 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import dataclasses
 import json
-import queue
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from eucgate_client.tlog import EMPTY_ROOT, CompactRange, leaf_hash
 
-from eucgate.core.quota import QuotaUnitError, convert
 from eucgate.errors import (
     BundleError,
     EucgateError,
-    FailedPrecondition,
     InvalidSubmission,
-    NotFound,
     RequestConflict,
     StoreError,
 )
 from eucgate.log import merkle
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.log.entry import encode_entry, encode_shipment
+from eucgate.store import ledger
 from eucgate.store.base import (
     AppendResult,
     DecisionFilter,
@@ -57,7 +51,6 @@ from eucgate.store.base import (
     Page,
     PageCursor,
     Redecide,
-    Reservation,
     Shipment,
     ShipmentResult,
     Store,
@@ -72,15 +65,23 @@ from eucgate.store.base import (
     recorded_extras,
     to_micros,
 )
+from eucgate.store.ledger import LedgerRow, ReservationRow
+from eucgate.store.tree import NodeReader, read_nodes, stored_tree
+from eucgate.store.writer import (
+    MAX_BATCH,  # noqa: F401 (re-exported: it was defined here)
+    Answer,
+    AppendJob,
+    BatchWriter,
+    BundleJob,
+    Job,
+    ShipmentJob,
+)
 
 # The layout version this code reads and writes. A file of version 1 (before the audit
 # log) or 2 (before the quota ledger) is migrated at open; any other version is refused:
 # a binary never runs on a schema it does not understand.
 SCHEMA_VERSION = 3
 MIGRATABLE_VERSIONS = (1, 2)
-
-# The most appends one transaction takes; more wait for the next commit.
-MAX_BATCH = 256
 
 # How long a connection waits for another process's lock before failing (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
@@ -360,32 +361,6 @@ LIST_CURSOR = " AND ({k}.decided_at, {k}.decision_id) < (:cursor_at, :cursor_id)
 LIST_ORDER = " ORDER BY {k}.decided_at DESC, {k}.decision_id DESC LIMIT :limit"
 
 
-@dataclass(frozen=True)
-class _AppendJob:
-    record: DecisionRecord
-    future: Future[AppendResult]
-    redecide: Redecide | None = None
-
-
-@dataclass(frozen=True)
-class _ShipmentJob:
-    shipment: Shipment
-    future: Future[ShipmentResult]
-
-
-@dataclass(frozen=True)
-class _BundleJob:
-    digest: str
-    canonical: bytes
-    future: Future[None]
-
-
-_Job = _AppendJob | _BundleJob | _ShipmentJob
-# what one job gets: its result or its error
-_Answer = AppendResult | ShipmentResult | EucgateError | None
-_STOP = object()  # queued by close(): the writer drains what is ahead of it, then exits
-
-
 class SqliteStore(Store):
     """The decision store in one SQLite file. Thread-safe; open with `SqliteStore.open`."""
 
@@ -403,17 +378,10 @@ class SqliteStore(Store):
         self._checkpoint: StoredCheckpoint | None = None
         if signer is not None:
             self._checkpoint = self._publish_checkpoint(writer)
-        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._closed = False
-        self._idle: list[sqlite3.Connection] = []
-        self._commits = 0
-        self._appended = 0
-        self._replayed = 0
-        self._failed_batches = 0
-        self._pending = 0
-        self._writer = threading.Thread(target=self._run_writer, name="eucgate-store-writer")
-        self._writer.daemon = True
+        self._idle: list[sqlite3.Connection] = []  # guarded by the writer's lock
+        self._writer = BatchWriter(
+            self._commit_batch, f"{path}: the store is closed", on_exit=writer.close
+        )
         self._writer.start()
 
     @classmethod
@@ -460,8 +428,8 @@ class SqliteStore(Store):
         QUOTA_UNIT_MISMATCH, REFERRAL_ALREADY_RESOLVED), and StoreError if the commit
         failed (nothing of it is stored), `redecide` raised, or the store is closed.
         """
-        job = _AppendJob(record, Future(), redecide)
-        self._submit(job)
+        job = AppendJob(record, Future(), redecide)
+        self._writer.submit(job)
         return job.future.result()
 
     def balances(self, licence_number: str) -> builtins.list[LicenceBalance]:
@@ -476,8 +444,8 @@ class SqliteStore(Store):
     def record_shipment(self, shipment: Shipment) -> ShipmentResult:
         """Debit `shipment`, committed and fsync'd with its log entry (see
         Store.record_shipment). Raises StoreError as append does."""
-        job = _ShipmentJob(shipment, Future())
-        self._submit(job)
+        job = ShipmentJob(shipment, Future())
+        self._writer.submit(job)
         return job.future.result()
 
     def resolution_of(self, decision_id: str) -> str | None:
@@ -523,8 +491,8 @@ class SqliteStore(Store):
         if stored is not None:
             _check_same_bundle(digest, stored, canonical)
             return
-        job = _BundleJob(digest, bytes(canonical), Future())
-        self._submit(job)
+        job = BundleJob(digest, bytes(canonical), Future())
+        self._writer.submit(job)
         job.future.result()
 
     def get_bundle(self, digest: str) -> bytes | None:
@@ -560,7 +528,7 @@ class SqliteStore(Store):
             check_log_size(size, integrated)
             check_log_index(index, size)
             ranges = merkle.inclusion_ranges(index, size)
-            nodes = _read_nodes(conn, [(0, index), *merkle.nodes_of(ranges)])
+            nodes = read_nodes([(0, index), *merkle.nodes_of(ranges)], _node_reader(conn))
         return nodes[(0, index)], merkle.assemble(ranges, nodes)
 
     def consistency_proof(self, first: int, second: int) -> builtins.list[bytes]:
@@ -576,7 +544,7 @@ class SqliteStore(Store):
                     field="first_size",
                 )
             ranges = merkle.consistency_ranges(first, second)
-            nodes = _read_nodes(conn, merkle.nodes_of(ranges))
+            nodes = read_nodes(merkle.nodes_of(ranges), _node_reader(conn))
         return merkle.assemble(ranges, nodes)
 
     def entries(self, start: int, count: int) -> builtins.list[bytes]:
@@ -595,12 +563,8 @@ class SqliteStore(Store):
 
         Idempotent. Later calls to any other method raise StoreError.
         """
-        with self._lock:
-            if not self._closed:
-                self._closed = True
-                self._queue.put(_STOP)
-        self._writer.join()
-        with self._lock:
+        self._writer.close()
+        with self._writer.lock:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
@@ -610,58 +574,15 @@ class SqliteStore(Store):
     @property
     def commits(self) -> int:
         """Transactions committed since open; each one carried a whole batch."""
-        return self._commits
+        return self._writer.commits
 
     def stats(self) -> StoreStats:
         """A snapshot of the writer's counters."""
-        return StoreStats(
-            commits=self._commits,
-            appended=self._appended,
-            replayed=self._replayed,
-            failed_batches=self._failed_batches,
-            queued=self._queue.qsize(),
-            pending=self._pending,
-        )
+        return self._writer.stats()
 
     # --- Writer -----------------------------------------------------------------------
 
-    def _submit(self, job: _Job) -> None:
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"{self._path}: the store is closed")
-            self._pending += 1
-            self._queue.put(job)
-
-    def _run_writer(self) -> None:
-        """Take whatever is queued (up to MAX_BATCH), commit it as one, repeat until _STOP."""
-        try:
-            stopping = False
-            while not stopping:
-                batch: list[_Job] = []
-                item = self._queue.get()
-                while True:
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    assert isinstance(item, _AppendJob | _BundleJob | _ShipmentJob)
-                    batch.append(item)
-                    if len(batch) >= MAX_BATCH:
-                        break
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                if batch:
-                    self._commit_batch(batch)
-        finally:
-            # Reached on _STOP, or if the writer itself broke: either way no job may wait
-            # forever, so refuse new ones and fail any still queued.
-            with self._lock:
-                self._closed = True
-            self._fail_queued()
-            self._writer_conn.close()
-
-    def _commit_batch(self, batch: Sequence[_Job]) -> None:
+    def _commit_batch(self, batch: Sequence[Job]) -> None:
         """One transaction: every job of the batch commits together or not at all.
 
         A job that fails on its own (a conflict, a constraint) is rolled back to its
@@ -669,7 +590,7 @@ class SqliteStore(Store):
         answered only after COMMIT returned.
         """
         conn = self._writer_conn
-        results: list[tuple[_Job, _Answer]] = []
+        results: list[tuple[Job, Answer]] = []
         tree = self._tree.copy()  # becomes the store's tree only once COMMIT returned
         try:
             conn.execute(BEGIN_IMMEDIATE)
@@ -683,15 +604,11 @@ class SqliteStore(Store):
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute(ROLLBACK)
-            self._failed_batches += 1
             message = f"{self._path}: commit failed, nothing of it was stored: {exc}"
-            for job in batch:
-                # one error object per waiter: each thread re-raises it with its own traceback
-                self._answer(job, StoreError(message))
+            self._writer.failed(batch, lambda: StoreError(message))
             if not isinstance(exc, Exception):
                 raise
             return
-        self._commits += 1
         self._tree = tree
         checkpoint = self._checkpoint
         if self._signer is not None:
@@ -701,18 +618,7 @@ class SqliteStore(Store):
                 # The batch is committed; its checkpoint is re-made at the next commit
                 # or open. Callers get the last checkpoint that was stored.
                 checkpoint = self._checkpoint
-        for job, answer in results:
-            outcome = (
-                dataclasses.replace(answer, checkpoint=checkpoint)
-                if isinstance(answer, AppendResult)
-                else answer
-            )
-            if isinstance(outcome, AppendResult | ShipmentResult):
-                if outcome.replayed:
-                    self._replayed += 1
-                else:
-                    self._appended += 1
-            self._answer(job, outcome)
+        self._writer.committed(results, checkpoint)
 
     def _publish_checkpoint(self, conn: sqlite3.Connection) -> StoredCheckpoint:
         """Sign the committed tree state and keep it as the latest checkpoint.
@@ -734,15 +640,15 @@ class SqliteStore(Store):
         return StoredCheckpoint(size=size, note=note)
 
     def _apply(
-        self, conn: sqlite3.Connection, job: _Job, tree: CompactRange
-    ) -> tuple[_Answer, CompactRange]:
+        self, conn: sqlite3.Connection, job: Job, tree: CompactRange
+    ) -> tuple[Answer, CompactRange]:
         """Write one job inside the open transaction; returns its answer or its error,
         and the batch's working tree after it (`tree` itself unless a record was logged).
         """
-        if isinstance(job, _ShipmentJob):
+        if isinstance(job, ShipmentJob):
             return self._apply_shipment(conn, job.shipment, tree)
         record: DecisionRecord | None = None
-        if isinstance(job, _AppendJob):
+        if isinstance(job, AppendJob):
             record = job.record
             row = conn.execute(SELECT_BY_REQUEST, (record.caller, record.request_id)).fetchone()
             if row is not None:
@@ -757,7 +663,7 @@ class SqliteStore(Store):
                     record=existing, replayed=True, leaf_index=None if index is None else index[0]
                 ), tree
             try:
-                record = _fitting(conn, record, job.redecide)
+                record = ledger.fitting(_LedgerReads(conn), record, job.redecide)
             except EucgateError as exc:
                 return exc, tree
             except Exception as exc:  # the re-decision itself failed: nothing is stored
@@ -778,7 +684,7 @@ class SqliteStore(Store):
                 _reserve(conn, record)
                 _append_to_log(conn, grown, record)
             else:
-                assert isinstance(job, _BundleJob)
+                assert isinstance(job, BundleJob)
                 conn.execute(INSERT_BUNDLE, (job.digest, job.canonical))
         except sqlite3.Error as exc:
             conn.execute(ROLLBACK_TO_RECORD)
@@ -791,7 +697,7 @@ class SqliteStore(Store):
 
     def _apply_shipment(
         self, conn: sqlite3.Connection, shipment: Shipment, tree: CompactRange
-    ) -> tuple[_Answer, CompactRange]:
+    ) -> tuple[Answer, CompactRange]:
         """Check and debit one shipment inside the open transaction (see _apply)."""
         row = conn.execute(SELECT_SHIPMENT, (shipment.gateway_reference,)).fetchone()
         if row is not None:
@@ -806,13 +712,13 @@ class SqliteStore(Store):
             index = conn.execute(SELECT_LEAF_INDEX, (earlier.shipment_id,)).fetchone()
             return ShipmentResult(earlier, replayed=True, leaf_index=int(index[0])), tree
         try:
-            debit = _debit(conn, shipment)
+            debit = ledger.debit(_LedgerReads(conn), shipment)
         except EucgateError as exc:
             return exc, tree
         conn.execute(SAVEPOINT_RECORD)
         grown = tree.copy()
         try:
-            debit.write(conn)
+            _write_debit(conn, debit)
             entry = encode_shipment(
                 shipment_id=debit.shipment.shipment_id,
                 decision_id=debit.shipment.decision_id,
@@ -846,30 +752,6 @@ class SqliteStore(Store):
         conn.execute(RELEASE_RECORD)
         return ShipmentResult(debit.shipment, replayed=False, leaf_index=tree.size), grown
 
-    def _answer(self, job: _Job, outcome: _Answer) -> None:
-        """Complete a job's future with its result, or with its error if `outcome` is one."""
-        with self._lock:
-            self._pending -= 1
-        if isinstance(outcome, EucgateError):
-            job.future.set_exception(outcome)
-        elif isinstance(job, _AppendJob):
-            assert isinstance(outcome, AppendResult)
-            job.future.set_result(outcome)
-        elif isinstance(job, _ShipmentJob):
-            assert isinstance(outcome, ShipmentResult)
-            job.future.set_result(outcome)
-        else:
-            job.future.set_result(None)
-
-    def _fail_queued(self) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(item, _AppendJob | _BundleJob | _ShipmentJob):
-                self._answer(item, StoreError(f"{self._path}: the store is closed"))
-
     # --- Readers ----------------------------------------------------------------------
 
     @contextlib.contextmanager
@@ -878,8 +760,8 @@ class SqliteStore(Store):
 
         Raises StoreError if the store is closed or SQLite fails.
         """
-        with self._lock:
-            if self._closed:
+        with self._writer.lock:
+            if self._writer.closed:
                 raise StoreError(f"{self._path}: the store is closed")
             conn = self._idle.pop() if self._idle else None
         try:
@@ -891,8 +773,8 @@ class SqliteStore(Store):
             raise StoreError(f"{self._path}: read failed: {exc}") from exc
         finally:
             if conn is not None:
-                with self._lock:
-                    keep = not self._closed
+                with self._writer.lock:
+                    keep = not self._writer.closed
                     if keep:
                         self._idle.append(conn)
                 if not keep:
@@ -985,72 +867,40 @@ def _log(conn: sqlite3.Connection, tree: CompactRange, record_id: str, entry: by
     conn.executemany(INSERT_TREE_NODE, [(0, index, leaf), *tree.append(leaf)])
 
 
-def _approved(conn: sqlite3.Connection, r: Reservation) -> Decimal:
-    """The approved total under `r`'s quota now (in this transaction), in `r`'s unit.
+class _LedgerReads:
+    """The ledger rows, read in the writer's open transaction (ledger.LedgerReads)."""
 
-    Raises FailedPrecondition (QUOTA_UNIT_MISMATCH) if the ledger keeps it in a unit
-    that does not convert.
-    """
-    row = conn.execute(SELECT_LEDGER_ROW, (r.licence_number, r.control_code)).fetchone()
-    if row is None:
-        return Decimal(0)
-    return _converted(Decimal(row[1]), row[0], r.unit)
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
 
+    def resolution(self, referral_id: str) -> str | None:
+        row = self._conn.execute(SELECT_RESOLUTION, (referral_id,)).fetchone()
+        return None if row is None else str(row[0])
 
-def _converted(value: Decimal, unit: str, to: str) -> Decimal:
-    try:
-        return convert(value, unit, to)
-    except QuotaUnitError as exc:
-        raise FailedPrecondition(str(exc), reason="QUOTA_UNIT_MISMATCH") from exc
+    def ledger_row(self, licence_number: str, control_code: str) -> LedgerRow | None:
+        row = self._conn.execute(SELECT_LEDGER_ROW, (licence_number, control_code)).fetchone()
+        return None if row is None else LedgerRow.of(row)
 
+    def reservation(self, decision_id: str, control_code: str) -> ReservationRow | None:
+        row = self._conn.execute(SELECT_RESERVATION, (decision_id, control_code)).fetchone()
+        return None if row is None else ReservationRow.of(row)
 
-def _fits(conn: sqlite3.Connection, record: DecisionRecord) -> bool:
-    return all(_approved(conn, r) + r.quantity <= r.quota for r in record.reservations)
-
-
-def _fitting(
-    conn: sqlite3.Connection, record: DecisionRecord, redecide: Redecide | None
-) -> DecisionRecord:
-    """The record to store: `record` if its reservations fit the quotas now, else the
-    one `redecide` makes from the balances now. Raises FailedPrecondition
-    (REFERRAL_ALREADY_RESOLVED, QUOTA_EXHAUSTED, QUOTA_UNIT_MISMATCH); whatever
-    `redecide` raises."""
-    if record.resolves:
-        row = conn.execute(SELECT_RESOLUTION, (record.resolves,)).fetchone()
-        if row is not None:
-            raise FailedPrecondition(
-                f"decision {record.resolves} was already resolved by {row[0]}",
-                reason="REFERRAL_ALREADY_RESOLVED",
-                field="decision_id",
-            )
-    if _fits(conn, record):
-        return record
-    if redecide is not None:
-        approved = {
-            (r.licence_number, r.control_code): _approved(conn, r) for r in record.reservations
-        }
-        again = redecide(approved)
-        if _fits(conn, again):
-            return again
-    short = ", ".join(
-        f"{r.control_code} of licence {r.licence_number}" for r in record.reservations
-    )
-    raise FailedPrecondition(
-        f"the quota left under {short} cannot cover this approval", reason="QUOTA_EXHAUSTED"
-    )
+    def decision_exists(self, decision_id: str) -> bool:
+        return self._conn.execute(SELECT_DECISION_EXISTS, (decision_id,)).fetchone() is not None
 
 
 def _reserve(conn: sqlite3.Connection, record: DecisionRecord) -> None:
-    """Add the record's reservations to the ledger (checked by _fitting just before)."""
+    """Add the record's reservations to the ledger (checked by ledger.fitting just before)."""
+    reads = _LedgerReads(conn)
     for r in record.reservations:
-        row = conn.execute(SELECT_LEDGER_ROW, (r.licence_number, r.control_code)).fetchone()
+        row = reads.ledger_row(r.licence_number, r.control_code)
         if row is None:
             conn.execute(
                 INSERT_LEDGER_ROW,
                 (r.licence_number, r.control_code, r.unit, format(r.quantity, "f"), "0"),
             )
         else:
-            total = Decimal(row[1]) + _converted(r.quantity, r.unit, row[0])
+            total = ledger.approved_after(row, r)
             conn.execute(
                 UPDATE_LEDGER_APPROVED, (format(total, "f"), r.licence_number, r.control_code)
             )
@@ -1062,54 +912,16 @@ def _reserve(conn: sqlite3.Connection, record: DecisionRecord) -> None:
         conn.execute(INSERT_RESOLUTION, (record.resolves, record.decision_id))
 
 
-@dataclass(frozen=True)
-class _Debit:
-    """A checked shipment and the totals it moves to; `write` applies them."""
-
-    shipment: Shipment
-    reservation_shipped: Decimal
-    ledger_shipped: Decimal
-
-    def write(self, conn: sqlite3.Connection) -> None:
-        s = self.shipment
-        conn.execute(
-            UPDATE_RESERVATION_SHIPPED,
-            (format(self.reservation_shipped, "f"), s.decision_id, s.control_code),
-        )
-        conn.execute(
-            UPDATE_LEDGER_SHIPPED,
-            (format(self.ledger_shipped, "f"), s.licence_number, s.control_code),
-        )
-
-
-def _debit(conn: sqlite3.Connection, shipment: Shipment) -> _Debit:
-    """Check a new shipment against its approval. Raises NotFound, FailedPrecondition."""
-    if conn.execute(SELECT_DECISION_EXISTS, (shipment.decision_id,)).fetchone() is None:
-        raise NotFound(f"no decision {shipment.decision_id}", reason="DECISION_NOT_FOUND")
-    row = conn.execute(SELECT_RESERVATION, (shipment.decision_id, shipment.control_code)).fetchone()
-    if row is None:
-        raise FailedPrecondition(
-            f"decision {shipment.decision_id} approved nothing under a quota kept for "
-            f"{shipment.control_code}",
-            reason="SHIPMENT_NOT_APPROVED",
-            field="control_code",
-        )
-    licence, unit, quantity, shipped = row[0], row[1], Decimal(row[2]), Decimal(row[3])
-    amount = _converted(shipment.quantity, shipment.unit, unit)
-    if shipped + amount > quantity:
-        raise FailedPrecondition(
-            f"{format(amount, 'f')} {unit} more would ship "
-            f"{format(shipped + amount, 'f')} {unit} under decision {shipment.decision_id}, "
-            f"which approved {format(quantity, 'f')} {unit}",
-            reason="SHIPMENT_EXCEEDS_APPROVAL",
-            field="quantity",
-        )
-    ledger = conn.execute(SELECT_LEDGER_ROW, (licence, shipment.control_code)).fetchone()
-    ledger_total = Decimal(ledger[2]) + _converted(amount, unit, ledger[0])
-    return _Debit(
-        shipment=dataclasses.replace(shipment, licence_number=licence),
-        reservation_shipped=shipped + amount,
-        ledger_shipped=ledger_total,
+def _write_debit(conn: sqlite3.Connection, debit: ledger.Debit) -> None:
+    """Move the shipped totals of a checked shipment's reservation and ledger row."""
+    s = debit.shipment
+    conn.execute(
+        UPDATE_RESERVATION_SHIPPED,
+        (format(debit.reservation_shipped, "f"), s.decision_id, s.control_code),
+    )
+    conn.execute(
+        UPDATE_LEDGER_SHIPPED,
+        (format(debit.ledger_shipped, "f"), s.licence_number, s.control_code),
     )
 
 
@@ -1133,31 +945,15 @@ def _load_tree(conn: sqlite3.Connection) -> CompactRange:
     Raises StoreError if the stored nodes do not give the stored root (a damaged file).
     """
     size, root = conn.execute(SELECT_TREE_STATE).fetchone()
-    peaks, start = [], 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size >> level & 1:
-            row = conn.execute(SELECT_NODE, (level, start >> level)).fetchone()
-            if row is None:
-                raise StoreError(f"tree node ({level}, {start >> level}) is missing")
-            peaks.append(bytes(row[0]))
-            start += 1 << level
-    tree = CompactRange(size, peaks)
-    if tree.root() != bytes(root):
-        raise StoreError("the stored tree nodes do not give the stored root")
-    return tree
+    return stored_tree(size, bytes(root), _node_reader(conn))
 
 
-def _read_nodes(
-    conn: sqlite3.Connection, keys: Sequence[merkle.NodeKey]
-) -> dict[merkle.NodeKey, bytes]:
-    """The stored hashes of `keys`, one indexed lookup each. Raises StoreError if absent."""
-    nodes = {}
-    for key in keys:
-        row = conn.execute(SELECT_NODE, key).fetchone()
-        if row is None:
-            raise StoreError(f"tree node {key} is missing")
-        nodes[key] = bytes(row[0])
-    return nodes
+def _node_reader(conn: sqlite3.Connection) -> NodeReader:
+    def node(level: int, index: int) -> bytes | None:
+        row = conn.execute(SELECT_NODE, (level, index)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    return node
 
 
 def _insert_record(conn: sqlite3.Connection, record: DecisionRecord) -> None:
