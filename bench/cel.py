@@ -27,6 +27,7 @@ import statistics
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
@@ -58,20 +59,20 @@ RUN_TIME_ERRORS = {
 }
 
 
-class Engine:
+class Engine(ABC):
     """One CEL implementation: compile, build an activation, evaluate."""
 
     name = ""
     version = ""
 
-    def compile(self, expression: str) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def compile(self, expression: str) -> Any: ...
 
-    def activation(self, plain: dict[str, Any]) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def activation(self, plain: dict[str, Any]) -> Any: ...
 
-    def evaluate(self, program: Any, activation: Any) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def evaluate(self, program: Any, activation: Any) -> Any: ...
 
 
 class RustEngine(Engine):
