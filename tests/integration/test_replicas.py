@@ -199,13 +199,13 @@ def test_replicas_killed_at_random_lose_nothing_acknowledged(
     ids = [e.decision_id for e in logged]
     assert len(set(ids)) == size, "a decision was logged twice"
     assert len({e.request_id for e in logged}) == size, "a request was decided twice"
-    # every acknowledged decision is in the log, where its receipt said (a replay answered
-    # before any checkpoint covered it carries no proof, so no index, yet)
+    # every acknowledged decision is in the log, where its receipt says: even a retry
+    # answered after the committing replica died carries a checkpoint and its index
     logged_ids = set(ids)
     for ack in acks:
         assert ack.decision_id in logged_ids
-        if ack.checkpoint:
-            assert ids[ack.leaf_index] == ack.decision_id
+        assert ack.checkpoint, f"{ack.decision_id} was acknowledged without a checkpoint"
+        assert ids[ack.leaf_index] == ack.decision_id
     by_request = {a.request_id: a.decision_id for a in acks}
     assert len(by_request) == len(acks), "one request was acknowledged twice"
     # the tree gives the root of every checkpoint any replica issued

@@ -536,9 +536,20 @@ class PostgresStore(Store):
         return TreeState(size=int(row[0]), root=bytes(row[1]))
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
-        """The latest signed checkpoint any replica stored, or None. Raises StoreError."""
+        """The latest signed checkpoint any replica stored, or None. Raises StoreError.
+
+        A replica that dies between COMMIT and signing leaves the stored checkpoint
+        behind the committed tree; a retry answered by another replica would then carry
+        no proof until the next commit. So a checkpoint behind the committed tree is
+        signed here, from the committed state, before it is returned.
+        """
         with self._connection() as conn:
             row = conn.execute(SELECT_CHECKPOINT).fetchone()
+            state = conn.execute(SELECT_TREE_STATE).fetchone()
+            assert state is not None  # migration 1 inserts the row
+            size, root = int(state[0]), bytes(state[1])
+            if self._signer is not None and size > 0 and (row is None or int(row[0]) < size):
+                return self._publish_checkpoint(conn, size, root)
         return None if row is None else StoredCheckpoint(size=int(row[0]), note=str(row[1]))
 
     def leaf_index(self, decision_id: str) -> int | None:
