@@ -3,7 +3,7 @@
 #
 #   docker build -t eucgate .
 #   docker run --read-only --tmpfs /tmp -v eucgate-data:/var/lib/eucgate \
-#     -p 50051:50051 -p 9090:9090 eucgate
+#     -p 50051:50051 -p 9090:9090 -p 9091:9091 eucgate
 #
 # The only writable paths the service needs are the data volume and /tmp.
 
@@ -49,14 +49,16 @@ ENV PATH=/opt/eucgate/bin:$PATH \
     TMPDIR=/tmp \
     EUCGATE_LISTEN=0.0.0.0:50051 \
     EUCGATE_OPS_LISTEN=0.0.0.0:9090 \
+    EUCGATE_METRICS_LISTEN=0.0.0.0:9091 \
     EUCGATE_DATA_DIR=/var/lib/eucgate
 
 VOLUME ["/var/lib/eucgate"]
 WORKDIR /var/lib/eucgate
 USER 10001:10001
 
-# 50051: the gRPC API. 9090: operations (grpc.health.v1 for probes, Prometheus metrics).
-EXPOSE 50051 9090
+# 50051: the gRPC API. 9090: operations (grpc.health.v1 for probes). 9091: Prometheus
+# metrics over HTTP (/metrics).
+EXPOSE 50051 9090 9091
 
 ENTRYPOINT ["eucgate"]
 CMD ["serve"]

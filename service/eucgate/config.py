@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     ops_listen: str = Field(
         "", description="plaintext grpc.health.v1 address for probes; empty disables it"
     )
+    metrics_listen: str = Field(
+        "", description="plain HTTP address for Prometheus metrics (/metrics); empty disables it"
+    )
     data_dir: Path = Field(Path("var"), description="where the SQLite store lives")
     store: str = Field(
         "",
@@ -81,10 +84,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     log_json: bool = True
 
-    @field_validator("listen", "ops_listen")
+    @field_validator("listen", "ops_listen", "metrics_listen")
     @classmethod
     def _address(cls, value: str, info: Any) -> str:
-        if value == "" and info.field_name == "ops_listen":
+        if value == "" and info.field_name in {"ops_listen", "metrics_listen"}:
             return value
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or int(port) > 65535:

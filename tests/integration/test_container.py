@@ -262,7 +262,7 @@ def test_runtime_stage_runs_eucgate_as_non_root() -> None:
     assert int(uid) > 0
     assert json.loads(_only(runtime, "ENTRYPOINT").args) == ["eucgate"]
     assert json.loads(_only(runtime, "CMD").args) == ["serve"]
-    assert set(_only(runtime, "EXPOSE").args.split()) == {"50051", "9090"}
+    assert set(_only(runtime, "EXPOSE").args.split()) == {"50051", "9090", "9091"}
 
 
 def test_runtime_writes_only_to_the_data_volume() -> None:
@@ -277,6 +277,7 @@ def test_runtime_writes_only_to_the_data_volume() -> None:
     assert env["HOME"] in volumes
     assert env["EUCGATE_LISTEN"].endswith(":50051")
     assert env["EUCGATE_OPS_LISTEN"].endswith(":9090")
+    assert env["EUCGATE_METRICS_LISTEN"].endswith(":9091")
     fields = set(Settings.model_fields)
     for key in env:
         if key.startswith("EUCGATE_"):

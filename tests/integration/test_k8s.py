@@ -3,7 +3,8 @@
 The schemas come bundled with `kubernetes-validate`, so nothing is fetched; strict mode
 refuses unknown fields. Beyond the schema, the checks pin what DESIGN.md section 7 asks
 of the deployment: non-root, read-only root, no capabilities, native gRPC probes on the
-operations port, and selectors that actually match the pods.
+operations port, Prometheus metrics on their own port announced for scraping, and
+selectors that actually match the pods.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
-from eucgate.config import Settings
+from eucgate.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 # The oldest Kubernetes minor we support: native gRPC probes are GA from 1.27.
 K8S_VERSION = "1.30"
 OPS_PORT = 9090
+METRICS_PORT = 9091
 API_PORT = 50051
 
 Manifest = dict[str, Any]
@@ -148,7 +150,20 @@ def test_probes_are_native_grpc_on_the_ops_port() -> None:
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["grpc"]["port"] == OPS_PORT
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"grpc": API_PORT, "ops": OPS_PORT}
+    assert ports == {"grpc": API_PORT, "ops": OPS_PORT, "metrics": METRICS_PORT}
+
+
+def test_metrics_port_is_configured_and_announced_for_scraping() -> None:
+    deployment = _get("Deployment")
+    data = _get("ConfigMap", "eucgate-config")["data"]
+    assert data["EUCGATE_METRICS_LISTEN"].endswith(f":{METRICS_PORT}")
+    assert load_settings(metrics_listen=data["EUCGATE_METRICS_LISTEN"]).metrics_listen
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(METRICS_PORT)
+    assert annotations["prometheus.io/path"] == "/metrics"
+    # Only the metrics port is scraped, never the gRPC ones.
+    assert METRICS_PORT not in (API_PORT, OPS_PORT)
 
 
 def test_writable_paths_are_volumes() -> None:

@@ -2,7 +2,8 @@
 
 Two listeners (DESIGN.md section 3): the API port (TLS when configured) with the
 certificate, audit and policy services, health and reflection; and an optional plaintext
-operations port with only grpc.health.v1, for Kubernetes' native gRPC probes.
+operations port with only grpc.health.v1, for Kubernetes' native gRPC probes. Prometheus
+metrics (eucgate.metrics) are served over plain HTTP at `metrics_listen` when it is set.
 
 The policy bundle is loaded only when a configured policy-admin key signed it; SIGHUP
 (or PolicyService.ReloadBundle) reloads it, keeping the active one when the new one fails.
@@ -51,6 +52,7 @@ from eucgate.config import Settings
 from eucgate.errors import ConfigError, EucgateError
 from eucgate.gate import Gate, utc_now
 from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.metrics import Metrics, MetricsServer, RpcMetricsInterceptor
 from eucgate.policysource import PolicySource, Reloader
 from eucgate.store import PoolSettings, PostgresStore, SqliteStore, is_postgresql, open_store
 
@@ -80,6 +82,8 @@ class RunningServer:
     reloader: Reloader
     port: int
     ops_port: int | None
+    metrics: Metrics
+    metrics_server: MetricsServer | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
@@ -91,11 +95,14 @@ class RunningServer:
                 return
             log.info("shutdown_started", grace_seconds=grace)
             self._stopping.set()
+            self.metrics.ready.set(0)
             self.health.enter_graceful_shutdown()
             self.server.stop(grace).wait()
             if self.ops_server is not None:
                 self.ops_server.stop(0).wait()
             self.store.close()
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
             self._stopped.set()
             log.info("shutdown_complete")
 
@@ -116,6 +123,7 @@ class RunningServer:
             if ok == serving:
                 continue
             serving = ok
+            self.metrics.ready.set(1 if ok else 0)
             if ok:
                 log.info("store_reachable")
             else:
@@ -190,6 +198,9 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     log_signer = load_log_signer(settings, key)
     credentials = _credentials(settings)
     store = open_store(_store_location(settings), log_signer, _pool_settings(settings))
+    metrics = Metrics()
+    store.observe_writes(metrics)
+    metrics_server: MetricsServer | None = None
     try:
         gate = Gate(
             store,
@@ -200,6 +211,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
             clock=clock,
         )
         reloader = Reloader(source, gate)
+        metrics.watch_bundle(lambda: (gate.bundle.name, gate.bundle.digest))
         health_servicer = health.HealthServicer(experimental_non_blocking=True)
         server = grpc.server(
             futures.ThreadPoolExecutor(
@@ -213,6 +225,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=settings.max_workers * 8,
+            interceptors=[RpcMetricsInterceptor(metrics)],
         )
         certificate_service_pb2_grpc.add_CertificateServiceServicer_to_server(
             CertificateServicer(gate), server
@@ -244,10 +257,14 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
             ops_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, ops_server)
             ops_port = _bind(ops_server, settings.ops_listen, None)
+        if settings.metrics_listen:
+            metrics_server = metrics.serve(settings.metrics_listen)
         server.start()
         if ops_server is not None:
             ops_server.start()
     except BaseException:
+        if metrics_server is not None:
+            metrics_server.stop()
         store.close()
         raise
     services = (
@@ -259,10 +276,12 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     )
     for name in ("", *services):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    metrics.ready.set(1)
     log.info(
         "serving",
         port=port,
         ops_port=ops_port,
+        metrics_port=None if metrics_server is None else metrics_server.port,
         bundle=bundle.name,
         bundle_digest=bundle.digest,
         tls=credentials is not None,
@@ -281,6 +300,8 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         reloader=reloader,
         port=port,
         ops_port=ops_port,
+        metrics=metrics,
+        metrics_server=metrics_server,
     )
     threading.Thread(
         target=running.watch_store,

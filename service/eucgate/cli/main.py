@@ -108,6 +108,9 @@ def serve(
     config: Annotated[Path | None, typer.Option(help="YAML configuration file")] = None,
     listen: Annotated[str | None, typer.Option(help="API address host:port")] = None,
     ops_listen: Annotated[str | None, typer.Option(help="health-probe address")] = None,
+    metrics_listen: Annotated[
+        str | None, typer.Option(help="Prometheus metrics address (HTTP, /metrics)")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="store directory")] = None,
     store: Annotated[
         str | None,
@@ -133,6 +136,7 @@ def serve(
             config,
             listen=listen,
             ops_listen=ops_listen,
+            metrics_listen=metrics_listen,
             data_dir=data_dir,
             store=store,
             bundle_path=bundle,

@@ -75,6 +75,7 @@ from eucgate.store.writer import (
     BatchWriter,
     Job,
     ShipmentJob,
+    WriteObserver,
 )
 
 # A commit whose outcome is unknown (the connection broke during COMMIT): the write may
@@ -614,6 +615,10 @@ class PostgresStore(Store):
     def stats(self) -> StoreStats:
         """A snapshot of this replica's writer counters."""
         return self._writer.stats()
+
+    def observe_writes(self, observer: WriteObserver | None) -> None:
+        """Tell `observer` of every batch the writer commits (None stops it)."""
+        self._writer.observer = observer
 
     # --- Connections --------------------------------------------------------------------
 

@@ -75,6 +75,7 @@ from eucgate.store.writer import (
     BundleJob,
     Job,
     ShipmentJob,
+    WriteObserver,
 )
 
 # The layout version this code reads and writes. A file of version 1 (before the audit
@@ -579,6 +580,10 @@ class SqliteStore(Store):
     def stats(self) -> StoreStats:
         """A snapshot of the writer's counters."""
         return self._writer.stats()
+
+    def observe_writes(self, observer: WriteObserver | None) -> None:
+        """Tell `observer` of every batch the writer commits (None stops it)."""
+        self._writer.observer = observer
 
     # --- Writer -----------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ function, which commits it as one and then answers every job through `committed`
 `failed`). `close` lets the writer drain what is already queued, then stops it; a job
 still queued when the writer stops, for whatever reason, is failed, never left waiting.
 
+An optional `observer` hears of each batch (its size and how long the driver took to
+commit it) and of each decision a commit recorded; the server's metrics use it.
+
 This module holds no SQL and opens no transaction: that is each driver's own business.
 """
 
@@ -14,9 +17,11 @@ from __future__ import annotations
 import dataclasses
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 from eucgate.errors import EucgateError, StoreError
 from eucgate.store.base import (
@@ -51,6 +56,16 @@ class BundleJob:
     digest: str
     canonical: bytes
     future: Future[None]
+
+
+class WriteObserver(Protocol):
+    """Told of the writer's work; called on the writer thread, so it must be quick."""
+
+    def batch_committed(self, size: int, seconds: float) -> None:
+        """A batch of `size` jobs went through the driver (committed or failed)."""
+
+    def decision_recorded(self, outcome: str) -> None:
+        """A commit recorded a new decision (not a replayed one) with `outcome`."""
 
 
 Job = AppendJob | ShipmentJob | BundleJob
@@ -88,6 +103,7 @@ class BatchWriter:
         self._replayed = 0
         self._failed_batches = 0
         self._pending = 0
+        self.observer: WriteObserver | None = None
         self._thread = threading.Thread(target=self._run, name="eucgate-store-writer")
         self._thread.daemon = True
 
@@ -131,6 +147,7 @@ class BatchWriter:
     ) -> None:
         """Count one commit and answer its jobs; appends carry `checkpoint`."""
         self._commits += 1
+        observer = self.observer
         for job, answer in results:
             outcome = (
                 dataclasses.replace(answer, checkpoint=checkpoint)
@@ -142,6 +159,8 @@ class BatchWriter:
                     self._replayed += 1
                 else:
                     self._appended += 1
+                    if observer is not None and isinstance(outcome, AppendResult):
+                        observer.decision_recorded(outcome.record.outcome)
             self._answer(job, outcome)
 
     def failed(self, batch: Sequence[Job], error: Callable[[], StoreError]) -> None:
@@ -171,7 +190,13 @@ class BatchWriter:
                     except queue.Empty:
                         break
                 if batch:
-                    self._commit(batch)
+                    started = time.perf_counter()
+                    try:
+                        self._commit(batch)
+                    finally:
+                        observer = self.observer
+                        if observer is not None:
+                            observer.batch_committed(len(batch), time.perf_counter() - started)
         finally:
             # Reached on _STOP, or if the writer itself broke: either way no job may wait
             # forever, so refuse new ones and fail any still queued.
