@@ -191,7 +191,7 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
                 summary.add_row(
                     c.title,
                     outcome_name(d),
-                    ", ".join(r.rule_id for r in d.reasons) or "-",
+                    ", ".join(dict.fromkeys(r.rule_id for r in d.reasons)) or "-",
                     "yes" if ok else "[red]NO[/]",
                 )
             console.print(summary)

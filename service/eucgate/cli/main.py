@@ -426,6 +426,6 @@ def decision_list(
             d.decided_at.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds"),
             d.certificate_number,
             d.end_user.legal_name,
-            ", ".join(r.rule_id for r in d.reasons),
+            ", ".join(dict.fromkeys(r.rule_id for r in d.reasons)),
         )
     out.print(table)
