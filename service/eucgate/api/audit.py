@@ -6,7 +6,6 @@ hashes in O(log n). Once roles exist, this service is for the auditor role only.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import grpc
@@ -15,7 +14,7 @@ from eucgate_client.v1 import audit_service_pb2 as audit_pb2
 from eucgate_client.v1 import audit_service_pb2_grpc as audit_grpc
 from eucgate_client.v1 import decision_pb2
 
-from eucgate.api.status import build_status, rpc_handler, status_for
+from eucgate.api.status import internal_failure, rpc_handler, status_for
 from eucgate.core.bundle import Bundle, parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.errors import BundleError, EucgateError, InvalidSubmission, NotFound
@@ -170,16 +169,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
         except EucgateError as exc:
             context.abort_with_status(status_for(exc))
         except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("rpc_failed", rpc="StreamEntries", error_ref=ref)
-            context.abort_with_status(
-                build_status(
-                    grpc.StatusCode.INTERNAL,
-                    "INTERNAL",
-                    f"internal error, reference {ref}",
-                    metadata={"error_ref": ref},
-                )
-            )
+            context.abort_with_status(internal_failure(rpc="StreamEntries"))
 
     def Replay(
         self, request: audit_pb2.ReplayRequest, context: grpc.ServicerContext
@@ -228,16 +218,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
         except EucgateError as exc:
             context.abort_with_status(status_for(exc))
         except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("rpc_failed", rpc="Replay", error_ref=ref)
-            context.abort_with_status(
-                build_status(
-                    grpc.StatusCode.INTERNAL,
-                    "INTERNAL",
-                    f"internal error, reference {ref}",
-                    metadata={"error_ref": ref},
-                )
-            )
+            context.abort_with_status(internal_failure(rpc="Replay"))
 
     def _range(self, start: int, limit: int) -> tuple[int, int, StoredCheckpoint]:
         if limit < 0:

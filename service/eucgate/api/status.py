@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import grpc
 import structlog
@@ -101,16 +101,20 @@ def rpc_handler(method: Handler[Svc, Req, Resp]) -> Handler[Svc, Req, Resp]:
             log.info("rpc_refused", reason=exc.reason, field=exc.field or None)
             context.abort_with_status(status_for(exc))
         except Exception:
-            ref = uuid.uuid4().hex[:12]
-            log.exception("rpc_failed", error_ref=ref)
-            context.abort_with_status(
-                build_status(
-                    grpc.StatusCode.INTERNAL,
-                    "INTERNAL",
-                    f"internal error, reference {ref}",
-                    metadata={"error_ref": ref},
-                )
-            )
+            context.abort_with_status(internal_failure())
         raise AssertionError("abort_with_status returns only by raising")  # pragma: no cover
 
     return wrapper
+
+
+def internal_failure(**log_fields: Any) -> grpc.Status:
+    """Log the exception being handled under a fresh reference and return the INTERNAL
+    status that names it: the client gets the reference, never a stack trace."""
+    ref = uuid.uuid4().hex[:12]
+    log.exception("rpc_failed", error_ref=ref, **log_fields)
+    return build_status(
+        grpc.StatusCode.INTERNAL,
+        "INTERNAL",
+        f"internal error, reference {ref}",
+        metadata={"error_ref": ref},
+    )
