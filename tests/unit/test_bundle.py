@@ -109,6 +109,7 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "DST-001",
         "DST-002",
         "DST-003",
+        "DST-004",
         "PTY-001",
         "PTY-002",
         "PTY-003",
@@ -116,6 +117,7 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "LIC-002",
         "ITM-001",
         "ITM-003",
+        "ITM-004",
         "ITM-002",
         "QTY-002",
         "QTY-001",
@@ -127,6 +129,7 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
     ]
     assert {r.check for r in rules} == set(CHECKS)
     refer = {"SIG-004", "SIG-006", "EUS-002", "EUS-003", "DST-002", "DST-003", "ITM-001", "ITM-002"}
+    refer |= {"DST-004", "ITM-004"}
     refer |= {f"RF-00{n}" for n in range(1, 6)} | {"PTY-003", "QTY-002"}
     assert all(r.outcome is RuleOutcome.REJECT for r in rules if r.id not in refer)
     assert {r.id for r in rules if r.outcome is RuleOutcome.REFER} == refer

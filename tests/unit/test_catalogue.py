@@ -3,21 +3,39 @@ licence coverage and red flags, each firing and staying quiet at its edges."""
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 import pytest
+from eucgate.core import quota
 from eucgate.core.bundle import Bundle
+from eucgate.core.decide import decide
+from eucgate.core.decision import Outcome
+from eucgate.core.ledger import EmptyLedger
 from eucgate.core.model import (
     Address,
+    Certificate,
     EndUse,
     EndUseCategory,
     Intermediary,
     IntermediaryRole,
+    Item,
     ItemForm,
     PaymentMethod,
+    Quantity,
     Transaction,
 )
 from eucgate.core.rules import _phrases_in
 
-from tests.factories import exporter, jay_ushin, magnet_item, sample_bundle, valid_certificate
+from tests.conftest import Pki
+from tests.factories import (
+    exporter,
+    jay_ushin,
+    magnet_item,
+    sample_bundle,
+    signed_submission,
+    valid_certificate,
+)
 from tests.unit.test_rules import run
 
 
@@ -135,3 +153,111 @@ def test_red_flags() -> None:
     assert len(run("RF-005", loop)) == 2
     direct = valid_certificate(transaction=Transaction(transit_countries=("LK",)))
     assert run("RF-005", direct) == []
+
+
+# --- gaps found on outside cases: transit, coarse HS headings, hub destinations -----------
+
+
+def test_dst_001_a_barred_transit_country_rejects() -> None:
+    via_us = valid_certificate(transaction=Transaction(transit_countries=("LK", "US")))
+    (finding,) = run("DST-001", via_us)
+    assert finding.field == "transaction.transit_countries[1]"
+    assert "US is a barred destination" in finding.detail
+    via_lk = valid_certificate(transaction=Transaction(transit_countries=("LK",)))
+    assert run("DST-001", via_lk) == []
+
+
+@pytest.mark.parametrize("hub", ["AE", "AM", "HK", "KG", "KZ", "MY", "SG", "TR"])
+def test_dst_003_every_hub_of_the_guidance_on_the_route(hub: str) -> None:
+    cert = valid_certificate(transaction=Transaction(transit_countries=(hub,)))
+    assert [f.field for f in run("DST-003", cert)] == ["transaction.transit_countries[0]"]
+
+
+def _all_in(country: str) -> Certificate:
+    """The valid certificate with the destination and every party in `country`."""
+    return valid_certificate(
+        final_destination_country=country,
+        importer=jay_ushin(country_code=country, address=None),
+        end_user=jay_ushin(country_code=country, address=None),
+    )
+
+
+def test_dst_004_a_hub_as_final_destination_refers_even_with_every_party_there() -> None:
+    cert = _all_in("AE")
+    assert run("DST-002", cert) == []
+    assert run("DST-003", cert) == []
+    (finding,) = run("DST-004", cert)
+    assert (finding.field, finding.detail) == (
+        "final_destination_country",
+        "AE is a known transshipment hub",
+    )
+    assert run("DST-004", _all_in("LK")) == []
+
+
+def test_itm_004_a_heading_refers_and_never_says_no_licence_is_needed() -> None:
+    heading = valid_certificate(items=(magnet_item(hs_code="8505"),))
+    (finding,) = run("ITM-004", heading)
+    assert finding.field == "items[0].hs_code"
+    assert "8505.11 (1C904)" in finding.detail
+    assert run("ITM-001", heading) == []
+    for precise in ("8505.11", "850511", "8505.11.10"):
+        assert run("ITM-004", valid_certificate(items=(magnet_item(hs_code=precise),))) == []
+
+
+@pytest.mark.parametrize(
+    ("item", "itm_001", "itm_004"),
+    [
+        # No controlled entry under the heading: every subheading is uncontrolled.
+        (magnet_item(hs_code="7208"), True, False),
+        # No controlled element: no subheading of 8505 would make it controlled.
+        (magnet_item(hs_code="8505", elements=("Nd",)), True, False),
+        # Compounds of Dy under 2846 could be 2846.10 or 2846.90: both controlled.
+        (magnet_item(hs_code="2846", form=ItemForm.OXIDE), False, True),
+        # A magnet form under 2846 is inconsistent with 2846.x, yet still undecided here.
+        (magnet_item(hs_code="2846"), False, True),
+    ],
+)
+def test_itm_001_and_004_split_decidable_from_undecidable(
+    item: Item, itm_001: bool, itm_004: bool
+) -> None:
+    cert = valid_certificate(items=(item,))
+    assert bool(run("ITM-001", cert)) is itm_001
+    assert bool(run("ITM-004", cert)) is itm_004
+
+
+def test_itm_001_reports_a_heading_when_the_bundle_runs_no_itm_004() -> None:
+    """A bundle written before ITM-004 existed must not let a heading pass silently."""
+    bundle = sample_bundle()
+    older = bundle.model_copy(
+        update={"rules": tuple(r for r in bundle.rules if r.check != "items_classified")}
+    )
+    heading = valid_certificate(items=(magnet_item(hs_code="8505"),))
+    assert [f.field for f in run("ITM-001", heading, bundle=older)] == ["items[0]"]
+
+
+def test_qty_001_counts_an_item_under_a_heading() -> None:
+    over = Quantity(value=Decimal("40.5"), unit="t")  # Jay-Ushin's 1C904 quota: 40 000 kg
+    for hs in ("8505", "8505.11"):
+        cert = valid_certificate(items=(magnet_item(hs_code=hs, quantity=over),))
+        (finding,) = run("QTY-001", cert)
+        assert "under 1C904" in finding.detail, hs
+    bundle = sample_bundle()
+    (licensee,) = [li for li in bundle.licensed_importers if li.legal_name == "Jay-Ushin Limited"]
+    items = (magnet_item(hs_code="8505"), magnet_item(hs_code="8505", form=ItemForm.OXIDE))
+    # Only the item some entry would cover once refined counts: the oxide never could.
+    assert quota.demand(bundle, licensee, items) == {"1C904": Decimal(500)}
+
+
+def test_decide_the_three_gaps_end_to_end(pki: Pki, now: datetime) -> None:
+    bundle = sample_bundle(pki)
+
+    def decided(cert: Certificate) -> tuple[Outcome, list[str]]:
+        d = decide(signed_submission(cert, pki), bundle, EmptyLedger(), now)
+        return d.outcome, [r.rule_id for r in d.reasons]
+
+    via_us = valid_certificate(transaction=Transaction(transit_countries=("US",)))
+    assert decided(via_us) == (Outcome.REJECTED, ["DST-001"])
+    over = Quantity(value=Decimal("40.5"), unit="t")
+    heading = valid_certificate(items=(magnet_item(hs_code="8505", quantity=over),))
+    assert decided(heading) == (Outcome.REJECTED, ["ITM-004", "QTY-002", "QTY-001"])
+    assert decided(_all_in("AE")) == (Outcome.REFERRED, ["DST-004"])

@@ -38,7 +38,7 @@ from eucgate.core.model import (
 from eucgate.core.screening import ScreeningMatch
 
 if TYPE_CHECKING:
-    from eucgate.core.bundle import Bundle, LicensedImporter
+    from eucgate.core.bundle import Bundle, ControlledItem, LicensedImporter
     from eucgate.core.submission import Submission
 
 
@@ -424,13 +424,18 @@ def end_use_permitted(ctx: RuleContext, params: NoParams) -> list[Finding]:
 
 @check("destinations_not_barred", NoParams)
 def destinations_not_barred(ctx: RuleContext, params: NoParams) -> list[Finding]:
-    """Neither the final destination nor any party but the exporter may be in a barred
-    country; each offending field is its own finding."""
+    """Neither the final destination, nor a transit country, nor any party but the
+    exporter may be in a barred country; each offending field is its own finding."""
     c = ctx.certificate
     places: list[tuple[str, str]] = [
         ("final_destination_country", c.final_destination_country),
         ("importer.country_code", c.importer.country_code),
     ]
+    if c.transaction is not None:  # goods may not pass through a barred country either
+        places.extend(
+            (f"transaction.transit_countries[{i}]", code)
+            for i, code in enumerate(c.transaction.transit_countries)
+        )
     if c.consignee is not None:
         places.append(("consignee.country_code", c.consignee.country_code))
     places.extend(
@@ -482,6 +487,16 @@ def route_avoids_hubs(ctx: RuleContext, params: NoParams) -> list[Finding]:
         for path, code in places
         if code in hubs
     ]
+
+
+@check("destination_not_hub", NoParams)
+def destination_not_hub(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """A final destination in a known transshipment hub: goods declared to stay there
+    are often sent on, so a person checks, even when every party is in that country."""
+    code = ctx.certificate.final_destination_country
+    if code not in ctx.bundle.transshipment_hubs:
+        return []
+    return [Finding("final_destination_country", f"{code} is a known transshipment hub")]
 
 
 # --- PTY / LIC: parties and licences --------------------------------------------------
@@ -647,16 +662,62 @@ def _inconsistent(ctx: RuleContext, item: Item) -> bool:
     )
 
 
+def _undecided(ctx: RuleContext, item: Item) -> list[ControlledItem]:
+    """The controlled entries under an item's too coarse HS code that share an element
+    with it, when no entry covers it: whether it is controlled depends on a subheading
+    the certificate does not give (8505 holds the controlled 8505.11 and the
+    uncontrolled 8505.19)."""
+    controlled = ctx.bundle.controlled_items
+    if any(e.covers(item) for e in controlled):
+        return []
+    return [
+        e
+        for e in controlled
+        if quota.finer(e, item) and not set(item.elements).isdisjoint(e.elements)
+    ]
+
+
+def _classified_elsewhere(ctx: RuleContext) -> bool:
+    """Whether a rule of the bundle in effect now runs `items_classified`."""
+    return any(r.check == "items_classified" and r.in_effect(ctx.now) for r in ctx.bundle.rules)
+
+
 @check("items_controlled", NoParams)
 def items_controlled(ctx: RuleContext, params: NoParams) -> list[Finding]:
     """Each item must match a controlled-list entry (HS code, form and element); items
-    whose form merely contradicts their heading are left to `items_consistent`."""
+    whose form merely contradicts their heading are left to `items_consistent`, and
+    items whose HS code is too coarse to decide to `items_classified` when the bundle
+    runs it (else they are reported here, so they never pass by omission)."""
     controlled = ctx.bundle.controlled_items
+    skip_undecided = _classified_elsewhere(ctx)
     return [
         Finding(f"items[{i}]", f"{_describe(item)} is not on the controlled list")
         for i, item in enumerate(ctx.certificate.items)
-        if not any(entry.covers(item) for entry in controlled) and not _inconsistent(ctx, item)
+        if not any(entry.covers(item) for entry in controlled)
+        and not _inconsistent(ctx, item)
+        and not (skip_undecided and _undecided(ctx, item))
     ]
+
+
+@check("items_classified", NoParams)
+def items_classified(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """An item whose HS code is coarser than the controlled-list entries under it (a
+    4-digit heading where the list reads 6-digit subheadings) cannot be said to need or
+    not need a licence; its quantity still counts against the quota (`quota.demand`)."""
+    findings = []
+    for i, item in enumerate(ctx.certificate.items):
+        entries = _undecided(ctx, item)
+        if not entries:
+            continue
+        listed = ", ".join(sorted({f"{e.hs_code} ({e.control_code})" for e in entries}))
+        findings.append(
+            Finding(
+                f"items[{i}].hs_code",
+                f"{_describe(item)}: HS {item.hs_code} does not say whether the item is "
+                f"controlled; the controlled list holds {listed} under it",
+            )
+        )
+    return findings
 
 
 @check("items_consistent", NoParams)
