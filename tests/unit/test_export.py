@@ -14,8 +14,10 @@ from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.log.entry import EntryError, check_entry, decode_entry, encode_entry
 from eucgate.log.export import (
     MAX_ENTRY_BYTES,
+    ExportCheckError,
     ExportError,
     ExportWriter,
+    open_export,
     tile_path,
     verify_export,
     write_export,
@@ -314,3 +316,52 @@ def test_a_100k_entry_export_verifies_streaming(tmp_path: Path, signer: Checkpoi
     assert result.entries == count
     assert seen[-1] == count
     assert time.monotonic() - started < 60
+
+
+# --- exact tile sizes: a tile of width W is W x 32 bytes, nothing more or less ---------
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("tile/1/000.p/1", b"\x00" * 32),  # a hash appended to the level-1 tile
+        ("tile/1/000.p/1", b"\x00"),
+        ("tile/0/001.p/44", b"\x00" * 32),  # an over-long leaf tile
+        ("tile/0/000", b"\x00" * 32),
+        ("tile/0/001.p/44", None),  # a short leaf tile: one hash cut off
+        ("tile/1/000.p/1", None),
+    ],
+    ids=[
+        "level1-hash-appended",
+        "level1-byte-appended",
+        "leaf-partial-hash-appended",
+        "leaf-full-hash-appended",
+        "leaf-hash-cut",
+        "level1-hash-cut",
+    ],
+)
+def test_a_hash_tile_of_the_wrong_size_fails_with_its_own_reason(
+    copy: Path, pristine: tuple[Path, CheckpointSigner], name: str, change: bytes | None
+) -> None:
+    path = copy / name
+    data = path.read_bytes()
+    path.write_bytes(data[:-32] if change is None else data + change)
+    result = verify_export(copy, pristine[1].verifier)
+    assert result.finding is not None, "a tile of the wrong size passed"
+    assert result.finding.reason == "LOG_TILE_SIZE_INVALID"
+    assert name in result.finding.message
+    with pytest.raises(ExportCheckError) as info:
+        open_export(copy, pristine[1].verifier)
+    assert info.value.finding.reason == "LOG_TILE_SIZE_INVALID"
+
+
+def test_the_pristine_export_has_exact_tiles(pristine: tuple[Path, CheckpointSigner]) -> None:
+    """The writer's own tiles are exact: the check refuses only what was changed."""
+    directory, signer = pristine
+    sizes = {
+        p.relative_to(directory).as_posix(): p.stat().st_size
+        for p in directory.glob("tile/[0-9]*/**/*")
+        if p.is_file()
+    }
+    assert sizes == {"tile/0/000": 256 * 32, "tile/0/001.p/44": 44 * 32, "tile/1/000.p/1": 32}
+    assert verify_export(directory, signer.verifier).ok

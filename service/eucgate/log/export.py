@@ -11,10 +11,12 @@ Both sides stream: memory stays O(log n) plus one tile, whatever the size. tlog-
 caps an entry at 65535 bytes (its uint16 length prefix); a larger entry cannot be
 exported in this layout and `ExportWriter` refuses it.
 
-`verify_export` checks, in order: the checkpoint's signature (pinned key); that the hash
-tiles give its root and agree with each other; that an earlier checkpoint the auditor
-kept is a prefix of this tree; then every entry: canonical form, internal digests, and
-its leaf hash against the authenticated tiles. The first failure is reported with its
+`verify_export` checks, in order: the checkpoint's signature (pinned key); that every
+hash tile has its exact size (a tile of width W is W x 32 bytes, LOG_TILE_SIZE_INVALID
+otherwise: bytes beyond the hashes a tree needs are not ignored), gives its root and
+agrees with the others; that an earlier checkpoint the auditor kept is a prefix of this
+tree; then every entry: canonical form, internal digests, and its leaf hash against the
+authenticated tiles. The first failure is reported with its
 leaf index and reason; nothing in an export can make it crash.
 """
 
@@ -173,6 +175,20 @@ def _tile(directory: Path, level: int | str, number: int, width: int, first: int
     return _read(directory / tile_path(level, number, width), first)
 
 
+def _hash_tile(directory: Path, level: int, number: int, width: int, first: int) -> bytes:
+    """A hash tile's bytes, which must be exactly `width` hashes: a tile one hash too
+    long or too short is refused, never read as far as the tree needs."""
+    data = _tile(directory, level, number, width, first)
+    if len(data) != width * HASH_SIZE:
+        raise _Bad(
+            first,
+            "LOG_TILE_SIZE_INVALID",
+            f"tile {tile_path(level, number, width)} is {len(data)} bytes; a tile of "
+            f"width {width} is exactly {width * HASH_SIZE}",
+        )
+    return data
+
+
 def _tiles_of(count: int, first: int = 0) -> Iterator[tuple[int, int]]:
     """(tile number, width) of every tile over `count` nodes from tile `first`, in order."""
     for number in range(first, (count + TILE_WIDTH - 1) // TILE_WIDTH):
@@ -181,9 +197,7 @@ def _tiles_of(count: int, first: int = 0) -> Iterator[tuple[int, int]]:
 
 def _leaf_hashes(directory: Path, size: int, first: int = 0) -> Iterator[bytes]:
     for number, width in _tiles_of(size, first):
-        data = _tile(directory, 0, number, width, number * TILE_WIDTH)
-        if len(data) != width * HASH_SIZE:
-            raise _Bad(number * TILE_WIDTH, "LOG_EXPORT_INVALID", f"leaf tile {number} is cut")
+        data = _hash_tile(directory, 0, number, width, number * TILE_WIDTH)
         for i in range(width):
             yield data[i * HASH_SIZE : (i + 1) * HASH_SIZE]
 
@@ -219,7 +233,7 @@ def _check_tiles(directory: Path, checkpoint: Checkpoint, earlier: Checkpoint | 
             if upper.get(tile_level, (-1, b""))[0] != number:
                 count = checkpoint.size >> level
                 width = min(TILE_WIDTH, count - number * TILE_WIDTH)
-                upper[tile_level] = (number, _tile(directory, tile_level, number, width, -1))
+                upper[tile_level] = (number, _hash_tile(directory, tile_level, number, width, -1))
             data = upper[tile_level][1]
             offset = (index % TILE_WIDTH) * HASH_SIZE
             if data[offset : offset + HASH_SIZE] != node:
