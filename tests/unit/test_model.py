@@ -26,7 +26,13 @@ from eucgate.core.model import (
     certificate_to_proto,
     encode_certificate,
 )
-from eucgate.errors import InvalidSubmission
+from eucgate.errors import (
+    MAX_FIELD_VIOLATIONS,
+    VIOLATION_BYTES,
+    FieldViolation,
+    InvalidSubmission,
+    fit_violations,
+)
 from eucgate_client.v1 import certificate_pb2
 from google.protobuf import json_format
 from pydantic import BaseModel, ValidationError
@@ -423,3 +429,129 @@ def test_mutated_payloads_only_ever_raise_invalid_submission(payload_type: str) 
             reasons.add(exc.reason)
     assert reasons
     assert all(r.startswith("PAYLOAD_") for r in reasons), reasons
+
+
+# --- every problem in one answer ---------------------------------------------------------
+
+# The eight required top-level fields an integrator once found one sign-and-submit round
+# at a time.
+_TOP_LEVEL_REQUIRED = [
+    "certificate_number",
+    "issued_at",
+    "validity",
+    "importer",
+    "end_user",
+    "end_use",
+    "final_destination_country",
+    "signatory",
+]
+
+
+def test_every_missing_field_is_its_own_violation() -> None:
+    def mutate(m: Pb) -> None:
+        for name in _TOP_LEVEL_REQUIRED:
+            m.ClearField(name)
+
+    err = _refused(PAYLOAD_TYPE_PROTO, _proto_bytes(mutate))
+    assert (err.reason, err.field) == ("PAYLOAD_MISSING_FIELD", "certificate_number")
+    assert [v.field for v in err.violations] == _TOP_LEVEL_REQUIRED
+    assert {(v.description, v.reason) for v in err.violations} == {
+        ("is required", "PAYLOAD_MISSING_FIELD")
+    }
+    assert str(err).startswith("the certificate has 8 problems")
+    assert "more problem" not in str(err)
+
+
+def test_missing_and_invalid_fields_each_keep_their_own_reason() -> None:
+    def mutate(m: Pb) -> None:
+        m.items[0].hs_code = "85-05"
+        m.end_user.ClearField("legal_name")
+        m.final_destination_country = "XX"
+        m.end_use.category = 99  # type: ignore[assignment]  # refused while converting
+        m.issued_at.seconds = 10**12  # refused while converting
+
+    err = _refused(PAYLOAD_TYPE_PROTO, _proto_bytes(mutate))
+    got = {v.field: v.reason for v in err.violations}
+    assert got == {
+        "issued_at": "PAYLOAD_INVALID_FIELD",
+        "end_use.category": "PAYLOAD_INVALID_FIELD",
+        "end_user.legal_name": "PAYLOAD_MISSING_FIELD",
+        "items[0].hs_code": "PAYLOAD_INVALID_FIELD",
+        "final_destination_country": "PAYLOAD_INVALID_FIELD",
+    }
+    # A value refused while converting is not reported again as missing.
+    assert len(err.violations) == 5
+    # Any missing field makes the error's own reason PAYLOAD_MISSING_FIELD.
+    assert err.reason == "PAYLOAD_MISSING_FIELD"
+
+
+def test_only_invalid_fields_give_payload_invalid_field() -> None:
+    doc = _json_doc()
+    doc["items"][0]["quantity"]["value"] = "-5"
+    doc["finalDestinationCountry"] = "XX"
+    err = _refused(PAYLOAD_TYPE_JSON, json.dumps(doc).encode())
+    assert err.reason == "PAYLOAD_INVALID_FIELD"
+    assert [v.field for v in err.violations] == [
+        "items[0].quantity.value",
+        "final_destination_country",
+    ]
+
+
+def test_a_description_never_repeats_its_field() -> None:
+    def mutate(m: Pb) -> None:
+        m.end_user.ClearField("legal_name")
+        m.items[0].elements.append("Xy")
+
+    err = _refused(PAYLOAD_TYPE_PROTO, _proto_bytes(mutate))
+    for v in err.violations:
+        assert v.field not in v.description
+        assert not v.description.startswith(v.field)
+    assert str(err).count("end_user.legal_name") == 1
+
+
+def test_one_problem_keeps_the_one_line_message() -> None:
+    err = _refused(PAYLOAD_TYPE_PROTO, _proto_bytes(_clear("end_user.legal_name")))
+    assert str(err) == "end_user.legal_name: is required"
+    assert [(v.field, v.description) for v in err.violations] == [
+        ("end_user.legal_name", "is required")
+    ]
+
+
+def test_many_problems_are_capped_and_the_message_says_so() -> None:
+    def mutate(m: Pb) -> None:
+        for name in _TOP_LEVEL_REQUIRED:
+            m.ClearField(name)
+        first = m.items[0]
+        for _ in range(model.MAX_ITEMS - 1):
+            m.items.add().CopyFrom(first)
+        for item in m.items:
+            item.hs_code = "X"
+            item.ClearField("quantity")
+            item.elements[:] = ["Qq"] * model.MAX_ELEMENTS
+
+    err = _refused(PAYLOAD_TYPE_PROTO, _proto_bytes(mutate))
+    total = 8 + model.MAX_ITEMS * (2 + model.MAX_ELEMENTS)
+    listed = len(err.violations)
+    assert 1 <= listed <= MAX_FIELD_VIOLATIONS
+    assert str(err).startswith(f"the certificate has {total} problems")
+    assert f"the first {listed} are listed; at most {MAX_FIELD_VIOLATIONS}" in str(err)
+    assert len(err.all_violations) == total  # what `eucgate validate` prints, uncapped
+    assert err.all_violations[:listed] == err.violations
+    # Field order: the model's (items come between end_user and end_use).
+    assert [v.field for v in err.violations[:7]] == [
+        *_TOP_LEVEL_REQUIRED[:5],
+        "items[0].hs_code",
+        "items[0].elements[0]",
+    ]
+
+
+def test_fit_violations_caps_count_and_bytes() -> None:
+    short = [FieldViolation(f"f{i}", "is required", "PAYLOAD_MISSING_FIELD") for i in range(80)]
+    assert len(fit_violations(short)) == MAX_FIELD_VIOLATIONS
+    long = [FieldViolation(f"f{i}", "x" * 500, "PAYLOAD_INVALID_FIELD") for i in range(20)]
+    kept = fit_violations(long)
+    assert 1 <= len(kept) < 20
+    assert sum(len(v.field) + len(v.description) + len(v.reason) for v in kept) <= VIOLATION_BYTES
+    assert fit_violations([FieldViolation("f", "x" * 9000, "R")]) == (
+        FieldViolation("f", "x" * 9000, "R"),
+    )

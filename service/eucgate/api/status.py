@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -25,8 +25,10 @@ from eucgate.errors import (
     DeadlineExceeded,
     EucgateError,
     FailedPrecondition,
+    FieldViolation,
     InvalidSubmission,
     NotFound,
+    PermissionDenied,
     RequestConflict,
     StoreError,
 )
@@ -45,32 +47,38 @@ _CODES: tuple[tuple[type[EucgateError], grpc.StatusCode], ...] = (
     (BundleError, grpc.StatusCode.FAILED_PRECONDITION),
     (DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
 )
 
 
 def status_for(error: EucgateError) -> grpc.Status:
     """The gRPC status a client gets for `error`; unknown kinds are INTERNAL."""
     code = next((c for kind, c in _CODES if isinstance(error, kind)), grpc.StatusCode.INTERNAL)
-    violations = {error.field: str(error)} if error.field else {}
-    return build_status(code, error.reason, str(error), violations)
+    return build_status(code, error.reason, str(error), error.violations)
 
 
 def build_status(
     code: grpc.StatusCode,
     reason: str,
     message: str,
-    field_violations: Mapping[str, str] | None = None,
+    field_violations: Mapping[str, str] | Sequence[FieldViolation] | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> grpc.Status:
-    """Assemble a google.rpc.Status with ErrorInfo (and BadRequest when fields are named)."""
+    """Assemble a google.rpc.Status with ErrorInfo (and BadRequest when fields are named:
+    one violation per entry, in order, each with its own reason; a mapping's entries
+    take `reason`)."""
     info = any_pb2.Any()
     info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {}))
     details = [info]
+    if isinstance(field_violations, Mapping):
+        field_violations = [FieldViolation(f, d, reason) for f, d in field_violations.items()]
     if field_violations:
         bad = error_details_pb2.BadRequest(
             field_violations=[
-                error_details_pb2.BadRequest.FieldViolation(field=f, description=d, reason=reason)
-                for f, d in field_violations.items()
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=v.field, description=v.description, reason=v.reason
+                )
+                for v in field_violations
             ]
         )
         packed = any_pb2.Any()

@@ -5,6 +5,12 @@ nesting), so a validation error's location is the proto path the submitter wrote
 `certificate_from_payload` is the only way in from the wire: it decodes either payload
 type, refuses anything malformed with `InvalidSubmission`, and never re-serialises the
 signed bytes. Quantities and amounts are `Decimal`, never float.
+
+Every repeated field and every text field is bounded (the MAX_* constants below, the
+proto comments and docs/reason-codes.md say the same): the largest certificate accepted
+still makes a decision record, receipt and audit-log entry that every read path can
+return, and a request's work stays small. Text is bounded in UTF-8 bytes, as it
+travels, and holds no control characters but tab, line feed and carriage return.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-from eucgate.errors import InvalidSubmission
+from eucgate.errors import MAX_FIELD_VIOLATIONS, FieldViolation, InvalidSubmission, fit_violations
 
 PAYLOAD_TYPE_PROTO = "application/vnd.eucgate.euc.v1+protobuf"
 PAYLOAD_TYPE_JSON = "application/vnd.eucgate.euc.v1+json"
@@ -72,6 +78,77 @@ _HS_RE = re.compile(r"[0-9]{4}(?:\.?[0-9]{2}){0,3}")
 _DECIMAL_RE = re.compile(r"[0-9]{1,24}(?:\.[0-9]{1,12})?")
 _SCHEME_RE = re.compile(r"[A-Z][A-Z0-9_]{1,15}")
 _UNIT_RE = re.compile(r"[A-Za-z]{1,16}")
+# C0 and C1 controls and DEL, but tab, line feed and carriage return: never text, and
+# a NUL is refused by some stores while others keep it.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+# --- bounds: entries per repeated field, UTF-8 bytes per text field --------------------
+# Over a bound, decoding fails with PAYLOAD_FIELD_TOO_LARGE naming the field. Together
+# they keep the protobuf encoding of the largest certificate under 16 KiB, and its
+# decision (with its bounded reasons, core.decision) well under a tlog-tiles entry.
+MAX_INTERMEDIARIES = 3  # forwarders, traders, brokers between exporter and end user
+MAX_ITEMS = 10  # lines of goods on one certificate
+MAX_ELEMENTS = 8  # elements named for one item
+MAX_REGISTRATIONS = 4  # registration numbers of one party
+MAX_OWNERS = 2  # owners of 50 % or more of one party: two at most can be
+MAX_ADDRESS_LINES = 3  # street lines of one address
+MAX_TRANSIT_COUNTRIES = 8  # countries on the route between exporter and destination
+MAX_REEXPORT_BARS = 32  # destinations the end user undertakes never to re-export to
+MAX_NAME_BYTES = 128  # legal names, parent company, signatory and position, authority
+MAX_ADDRESS_BYTES = 80  # an address line, city or region
+MAX_REFERENCE_BYTES = 48  # certificate number, registration value, references, postal code
+MAX_DESCRIPTION_BYTES = 200  # an item's description
+MAX_STATEMENT_BYTES = 1000  # the end-use statement in the end user's words
+MAX_QUALIFICATION_BYTES = 400  # a qualification of the undertakings
+MAX_CODE_BYTES = 40  # codes and decimals (their own formats are checked as well)
+
+# (proto message, field) -> bound. The decoder checks these before validating, so an
+# oversized list is refused before any work is done on its entries; the model below
+# carries the same bounds (a test holds the two together and covers every field).
+MAX_ENTRIES: dict[tuple[str, str], int] = {
+    ("EndUserCertificate", "intermediaries"): MAX_INTERMEDIARIES,
+    ("EndUserCertificate", "items"): MAX_ITEMS,
+    ("Item", "elements"): MAX_ELEMENTS,
+    ("Party", "registrations"): MAX_REGISTRATIONS,
+    ("Party", "owners"): MAX_OWNERS,
+    ("Address", "lines"): MAX_ADDRESS_LINES,
+    ("Transaction", "transit_countries"): MAX_TRANSIT_COUNTRIES,
+    ("Undertakings", "no_reexport_to"): MAX_REEXPORT_BARS,
+}
+MAX_TEXT_BYTES: dict[tuple[str, str], int] = {
+    ("EndUserCertificate", "certificate_number"): MAX_REFERENCE_BYTES,
+    ("EndUserCertificate", "final_destination_country"): MAX_CODE_BYTES,
+    ("Transaction", "transit_countries"): MAX_CODE_BYTES,
+    ("Party", "legal_name"): MAX_NAME_BYTES,
+    ("Party", "country_code"): MAX_CODE_BYTES,
+    ("Party", "parent_company"): MAX_NAME_BYTES,
+    ("Address", "lines"): MAX_ADDRESS_BYTES,
+    ("Address", "city"): MAX_ADDRESS_BYTES,
+    ("Address", "region"): MAX_ADDRESS_BYTES,
+    ("Address", "postal_code"): MAX_REFERENCE_BYTES,
+    ("Address", "country_code"): MAX_CODE_BYTES,
+    ("Registration", "scheme"): MAX_CODE_BYTES,
+    ("Registration", "value"): MAX_REFERENCE_BYTES,
+    ("Owner", "legal_name"): MAX_NAME_BYTES,
+    ("Owner", "country_code"): MAX_CODE_BYTES,
+    ("Owner", "share_percent"): MAX_CODE_BYTES,
+    ("Item", "description"): MAX_DESCRIPTION_BYTES,
+    ("Item", "hs_code"): MAX_CODE_BYTES,
+    ("Item", "elements"): MAX_CODE_BYTES,
+    ("Item", "contract_reference"): MAX_REFERENCE_BYTES,
+    ("Quantity", "value"): MAX_CODE_BYTES,
+    ("Quantity", "unit"): MAX_CODE_BYTES,
+    ("Money", "amount"): MAX_CODE_BYTES,
+    ("Money", "currency_code"): MAX_CODE_BYTES,
+    ("EndUse", "statement"): MAX_STATEMENT_BYTES,
+    ("Undertakings", "no_reexport_to"): MAX_CODE_BYTES,
+    ("Undertakings", "qualification"): MAX_QUALIFICATION_BYTES,
+    ("Signatory", "name"): MAX_NAME_BYTES,
+    ("Signatory", "position"): MAX_NAME_BYTES,
+    ("Endorsement", "authority"): MAX_NAME_BYTES,
+    ("Endorsement", "country_code"): MAX_CODE_BYTES,
+    ("Endorsement", "reference"): MAX_REFERENCE_BYTES,
+}
 
 
 # --- constrained scalar types -------------------------------------------------------
@@ -121,6 +198,29 @@ def _not_blank(value: str) -> str:
     return value
 
 
+def _text_within(limit: int) -> AfterValidator:
+    """At most `limit` UTF-8 bytes, and no control characters (see _CONTROL_RE)."""
+
+    def check(value: str) -> str:
+        problem = text_problem(value, limit)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    return AfterValidator(check)
+
+
+def text_problem(value: str, limit: int) -> str:
+    """Why `value` is not acceptable text of at most `limit` UTF-8 bytes ("" if it is)."""
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        return f"is {size} bytes of UTF-8; at most {limit} are accepted"
+    control = _CONTROL_RE.search(value)
+    if control:
+        return f"holds the control character U+{ord(control.group()):04X}"
+    return ""
+
+
 def _decimal(value: object) -> object:
     """Decimal strings as the proto writes them ("1250.5"): no sign, exponent or float."""
     if isinstance(value, str):
@@ -136,6 +236,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+Name = Annotated[str, AfterValidator(_not_blank), _text_within(MAX_NAME_BYTES)]
+OptionalName = Annotated[str, _text_within(MAX_NAME_BYTES)]
+AddressText = Annotated[str, _text_within(MAX_ADDRESS_BYTES)]
+Reference = Annotated[str, _text_within(MAX_REFERENCE_BYTES)]
 CountryCode = Annotated[str, AfterValidator(_country)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 ElementSymbol = Annotated[str, AfterValidator(_element)]
@@ -229,31 +333,31 @@ class Validity(_Strict):
 
 
 class Address(_Strict):
-    lines: tuple[str, ...] = ()
-    city: str = ""
-    region: str = ""
-    postal_code: str = ""
+    lines: tuple[AddressText, ...] = Field(default=(), max_length=MAX_ADDRESS_LINES)
+    city: AddressText = ""
+    region: AddressText = ""
+    postal_code: Reference = ""
     country_code: CountryCode | None = None
 
 
 class Registration(_Strict):
     scheme: Scheme
-    value: Text
+    value: Annotated[Text, _text_within(MAX_REFERENCE_BYTES)]
 
 
 class Owner(_Strict):
-    legal_name: Text
+    legal_name: Name
     country_code: CountryCode | None = None
     share_percent: Percent
 
 
 class Party(_Strict):
-    legal_name: Text
+    legal_name: Name
     address: Address | None = None
     country_code: CountryCode
-    registrations: tuple[Registration, ...] = ()
-    parent_company: str = ""
-    owners: tuple[Owner, ...] = ()
+    registrations: tuple[Registration, ...] = Field(default=(), max_length=MAX_REGISTRATIONS)
+    parent_company: OptionalName = ""
+    owners: tuple[Owner, ...] = Field(default=(), max_length=MAX_OWNERS)
 
 
 class Intermediary(_Strict):
@@ -272,18 +376,18 @@ class Money(_Strict):
 
 
 class Item(_Strict):
-    description: str = ""
+    description: Annotated[str, _text_within(MAX_DESCRIPTION_BYTES)] = ""
     hs_code: HsCode
-    elements: tuple[ElementSymbol, ...] = ()
+    elements: tuple[ElementSymbol, ...] = Field(default=(), max_length=MAX_ELEMENTS)
     form: ItemForm = ItemForm.UNSPECIFIED
     quantity: Quantity
     value: Money | None = None
-    contract_reference: str = ""
+    contract_reference: Reference = ""
 
 
 class EndUse(_Strict):
     category: EndUseCategory
-    statement: str = ""
+    statement: Annotated[str, _text_within(MAX_STATEMENT_BYTES)] = ""
 
     @field_validator("category")
     @classmethod
@@ -300,20 +404,20 @@ class Undertakings(_Strict):
     no_military_end_use: bool = False
     no_military_end_user: bool = False
     no_reexport_without_consent: bool = False
-    no_reexport_to: tuple[CountryCode, ...] = ()
-    qualification: str = ""
+    no_reexport_to: tuple[CountryCode, ...] = Field(default=(), max_length=MAX_REEXPORT_BARS)
+    qualification: Annotated[str, _text_within(MAX_QUALIFICATION_BYTES)] = ""
 
 
 class Signatory(_Strict):
-    name: Text
-    position: str = ""
+    name: Name
+    position: OptionalName = ""
     signed_at: UtcDatetime
 
 
 class Endorsement(_Strict):
-    authority: Text
+    authority: Name
     country_code: CountryCode | None = None
-    reference: str = ""
+    reference: Reference = ""
     endorsed_at: UtcDatetime | None = None
 
 
@@ -321,7 +425,7 @@ class Transaction(_Strict):
     """Commercial facts the red-flag rules read; all optional on the certificate."""
 
     payment_method: PaymentMethod = PaymentMethod.UNSPECIFIED
-    transit_countries: tuple[CountryCode, ...] = ()
+    transit_countries: tuple[CountryCode, ...] = Field(default=(), max_length=MAX_TRANSIT_COUNTRIES)
     installation_declined: bool = False
     training_declined: bool = False
 
@@ -329,15 +433,15 @@ class Transaction(_Strict):
 class Certificate(_Strict):
     """An end-user certificate; holding one means every field passed validation."""
 
-    certificate_number: Text
+    certificate_number: Annotated[Text, _text_within(MAX_REFERENCE_BYTES)]
     issued_at: UtcDatetime
     validity: Validity
     exporter: Party | None = None
     importer: Party
     consignee: Party | None = None
-    intermediaries: tuple[Intermediary, ...] = ()
+    intermediaries: tuple[Intermediary, ...] = Field(default=(), max_length=MAX_INTERMEDIARIES)
     end_user: Party
-    items: tuple[Item, ...] = Field(min_length=1)
+    items: tuple[Item, ...] = Field(min_length=1, max_length=MAX_ITEMS)
     end_use: EndUse
     final_destination_country: CountryCode
     undertakings: Undertakings | None = None
@@ -354,7 +458,8 @@ def certificate_from_payload(payload_type: str, payload: bytes) -> Certificate:
 
     Raises InvalidSubmission with reason PAYLOAD_TYPE_UNSUPPORTED (field "payloadType"),
     PAYLOAD_INVALID_PROTOBUF, PAYLOAD_INVALID_JSON, PAYLOAD_MISSING_FIELD or
-    PAYLOAD_INVALID_FIELD (field = proto path, e.g. "items[0].quantity.value").
+    PAYLOAD_INVALID_FIELD (field = proto path, e.g. "items[0].quantity.value"; every bad
+    field of the certificate is in the error's `violations`, see certificate_from_proto).
     """
     if payload_type == PAYLOAD_TYPE_PROTO:
         msg = _decode_proto(payload)
@@ -371,12 +476,77 @@ def certificate_from_payload(payload_type: str, payload: bytes) -> Certificate:
 
 
 def certificate_from_proto(msg: certificate_pb2.EndUserCertificate) -> Certificate:
-    """Validate a decoded EUC message; raises InvalidSubmission (missing or invalid field)."""
-    data = _message_to_dict(msg, "")
+    """Validate a decoded EUC message.
+
+    Raises InvalidSubmission naming every missing or invalid field at once, so a
+    submitter fixes them in one round: each is one of the error's `violations` (field
+    path, description, PAYLOAD_MISSING_FIELD or PAYLOAD_INVALID_FIELD), the first
+    MAX_FIELD_VIOLATIONS of them in field order. The error's own reason is
+    PAYLOAD_MISSING_FIELD when any required field is missing, else PAYLOAD_INVALID_FIELD.
+    """
+    _check_bounds(msg)
+    problems: list[FieldViolation] = []
+    data = _message_to_dict(msg, "", problems)
     try:
-        return Certificate.model_validate(data)
+        certificate = Certificate.model_validate(data)
     except ValidationError as exc:
-        raise _invalid_from(exc) from None
+        # A value the conversion refused was left out: the model would call it missing.
+        reported = {p.field for p in problems}
+        problems.extend(v for v in _violations(exc) if v.field not in reported)
+    else:
+        if not problems:
+            return certificate
+    raise _invalid(problems)
+
+
+def _check_bounds(msg: certificate_pb2.EndUserCertificate) -> None:
+    """Refuse a message with a field over its bound (MAX_ENTRIES, MAX_TEXT_BYTES) before
+    any work is done on its values: InvalidSubmission PAYLOAD_FIELD_TOO_LARGE, with one
+    violation per such field (at most MAX_FIELD_VIOLATIONS)."""
+    found: list[FieldViolation] = []
+    _bounds_of(msg, "", found)
+    if found:
+        first = found[0]
+        more = f" (and {len(found) - 1} more fields over their bounds)" if len(found) > 1 else ""
+        raise InvalidSubmission(
+            f"{first.field}: {first.description}{more}",
+            reason="PAYLOAD_FIELD_TOO_LARGE",
+            field=first.field,
+            violations=found[:MAX_FIELD_VIOLATIONS],
+        )
+
+
+def _bounds_of(msg: Message, path: str, found: list[FieldViolation]) -> None:
+    message = msg.DESCRIPTOR.name
+    for fd, value in msg.ListFields():
+        field_path = _join(path, fd.name)
+        limit = MAX_ENTRIES.get((message, fd.name))
+        if fd.is_repeated and limit is not None and len(value) > limit:
+            found.append(
+                FieldViolation(
+                    field_path,
+                    f"has {len(value)} entries; at most {limit} are accepted",
+                    "PAYLOAD_FIELD_TOO_LARGE",
+                )
+            )
+            continue  # its entries are not looked at
+        for i, v in enumerate(value if fd.is_repeated else (value,)):
+            at = f"{field_path}[{i}]" if fd.is_repeated else field_path
+            if fd.type == FieldDescriptor.TYPE_MESSAGE:
+                _bounds_of(v, at, found)
+            elif fd.type == FieldDescriptor.TYPE_STRING:
+                # A field missing from the table gets the tightest bound; a test keeps
+                # every string field of the proto in it.
+                most = MAX_TEXT_BYTES.get((message, fd.name), MAX_CODE_BYTES)
+                size = len(v.encode("utf-8", "surrogatepass"))
+                if size > most:
+                    found.append(
+                        FieldViolation(
+                            at,
+                            f"is {size} bytes of UTF-8; at most {most} are accepted",
+                            "PAYLOAD_FIELD_TOO_LARGE",
+                        )
+                    )
 
 
 def _decode_proto(payload: bytes) -> certificate_pb2.EndUserCertificate:
@@ -471,32 +641,46 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{name}" if path else name
 
 
-def _message_to_dict(msg: Message, path: str) -> dict[str, Any]:
+class _Refused:
+    """A value the conversion refused (and reported): its field is left out."""
+
+
+_REFUSED = _Refused()
+
+
+def _message_to_dict(msg: Message, path: str, problems: list[FieldViolation]) -> dict[str, Any]:
     """Proto message → plain data keyed by proto field names; unset fields are left out.
 
     proto3 cannot tell "" or 0 from absent, so both are treated as absent: a required
-    field left empty is reported as missing by the model.
+    field left empty is reported as missing by the model. A value that cannot convert
+    (a timestamp out of range, an enum number no version defines) is appended to
+    `problems` and its field left out.
     """
     out: dict[str, Any] = {}
     for fd in msg.DESCRIPTOR.fields:
         value = getattr(msg, fd.name)
         field_path = _join(path, fd.name)
+        converted: Any = _REFUSED
         if fd.is_repeated:
             if len(value):
-                out[fd.name] = tuple(
-                    _value(fd, v, f"{field_path}[{i}]") for i, v in enumerate(value)
+                elements = tuple(
+                    _value(fd, v, f"{field_path}[{i}]", problems) for i, v in enumerate(value)
                 )
+                if _REFUSED not in elements:
+                    converted = elements
         elif fd.type == FieldDescriptor.TYPE_MESSAGE:
             if msg.HasField(fd.name):
-                out[fd.name] = _value(fd, value, field_path)
+                converted = _value(fd, value, field_path, problems)
         elif fd.type == FieldDescriptor.TYPE_ENUM:
             if value != 0:
-                out[fd.name] = _value(fd, value, field_path)
+                converted = _value(fd, value, field_path, problems)
         elif fd.type == FieldDescriptor.TYPE_STRING:
             if value != "":
-                out[fd.name] = value
+                converted = value
         else:
-            out[fd.name] = value
+            converted = value
+        if converted is not _REFUSED:
+            out[fd.name] = converted
     return out
 
 
@@ -504,20 +688,19 @@ def _message_to_dict(msg: Message, path: str) -> dict[str, Any]:
 # pure-Python and upb classes, which share the attributes used here.
 
 
-def _value(fd: Any, value: Any, path: str) -> Any:
+def _value(fd: Any, value: Any, path: str, problems: list[FieldViolation]) -> Any:
     if fd.type == FieldDescriptor.TYPE_MESSAGE:
         if fd.message_type.full_name == Timestamp.DESCRIPTOR.full_name:
             try:
                 return value.ToDatetime(tzinfo=UTC)
             except (ValueError, OverflowError) as exc:
-                raise InvalidSubmission(
-                    f"{path}: not a valid timestamp: {exc}",
-                    reason="PAYLOAD_INVALID_FIELD",
-                    field=path,
-                ) from None
-        return _message_to_dict(value, path)
+                problems.append(
+                    FieldViolation(path, f"not a valid timestamp: {exc}", "PAYLOAD_INVALID_FIELD")
+                )
+                return _REFUSED
+        return _message_to_dict(value, path, problems)
     if fd.type == FieldDescriptor.TYPE_ENUM:
-        return _enum_member(fd.enum_type, value, path)
+        return _enum_member(fd.enum_type, value, path, problems)
     return value
 
 
@@ -525,15 +708,14 @@ def _enum_prefix(enum: Any) -> str:
     return str(enum.values_by_number[0].name).removesuffix("UNSPECIFIED")
 
 
-def _enum_member(enum: Any, number: int, path: str) -> StrEnum:
+def _enum_member(enum: Any, number: int, path: str, problems: list[FieldViolation]) -> Any:
     # proto3 enums are open: binary payloads may carry numbers no version defines.
     described = enum.values_by_number.get(number)
     if described is None:
-        raise InvalidSubmission(
-            f"{path}: {number} is not a {enum.name} value",
-            reason="PAYLOAD_INVALID_FIELD",
-            field=path,
+        problems.append(
+            FieldViolation(path, f"{number} is not a {enum.name} value", "PAYLOAD_INVALID_FIELD")
         )
+        return _REFUSED
     return _ENUMS[enum.full_name](str(described.name).removeprefix(_enum_prefix(enum)))
 
 
@@ -544,17 +726,51 @@ def _loc_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _invalid_from(exc: ValidationError) -> InvalidSubmission:
-    first = exc.errors(include_url=False)[0]
-    path = _loc_path(tuple(first["loc"]))
-    missing = first["type"] == "missing"
-    detail = "is required" if missing else first["msg"].removeprefix("Value error, ")
-    more = exc.error_count() - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+_MAX_DESCRIPTION = 120
+
+
+def _violations(exc: ValidationError) -> list[FieldViolation]:
+    """One violation per validation error, in field order; a description never repeats
+    the field path (that is the violation's `field`)."""
+    errors = exc.errors(include_url=False)
+    paths = [_loc_path(tuple(e["loc"])) for e in errors]
+    found = []
+    for error, path in zip(errors, paths, strict=True):
+        if error["type"] == "too_short" and any(p.startswith(f"{path}[") for p in paths):
+            continue  # pydantic's "too few" after dropping an entry it already reported
+        missing = error["type"] == "missing"
+        detail = "is required" if missing else error["msg"].removeprefix("Value error, ")
+        if len(detail) > _MAX_DESCRIPTION:  # a validator may quote a long value
+            detail = detail[: _MAX_DESCRIPTION - 1] + "…"
+        found.append(
+            FieldViolation(
+                path,
+                detail,
+                "PAYLOAD_MISSING_FIELD" if missing else "PAYLOAD_INVALID_FIELD",
+            )
+        )
+    return found
+
+
+def _invalid(problems: list[FieldViolation]) -> InvalidSubmission:
+    """The error for a certificate with these problems (at least one): the first as
+    `field`, as many as the caps allow as `violations`."""
+    total = len(problems)
+    kept = fit_violations(problems)
+    first = problems[0]
+    message = f"{first.field}: {first.description}"
+    if total > 1:
+        message = (
+            f"the certificate has {total} problems, each a field violation; the first: {message}"
+        )
+    if len(kept) < total:
+        message += f" (the first {len(kept)} are listed; at most {MAX_FIELD_VIOLATIONS} ever are)"
+    missing = any(p.reason == "PAYLOAD_MISSING_FIELD" for p in problems)
     return InvalidSubmission(
-        f"{path}: {detail}{suffix}",
+        message,
         reason="PAYLOAD_MISSING_FIELD" if missing else "PAYLOAD_INVALID_FIELD",
-        field=path,
+        field=first.field,
+        violations=problems,
     )
 
 
