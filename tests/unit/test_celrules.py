@@ -16,7 +16,7 @@ from eucgate.core.celrules import (
     CelStatus,
     activation_for,
 )
-from eucgate.core.model import Quantity
+from eucgate.core.model import MAX_ITEMS, Quantity
 from eucgate.errors import BundleError
 
 from tests.factories import NOW, jay_ushin, magnet_item, valid_certificate
@@ -145,14 +145,19 @@ def test_fired_and_quiet_do_not_refer() -> None:
 
 
 def test_work_over_the_estimate_is_not_started() -> None:
-    many = valid_certificate(items=tuple(magnet_item() for _ in range(300)))
-    rule = CelRule("CEL-001", "euc.items.all(a, euc.items.all(b, a == b))")
+    # The model bounds every list (MAX_ITEMS and the like), so the default bound is out of
+    # reach of any certificate; a tighter one shows the check.
+    many = valid_certificate(items=tuple(magnet_item() for _ in range(MAX_ITEMS)))
+    expression = "euc.items.all(a, euc.items.all(b, a == b))"
+    rule = CelRule("CEL-001", expression, limits=CelLimits(max_work=500))
     result = rule.evaluate(activation_for(many, NOW))
     assert result.status is CelStatus.TIMEOUT
     assert result.refer
     assert "work estimate" in result.detail
-    # The same rule on the ordinary certificate runs.
-    assert rule.evaluate(ACTIVATION).status is CelStatus.FIRED
+    # The same rule under the default bound runs, on the largest list of items too.
+    assert CelRule("CEL-001", expression).evaluate(activation_for(many, NOW)).status is (
+        CelStatus.FIRED
+    )
 
 
 def test_the_outcome_does_not_depend_on_how_long_evaluation_takes() -> None:

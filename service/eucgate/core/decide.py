@@ -3,9 +3,10 @@
 Pure: it reads no clock, file, database or environment; everything it depends on is an
 argument, so the server, the CLI, the benchmarks and replay all get the same answer from
 the same inputs. Every rule of the bundle in effect at `now` runs, in bundle order; every
-finding becomes a
-reason; the outcome is the strictest reason (REJECT > REFER > APPROVE). A rule that
-raises gives REFER with rule id ENG-001: nothing approves by omission.
+finding becomes a reason; the outcome is the strictest reason (REJECT > REFER > APPROVE).
+A rule that raises gives REFER with rule id ENG-001: nothing approves by omission.
+The reasons a decision keeps are bounded (`decision.bounded_reasons`: a few per rule, a
+count of the rest), so no input makes a decision too large to log or return.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from eucgate.core.decision import (
     Reason,
     RuleOutcome,
     SignerResult,
+    bounded_reasons,
     outcome_of,
 )
 from eucgate.core.ledger import LedgerView, RecordingLedger
@@ -89,7 +91,7 @@ def decide(
     licensee = bundle.licensed_importer_for(certificate.end_user)
     return Decision(
         outcome=outcome,
-        reasons=tuple(reasons),
+        reasons=bounded_reasons(reasons),
         bundle_digest=bundle.digest,
         euc_digest=submission.euc_digest,
         decided_at=now,

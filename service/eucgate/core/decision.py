@@ -2,17 +2,93 @@
 
 These are the domain types `decide()` returns; the API edge maps them to eucgate.v1
 messages. They are frozen: a Decision is never edited after it is made.
+
+A decision is bounded whatever it is fed: the text it takes from outside the bundle
+(reason messages, what signer certificates say) is clipped to a number of canonical-JSON
+bytes (`clip`), signer registrations and reasons are counted (`bounded_reasons`), and the
+certificate fields it copies are bounded by the model. So its canonical JSON stays under
+MAX_DECISION_BYTES, and its audit-log entry under the 65,535 bytes of a tlog-tiles entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from eucgate.core.ledger import LedgerRead
+
+# Canonical-JSON bytes (escapes counted) of one reason's message and cited field path.
+MAX_REASON_MESSAGE_BYTES = 200
+MAX_REASON_FIELD_BYTES = 64
+# Reasons one rule keeps for one decision: with more findings, the first ones and one
+# reason counting the rest.
+MAX_REASONS_PER_RULE = 6
+# Reasons of one decision; past it, one last reason names the rules left out.
+MAX_REASONS = 20
+# What the verifier concludes about a signature, as a decision keeps it: the text a
+# signer's certificate supplies, and the engine's own codes. The organisation and each
+# registration keep room for the party names and registrations the model accepts (a
+# clipped value ends in "…"), so clipping does not make a signer look like a party.
+MAX_SIGNER_TEXT_BYTES = 96
+MAX_SIGNER_CODE_BYTES = 32
+MAX_SIGNER_KEYID_BYTES = 68  # a DSSE keyid is 64 hex digits
+MAX_SIGNER_ORGANIZATION_BYTES = 160
+MAX_SIGNER_REGISTRATION_BYTES = 120
+MAX_SIGNER_REGISTRATIONS = 4
+# A reviewer's note as a resolution keeps it, and the reviewer's identity.
+MAX_REVIEW_NOTE_BYTES = 2000
+MAX_REVIEWER_BYTES = 128
+# The canonical JSON of any decision `decide()` or a review makes (tests hold it).
+MAX_DECISION_BYTES = 24 * 1024
+_ELLIPSIS = "…"
+
+
+def _json_cost(ch: str) -> int:
+    """Bytes `ch` takes in canonical JSON (core.canonical: UTF-8, minimal escapes)."""
+    code = ord(ch)
+    if ch in '"\\\b\f\n\r\t':
+        return 2
+    if code < 0x20:
+        return 6  # \u00XX
+    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` bytes of canonical JSON, ending in "…" when cut.
+
+    Lone surrogates, which UTF-8 cannot carry, become U+FFFD.
+    """
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text[: limit + 1]):
+        text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    room = limit - len(_ELLIPSIS.encode())  # what the text keeps when it is cut
+    used = 0
+    cut = 0
+    for i, ch in enumerate(text):
+        cost = _json_cost(ch)
+        if used + cost <= room:
+            cut = i + 1
+        used += cost
+        if used > limit:
+            return text[:cut] + _ELLIPSIS
+    return text
+
+
+def _clipped(limit: int) -> AfterValidator:
+    return AfterValidator(lambda value: clip(value, limit))
+
+
+SignerText = Annotated[str, _clipped(MAX_SIGNER_TEXT_BYTES)]
+SignerCode = Annotated[str, _clipped(MAX_SIGNER_CODE_BYTES)]
 
 
 class Outcome(StrEnum):
@@ -53,8 +129,8 @@ class Reason(_Frozen):
     rule_id: str
     family: Family
     outcome: RuleOutcome
-    message: str
-    field: str = ""
+    message: Annotated[str, _clipped(MAX_REASON_MESSAGE_BYTES)]
+    field: Annotated[str, _clipped(MAX_REASON_FIELD_BYTES)] = ""
 
 
 class SignerResult(_Frozen):
@@ -69,21 +145,24 @@ class SignerResult(_Frozen):
     """
 
     index: int
-    keyid: str
-    role: str = ""
-    subject: str = ""
-    certificate_digest: str = ""
-    organization: str = ""
-    country: str = ""
-    registrations: tuple[str, ...] = ()
-    key_algorithm: str = ""
+    keyid: Annotated[str, _clipped(MAX_SIGNER_KEYID_BYTES)]
+    role: SignerCode = ""
+    subject: Annotated[str, _clipped(2 * MAX_SIGNER_TEXT_BYTES)] = ""
+    certificate_digest: Annotated[str, _clipped(64)] = ""
+    organization: Annotated[str, _clipped(MAX_SIGNER_ORGANIZATION_BYTES)] = ""
+    country: Annotated[str, _clipped(8)] = ""
+    registrations: Annotated[
+        tuple[Annotated[str, _clipped(MAX_SIGNER_REGISTRATION_BYTES)], ...],
+        AfterValidator(lambda regs: regs[:MAX_SIGNER_REGISTRATIONS]),
+    ] = ()
+    key_algorithm: SignerCode = ""
     checked_at: datetime | None = None
     verified: bool = False
-    failure: str = ""
-    detail: str = ""
-    revocation: str = ""
-    revocation_failure: str = ""
-    revocation_detail: str = ""
+    failure: SignerCode = ""
+    detail: Annotated[str, _clipped(2 * MAX_SIGNER_TEXT_BYTES)] = ""
+    revocation: SignerCode = ""
+    revocation_failure: SignerCode = ""
+    revocation_detail: SignerText = ""
 
 
 class PartySummary(_Frozen):
@@ -105,8 +184,8 @@ class Review(_Frozen):
     """A person's resolution of a REFERRED decision: which one, by whom, and why."""
 
     resolves: str  # decision id of the REFERRED decision
-    reviewer: str  # the caller identity that resolved it
-    note: str  # the reviewer's reason, as given
+    reviewer: Annotated[str, _clipped(MAX_REVIEWER_BYTES)]  # the caller that resolved it
+    note: Annotated[str, _clipped(MAX_REVIEW_NOTE_BYTES)]  # the reviewer's reason, as given
 
 
 class Decision(_Frozen):
@@ -146,7 +225,53 @@ class Decision(_Frozen):
 _RANK = {RuleOutcome.REJECT: 2, RuleOutcome.REFER: 1}
 
 
-def outcome_of(reasons: tuple[Reason, ...] | list[Reason]) -> Outcome:
+def outcome_of(reasons: Sequence[Reason]) -> Outcome:
     """Precedence REJECT > REFER > APPROVE; no reasons means APPROVED."""
     worst = max((_RANK[r.outcome] for r in reasons), default=0)
     return {2: Outcome.REJECTED, 1: Outcome.REFERRED, 0: Outcome.APPROVED}[worst]
+
+
+def bounded_reasons(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
+    """At most MAX_REASONS_PER_RULE reasons per rule (the last counting the rest) and at
+    most MAX_REASONS in all (the last naming the rules left out).
+
+    The outcome never changes: a reason standing for others carries the strictest
+    outcome among them, and `outcome_of` gives the same for the bounded reasons as for
+    all of them. Order is kept; pure.
+    """
+    per_rule: dict[str, list[Reason]] = {}
+    for reason in reasons:
+        per_rule.setdefault(reason.rule_id, []).append(reason)
+    kept: list[Reason] = []
+    for rule_id, fired in per_rule.items():
+        if len(fired) <= MAX_REASONS_PER_RULE:
+            kept.extend(fired)
+            continue
+        rest = fired[MAX_REASONS_PER_RULE - 1 :]
+        kept.extend(fired[: MAX_REASONS_PER_RULE - 1])
+        kept.append(
+            Reason(
+                rule_id=rule_id,
+                family=rest[0].family,
+                outcome=_strictest(rest),
+                message=f"{rule_id} found {len(rest)} more problems like these, first at "
+                f"{rest[0].field or 'the envelope'}: {rest[0].message}",
+                field=rest[0].field,
+            )
+        )
+    if len(kept) <= MAX_REASONS:
+        return tuple(kept)
+    rest = kept[MAX_REASONS - 1 :]
+    rules = list(dict.fromkeys(r.rule_id for r in rest))
+    last = Reason(
+        rule_id=rest[0].rule_id,
+        family=rest[0].family,
+        outcome=_strictest(rest),
+        message=f"{len(rest)} more reasons left out, of rules {', '.join(rules)}",
+        field=rest[0].field,
+    )
+    return (*kept[: MAX_REASONS - 1], last)
+
+
+def _strictest(reasons: Sequence[Reason]) -> RuleOutcome:
+    return max((r.outcome for r in reasons), key=_RANK.__getitem__)

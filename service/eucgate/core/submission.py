@@ -15,6 +15,12 @@ from eucgate.core.canonical import sha256_hex
 from eucgate.core.model import Certificate, certificate_from_payload
 from eucgate.errors import InvalidSubmission
 
+# Whatever the configuration says: with the model's field bounds and the decision's
+# (core.decision), an envelope this size or smaller always makes an audit-log entry
+# within the 65,535 bytes of a tlog-tiles entry (the entry holds the envelope and the
+# decision, each as base64).
+MAX_ENVELOPE_BYTES = 20 * 1024  # the envelope as logged: deterministic protobuf
+MAX_SIGNATURES = 8
 _KEY = object()
 
 
@@ -42,10 +48,13 @@ class Submission:
     ) -> Submission:
         """Check the limits, then decode the certificate.
 
-        Raises InvalidSubmission: SIGNATURES_EMPTY, SIGNATURES_TOO_MANY (field
-        "signatures"), PAYLOAD_EMPTY, PAYLOAD_TOO_LARGE (field "payload"), or any
-        payload reason of `model.certificate_from_payload`.
+        `max_signatures` and `max_payload_bytes` are the caller's limits; MAX_SIGNATURES
+        and MAX_ENVELOPE_BYTES hold whatever they are. Raises InvalidSubmission:
+        SIGNATURES_EMPTY, SIGNATURES_TOO_MANY (field "signatures"), PAYLOAD_EMPTY,
+        PAYLOAD_TOO_LARGE (field "payload"), ENVELOPE_TOO_LARGE, or any payload reason
+        of `model.certificate_from_payload`.
         """
+        max_signatures = min(max_signatures, MAX_SIGNATURES)
         count = len(envelope.signatures)
         if count == 0:
             raise InvalidSubmission(
@@ -70,11 +79,18 @@ class Submission:
                 reason="PAYLOAD_TOO_LARGE",
                 field="payload",
             )
+        logged = envelope.digest_input()
+        if len(logged) > MAX_ENVELOPE_BYTES:
+            raise InvalidSubmission(
+                f"the envelope is {len(logged)} bytes with its signatures and certificate "
+                f"chains; at most {MAX_ENVELOPE_BYTES} are accepted",
+                reason="ENVELOPE_TOO_LARGE",
+            )
         certificate = certificate_from_payload(envelope.payload_type, envelope.payload)
         return cls(
             envelope=envelope,
             certificate=certificate,
             euc_digest=sha256_hex(envelope.payload),
-            envelope_digest=sha256_hex(envelope.digest_input()),
+            envelope_digest=sha256_hex(logged),
             _key=_KEY,
         )
