@@ -177,6 +177,7 @@ def _serve_eucgate(directory: Path, port_file: Path) -> int:
         bundle_path=directory / "bundle.dsse.json",
         policy_admin_keys=[directory / "policy-admin" / "policy-admin.pub.pem"],
         service_key_path=directory / "pki" / "service.key.pem",
+        insecure=True,
     )
     # As `eucgate serve` does: JSON log lines per request are part of the real cost.
     configure_logging(settings.log_level, json=settings.log_json)

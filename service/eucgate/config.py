@@ -70,10 +70,20 @@ class Settings(BaseSettings):
     log_key_path: Path | None = Field(
         None, description="Ed25519 PEM key that signs checkpoints; default the service key"
     )
-    tls_cert_path: Path | None = None
-    tls_key_path: Path | None = None
-    tls_client_ca_path: Path | None = Field(
-        None, description="with it, clients must present a certificate (mTLS)"
+    tls_cert_path: Path | None = Field(
+        None, description="the API port's certificate chain (PEM), server certificate first"
+    )
+    tls_key_path: Path | None = Field(None, description="the API port's private key (PEM)")
+    access_path: Path | None = Field(
+        None,
+        description="the access file: client CAs by name and the client-certificate "
+        "identities under them mapped to roles (see docs/access.md); with TLS, clients "
+        "must present a certificate it maps (mTLS)",
+    )
+    insecure: bool = Field(
+        False,
+        description="plaintext API with every caller anonymous and allowed everything; for "
+        "local use and the demo only, never in production",
     )
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # The model's field bounds fit 16 KiB; more is refused by the core anyway
@@ -120,11 +130,21 @@ class Settings(BaseSettings):
         return value.lower()
 
     @model_validator(mode="after")
-    def _tls_pair(self) -> Settings:
-        if (self.tls_cert_path is None) != (self.tls_key_path is None):
-            raise ValueError("tls_cert_path and tls_key_path go together")
-        if self.tls_client_ca_path is not None and self.tls_cert_path is None:
-            raise ValueError("tls_client_ca_path needs tls_cert_path and tls_key_path")
+    def _secure_unless_told(self) -> Settings:
+        # Secure by default: the API is mTLS with mapped identities, or explicitly open.
+        tls = (self.tls_cert_path, self.tls_key_path, self.access_path)
+        if self.insecure:
+            if any(path is not None for path in tls):
+                raise ValueError(
+                    "insecure serves plaintext to anonymous callers: drop it, or drop "
+                    "tls_cert_path, tls_key_path and access_path"
+                )
+        elif any(path is None for path in tls):
+            raise ValueError(
+                "the API needs mutual TLS: set tls_cert_path, tls_key_path and access_path "
+                "(see docs/access.md), or set insecure (plaintext, anonymous, every role) "
+                "for local use only"
+            )
         return self
 
     @classmethod

@@ -25,7 +25,7 @@ from eucgate.core.ledger import LedgerView
 from eucgate.core.pki import ChainCache
 from eucgate.core.receipt import receipt_statement, sign_receipt
 from eucgate.core.submission import Submission
-from eucgate.errors import RequestConflict
+from eucgate.errors import PermissionDenied, RequestConflict
 from eucgate.ids import new_decision_id
 from eucgate.log.entry import encode_entry
 from eucgate.store.base import AppendResult, DecisionRecord, Reservation, Store
@@ -100,8 +100,19 @@ class Gate:
         """The gate's clock reading (UTC): what decisions are made at."""
         return self._clock()
 
-    def submit(self, caller: str, request_id: str, envelope: Envelope) -> AppendResult:
+    def submit(
+        self,
+        caller: str,
+        request_id: str,
+        envelope: Envelope,
+        *,
+        importers: frozenset[str] | None = None,
+    ) -> AppendResult:
         """Decide `envelope` and record the decision durably before returning it.
+
+        `importers` are the registrations ("SCHEME:VALUE") an importer caller is bound
+        to: the certificate's importer or end user must carry one of them, or nothing is
+        decided (PermissionDenied, IMPORTER_NOT_BOUND). None: any certificate.
 
         Approvals reserve quota in the recording transaction; one that a concurrent
         approval outran is decided again there on the balances then (see `licences`), so
@@ -116,6 +127,12 @@ class Gate:
             max_payload_bytes=self._max_payload_bytes,
             max_signatures=self._max_signatures,
         )
+        if importers is not None and importers.isdisjoint(parties_of(submission)):
+            raise PermissionDenied(
+                "neither the importer nor the end user of this EUC carries a registration "
+                "the caller is bound to; nothing was decided",
+                reason="IMPORTER_NOT_BOUND",
+            )
         earlier = self._store.find_request(caller, request_id)
         if earlier is not None:
             if earlier.envelope_digest != submission.envelope_digest:
@@ -191,6 +208,16 @@ class Gate:
         return dataclasses.replace(
             unsigned, receipt=receipt.to_proto().SerializeToString(deterministic=True)
         )
+
+
+def parties_of(submission: Submission) -> frozenset[str]:
+    """The importer and end-user registrations ("SCHEME:VALUE") a submission names."""
+    certificate = submission.certificate
+    return frozenset(
+        f"{r.scheme}:{r.value}"
+        for party in (certificate.importer, certificate.end_user)
+        for r in party.registrations
+    )
 
 
 def decision_of(record: DecisionRecord) -> Decision:

@@ -143,3 +143,13 @@ def balance_rows(
     for code, row in sorted(rows.items()):
         out.append((code, row.unit, Decimal(0), row.approved, row.shipped))
     return out
+
+
+def held_by(bundle: Bundle, licence_number: str, registrations: frozenset[str]) -> bool:
+    """Whether `bundle` lists `licence_number` for an importer carrying one of
+    `registrations` ("SCHEME:VALUE"): what an importer caller may read balances of."""
+    return any(
+        li.licence_number == licence_number
+        and not registrations.isdisjoint(f"{r.scheme}:{r.value}" for r in li.registrations)
+        for li in bundle.licensed_importers
+    )

@@ -92,6 +92,11 @@ class Metrics:
             "1 while the server reports SERVING (store reachable, not shutting down), else 0.",
             registry=self.registry,
         )
+        self.insecure = Gauge(
+            "eucgate_insecure",
+            "1 when the API port is plaintext with anonymous callers (`insecure`), else 0.",
+            registry=self.registry,
+        )
 
     def watch_bundle(self, active: Callable[[], tuple[str, str]]) -> None:
         """Report the active bundle's (name, digest), as `active` gives them at scrape time."""
@@ -145,12 +150,12 @@ Done = Callable[[grpc.ServicerContext, float, BaseException | None], None]
 
 
 if TYPE_CHECKING:
-    _Interceptor = grpc.ServerInterceptor[Any, Any]  # generic only in the type stubs
+    ServerInterceptorBase = grpc.ServerInterceptor[Any, Any]  # generic only in the stubs
 else:
-    _Interceptor = grpc.ServerInterceptor
+    ServerInterceptorBase = grpc.ServerInterceptor
 
 
-class RpcMetricsInterceptor(_Interceptor):
+class RpcMetricsInterceptor(ServerInterceptorBase):
     """Counts every RPC the server knows by its final status code and times it.
 
     Unknown methods (answered UNIMPLEMENTED by gRPC) are not counted: their names come

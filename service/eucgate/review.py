@@ -19,7 +19,7 @@ from eucgate.core.decide import approved_item
 from eucgate.core.decision import Decision, Family, Outcome, Reason, Review, RuleOutcome
 from eucgate.core.ledger import RecordingLedger
 from eucgate.core.submission import Submission
-from eucgate.errors import FailedPrecondition, NotFound
+from eucgate.errors import FailedPrecondition, NotFound, PermissionDenied
 from eucgate.gate import Gate, decision_of
 from eucgate.store.base import AppendResult
 
@@ -27,10 +27,24 @@ REVIEW_RULE_ID = "REV-001"
 MAX_NOTE_CHARS = 2000
 
 
-def resolve(gate: Gate, reviewer: str, decision_id: str, approve: bool, note: str) -> AppendResult:
+def resolve(
+    gate: Gate,
+    reviewer: str,
+    decision_id: str,
+    approve: bool,
+    note: str,
+    *,
+    reviewer_importers: frozenset[str] | None = None,
+    four_eyes: bool = True,
+) -> AppendResult:
     """Record `reviewer`'s verdict on REFERRED decision `decision_id`.
 
-    Raises NotFound (DECISION_NOT_FOUND); FailedPrecondition: REFERRAL_NOT_REFERRED (the
+    Four eyes: with `four_eyes`, a reviewer never resolves a referral its own identity
+    submitted, nor one naming an importer it is bound to (`reviewer_importers`); only
+    anonymous local use (insecure) turns it off, having no identities to compare.
+
+    Raises NotFound (DECISION_NOT_FOUND); PermissionDenied (REVIEW_OWN_SUBMISSION);
+    FailedPrecondition: REFERRAL_NOT_REFERRED (the
     decision is not REFERRED), REFERRAL_ALREADY_RESOLVED, QUOTA_EXHAUSTED,
     QUOTA_UNIT_MISMATCH; StoreError.
     """
@@ -38,6 +52,16 @@ def resolve(gate: Gate, reviewer: str, decision_id: str, approve: bool, note: st
     referred = store.get(decision_id)
     if referred is None:
         raise NotFound(f"no decision {decision_id}", reason="DECISION_NOT_FOUND")
+    if four_eyes and (
+        referred.caller == reviewer
+        or (reviewer_importers is not None and not reviewer_importers.isdisjoint(referred.parties))
+    ):
+        raise PermissionDenied(
+            f"{reviewer} submitted decision {decision_id} or acts for its importer; "
+            "another reviewer must resolve it",
+            reason="REVIEW_OWN_SUBMISSION",
+            field="decision_id",
+        )
     if referred.outcome != Outcome.REFERRED.value:
         raise FailedPrecondition(
             f"decision {decision_id} is {referred.outcome}, not REFERRED",

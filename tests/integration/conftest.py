@@ -24,7 +24,8 @@ from eucgate.signing import (
     make_demo_pki,
     sign_envelope,
 )
-from eucgate_client.client import CertificateClient
+from eucgate.tlsfiles import LocalAccess, make_local_access
+from eucgate_client.client import CertificateClient, open_channel
 from eucgate_client.dsse import Envelope
 from eucgate_client.v1 import certificate_pb2
 from google.protobuf import json_format
@@ -42,8 +43,39 @@ class Env:
     admin_public_key: Path
     signer: tuple[PrivateKey, list[object]]
     unlicensed_signer: tuple[PrivateKey, list[object]]
+    tls: LocalAccess  # mTLS: server certificate, one client per role, the access file
+
+    def secure_settings(self, data_dir: Path, **overrides: Any) -> Settings:
+        """Mutual TLS with the role clients of `tls` (the importer acts for Jay-Ushin)."""
+        return self.settings(
+            data_dir,
+            tls_cert_path=self.tls.server_cert,
+            tls_key_path=self.tls.server_key,
+            access_path=self.tls.access_file,
+            **overrides,
+        )
+
+    def client_env(self, name: str) -> dict[str, str]:
+        """EUCGATE_* variables that make the CLI call as client `name` of `tls`."""
+        cert, key = self.tls.client(name)
+        return {
+            "EUCGATE_CA": str(self.tls.server_ca),
+            "EUCGATE_CERT": str(cert),
+            "EUCGATE_KEY": str(key),
+        }
+
+    def channel(self, port: int, name: str) -> grpc.Channel:
+        """A mutual-TLS channel to a `secure_settings` server, as client `name`."""
+        cert, key = self.tls.client(name)
+        return open_channel(
+            f"localhost:{port}",
+            ca=self.tls.server_ca.read_bytes(),
+            cert=cert.read_bytes(),
+            key=key.read_bytes(),
+        )
 
     def settings(self, data_dir: Path, **overrides: Any) -> Settings:
+        """Plaintext and anonymous (`insecure`) unless the overrides give an access file."""
         return load_settings(
             listen="127.0.0.1:0",
             data_dir=data_dir,
@@ -51,6 +83,7 @@ class Env:
                 "bundle_path": self.signed_bundle,
                 "policy_admin_keys": [self.admin_public_key],
                 "service_key_path": self.pki.service_key,
+                "insecure": "access_path" not in overrides,
                 **overrides,
             },
         )
@@ -102,12 +135,25 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Env:
         admin_public_key=admin_public_key,
         signer=(load_private_key(pki.signer_key), list(load_certificates(pki.signer_chain))),
         unlicensed_signer=(kaveri_key, [kaveri_cert, issuer_cert]),
+        tls=make_local_access(
+            directory / "tls",
+            now=now,
+            importers=[f"{scheme}:{value}" for scheme, value in samples.JAY_USHIN.registrations],
+        ),
     )
 
 
 @pytest.fixture
 def server(env: Env, tmp_path: Path) -> Iterator[RunningServer]:
     running = start_server(env.settings(tmp_path / "store"))
+    yield running
+    running.stop(grace=1)
+
+
+@pytest.fixture
+def secure_server(env: Env, tmp_path: Path) -> Iterator[RunningServer]:
+    """A server on mutual TLS only, with the role clients of `env.tls`."""
+    running = start_server(env.secure_settings(tmp_path / "store"))
     yield running
     running.stop(grace=1)
 

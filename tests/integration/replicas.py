@@ -34,6 +34,7 @@ class Replica:
             str(env.admin_public_key),
             "--service-key",
             str(env.pki.service_key),
+            "--insecure",
         ]
         self._store = store
         self.proc: subprocess.Popen[str] | None = None

@@ -17,7 +17,10 @@ from .conftest import Env
 TIMEOUT = 120
 
 
-def eucgate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def eucgate(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI in a clean environment plus `env` (e.g. `Env.client_env(...)`)."""
     return subprocess.run(
         [sys.executable, "-m", "eucgate", *args],
         capture_output=True,
@@ -25,7 +28,7 @@ def eucgate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
         timeout=TIMEOUT,
         check=False,
         cwd=cwd,
-        env={"COLUMNS": "160", "PATH": "/usr/bin:/bin", "NO_COLOR": "1"},
+        env={"COLUMNS": "160", "PATH": "/usr/bin:/bin", "NO_COLOR": "1", **(env or {})},
     )
 
 
@@ -46,12 +49,19 @@ def test_demo_human_output() -> None:
         assert text in result.stdout
 
 
-def test_keygen_sign_submit_get_list(tmp_path: Path, server: RunningServer, env: Env) -> None:
+def test_keygen_sign_submit_get_list(
+    tmp_path: Path, secure_server: RunningServer, env: Env
+) -> None:
     keys = tmp_path / "keys"
     made = eucgate("keygen", str(keys))
     assert made.returncode == 0, made.stderr
     assert (keys / "policy.yaml").is_file()
     assert (keys / "service.key.pem").is_file()
+    for name in ("server.pem", "server.key.pem", "server-ca.pem", "access.yaml"):
+        assert (keys / "tls" / name).is_file(), name
+    assert (keys / "tls" / "clients" / "importer.pem").is_file()
+    server = secure_server
+    importer = env.client_env("importer")
 
     euc = tmp_path / "euc.json"
     euc.write_text(json_format.MessageToJson(samples.certificate(datetime.now(UTC))))
@@ -69,7 +79,7 @@ def test_keygen_sign_submit_get_list(tmp_path: Path, server: RunningServer, env:
     assert signed.returncode == 0, signed.stderr
     assert json.loads(envelope.read_text())["payloadType"] == "application/vnd.eucgate.euc.v1+json"
 
-    address = f"127.0.0.1:{server.port}"
+    address = f"localhost:{server.port}"
     submitted = eucgate(
         "submit",
         str(envelope),
@@ -78,6 +88,7 @@ def test_keygen_sign_submit_get_list(tmp_path: Path, server: RunningServer, env:
         "--json",
         "--service-public-key",
         str(env.pki.service_public_key),
+        env=importer,
     )
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     body = json.loads(submitted.stdout)
@@ -85,10 +96,10 @@ def test_keygen_sign_submit_get_list(tmp_path: Path, server: RunningServer, env:
     assert body["receipt_verified"]
     decision_id = body["decision"]["decision_id"]
 
-    got = eucgate("decision", "get", decision_id, "--server", address, "--json")
+    got = eucgate("decision", "get", decision_id, "--server", address, "--json", env=importer)
     assert got.returncode == 0
     assert json.loads(got.stdout)["decision_id"] == decision_id
-    listed = eucgate("decision", "list", "--server", address, "--outcome", "approved")
+    listed = eucgate("decision", "list", "--server", address, "--outcome", "approved", env=importer)
     assert listed.returncode == 0
     assert decision_id[:20] in listed.stdout
 
@@ -100,6 +111,7 @@ def test_keygen_sign_submit_get_list(tmp_path: Path, server: RunningServer, env:
         address,
         "--service-public-key",
         str(keys / "service.pub.pem"),
+        env=importer,
     )
     assert wrong.returncode == 5
     military = tmp_path / "military.json"
@@ -114,14 +126,33 @@ def test_keygen_sign_submit_get_list(tmp_path: Path, server: RunningServer, env:
         "--out",
         str(tmp_path / "m.dsse.json"),
     )
-    assert eucgate("submit", str(tmp_path / "m.dsse.json"), "--server", address).returncode == 10
+    military_submitted = eucgate(
+        "submit", str(tmp_path / "m.dsse.json"), "--server", address, env=importer
+    )
+    assert military_submitted.returncode == 10
+    # The gateway may read decisions but not submit: PERMISSION_DENIED, exit 3.
+    denied = eucgate("submit", str(envelope), "--server", address, env=env.client_env("gateway"))
+    assert denied.returncode == 3
+    assert "ROLE_NOT_ALLOWED" in denied.stderr
+
+
+def test_the_cli_needs_a_client_certificate_for_a_tls_server(
+    secure_server: RunningServer,
+) -> None:
+    address = f"localhost:{secure_server.port}"
+    bare = eucgate("decision", "list", "--server", address)
+    assert bare.returncode == 2
+    assert "--cert" in bare.stderr
+    assert "Traceback" not in bare.stderr
+    plain = eucgate("decision", "list", "--server", address, "--insecure")
+    assert plain.returncode == 4  # the TLS port does not speak plaintext
 
 
 def test_refused_input_and_unreachable_server(tmp_path: Path, server: RunningServer) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
-    refused = eucgate("submit", str(bad), "--server", f"127.0.0.1:{server.port}")
+    refused = eucgate("submit", str(bad), "--server", f"127.0.0.1:{server.port}", "--insecure")
     assert refused.returncode == 3
     assert "ENVELOPE_INVALID_JSON" in refused.stderr
-    down = eucgate("decision", "list", "--server", "127.0.0.1:1", "--json")
+    down = eucgate("decision", "list", "--server", "127.0.0.1:1", "--json", "--insecure")
     assert down.returncode == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,22 +21,28 @@ def _submit(client: CertificateClient, env: Env, count: int, tag: str) -> None:
 
 
 def test_audit_checkpoint_prove_export_verify(
-    tmp_path: Path, server: RunningServer, env: Env, client: CertificateClient
+    tmp_path: Path, secure_server: RunningServer, env: Env
 ) -> None:
-    address = f"127.0.0.1:{server.port}"
+    """As an auditor over mutual TLS, with decisions an importer submitted."""
+    server = secure_server
+    address = f"localhost:{server.port}"
     log_key = server.log_signer.verifier_key
-    _submit(client, env, 3, "CLI-A")
+    auditor = env.client_env("auditor")
+    channel = env.channel(server.port, "importer")
+    client = CertificateClient(channel)
+    _submit(client, env, 3, "CLI-A")  # closed at the end
+
+    def audit(*args: str) -> subprocess.CompletedProcess[str]:
+        return eucgate("audit", *args, env=auditor)
 
     kept = tmp_path / "kept-checkpoint"
-    shown = eucgate("audit", "checkpoint", "-s", address, "--log-key", log_key, "--out", str(kept))
+    shown = audit("checkpoint", "-s", address, "--log-key", log_key, "--out", str(kept))
     assert shown.returncode == 0, shown.stderr
     assert "verified" in shown.stdout
     assert kept.read_text().split("\n")[1] == "3"
 
     _submit(client, env, 4, "CLI-B")
-    inclusion = eucgate(
-        "audit", "prove", "-s", address, "--log-key", log_key, "--leaf-index", "5", "--json"
-    )
+    inclusion = audit("prove", "-s", address, "--log-key", log_key, "--leaf-index", "5", "--json")
     assert inclusion.returncode == 0, inclusion.stderr
     body = json.loads(inclusion.stdout)
     assert (body["kind"], body["leaf_index"], body["tree_size"], body["verified"]) == (
@@ -44,21 +51,21 @@ def test_audit_checkpoint_prove_export_verify(
         7,
         True,
     )
-    consistency = eucgate(
-        "audit", "prove", "-s", address, "--log-key", log_key, "--since", str(kept), "--json"
+    consistency = audit(
+        "prove", "-s", address, "--log-key", log_key, "--since", str(kept), "--json"
     )
     assert consistency.returncode == 0, consistency.stderr
     assert json.loads(consistency.stdout)["verified"] is True
-    refused = eucgate("audit", "prove", "-s", address, "--leaf-index", "-1")
+    refused = audit("prove", "-s", address, "--leaf-index", "-1")
     assert refused.returncode == 3
     assert "LOG_INDEX_INVALID" in refused.stderr
 
     exported = tmp_path / "export"
-    done = eucgate("audit", "export", str(exported), "-s", address, "--log-key", log_key)
+    done = audit("export", str(exported), "-s", address, "--log-key", log_key)
     assert done.returncode == 0, done.stderr
     assert (exported / "tile/entries/000.p/7").is_file()
 
-    verified = eucgate("audit", "verify", str(exported), "--log-key", log_key, "--since", str(kept))
+    verified = audit("verify", str(exported), "--log-key", log_key, "--since", str(kept))
     assert verified.returncode == 0, verified.stderr
     assert "verified 7 entries" in verified.stdout
 
@@ -66,11 +73,12 @@ def test_audit_checkpoint_prove_export_verify(
     data = bytearray(bundle.read_bytes())
     data[len(data) // 2] ^= 0x20
     bundle.write_bytes(bytes(data))
-    failed = eucgate("audit", "verify", str(exported), "--log-key", log_key, "--json")
+    failed = audit("verify", str(exported), "--log-key", log_key, "--json")
     assert failed.returncode == 6
     finding = json.loads(failed.stdout)["finding"]
     assert 0 <= finding["index"] < 7
     assert finding["reason"].startswith("LOG_")
 
-    no_key = eucgate("audit", "verify", str(exported))
+    no_key = audit("verify", str(exported))
     assert no_key.returncode == 2
+    channel.close()

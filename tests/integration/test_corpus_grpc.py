@@ -67,6 +67,7 @@ def server(
             bundle_path=write_signed_bundle(bundle, env.admin_key),
             policy_admin_keys=[env.admin_public_key],
             service_key_path=env.pki.service_key,
+            insecure=True,
         )
     )
     yield running

@@ -117,6 +117,7 @@ def test_keygen_writes_a_signed_bundle_the_server_starts_on(tmp_path: Path) -> N
             bundle_path=keys / "policy.dsse.json",
             policy_admin_keys=[keys / "policy-admin.pub.pem"],
             service_key_path=keys / "service.key.pem",
+            insecure=True,
         )
     )
     try:

@@ -133,15 +133,15 @@ def test_cli_offline_in_worker_processes_and_live_on_the_service(
     assert json.loads(signed.stdout)["counts"]["statuses"] == {"MATCH": 5}
 
     address = f"127.0.0.1:{recorded.server.port}"
-    live = eucgate("replay", "-s", address, "--log-key", recorded.log_key, "--json")
+    live = eucgate("replay", "-s", address, "--insecure", "--log-key", recorded.log_key, "--json")
     assert live.returncode == 0, live.stderr
     body = json.loads(live.stdout)
     assert body["counts"]["statuses"] == {"MATCH": 5}
     assert body["log"]["verified"] is True
 
     middle = eucgate(
-        "replay", "-s", address, "--log-key", recorded.log_key, "--from", "2", "--limit", "2",
-        "--json",
+        "replay", "-s", address, "--insecure", "--log-key", recorded.log_key, "--from", "2",
+        "--limit", "2", "--json",
     )  # fmt: skip
     assert middle.returncode == 0, middle.stderr
     body = json.loads(middle.stdout)

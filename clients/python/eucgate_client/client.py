@@ -8,9 +8,10 @@ deadlines on every call, paging, and errors that carry the service's reason code
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -25,6 +26,8 @@ from eucgate_client.v1 import certificate_service_pb2 as svc_pb2
 from eucgate_client.v1 import certificate_service_pb2_grpc as svc_grpc
 from eucgate_client.v1 import licence_service_pb2 as licence_pb2
 from eucgate_client.v1 import licence_service_pb2_grpc as licence_grpc
+from eucgate_client.v1 import policy_service_pb2 as policy_pb2
+from eucgate_client.v1 import policy_service_pb2_grpc as policy_grpc
 from eucgate_client.v1 import review_service_pb2 as review_pb2
 from eucgate_client.v1 import review_service_pb2_grpc as review_grpc
 
@@ -59,6 +62,43 @@ def api_error(exc: grpc.RpcError) -> ApiError:
             detail.Unpack(bad)
             violations = {v.field: v.description for v in bad.field_violations}
     return ApiError(call.code(), reason, call.details() or "", violations)
+
+
+def open_channel(
+    target: str,
+    *,
+    ca: bytes | None = None,
+    cert: bytes | None = None,
+    key: bytes | None = None,
+    insecure: bool = False,
+    server_name: str | None = None,
+    options: Sequence[tuple[str, Any]] = (),
+) -> grpc.Channel:
+    """A channel to an eucgate API port: mutual TLS by default, plaintext only when asked.
+
+    `ca` is the PEM of the CA(s) that issued the server's certificate (None: the system
+    roots); `cert` and `key` are this client's certificate chain and private key (PEM),
+    which the server maps to a caller and its roles. `server_name` overrides the name
+    checked in the server certificate (e.g. when dialling an address it does not list).
+    `insecure` dials plaintext, for a server run with `insecure` on a local machine.
+    Raises ValueError when the TLS material is incomplete.
+    """
+    if insecure:
+        if ca is not None or cert is not None or key is not None:
+            raise ValueError("insecure means plaintext: give no CA, certificate or key")
+        return grpc.insecure_channel(target, options=list(options))
+    if (cert is None) != (key is None):
+        raise ValueError("a client certificate and its key go together")
+    if cert is None:
+        raise ValueError(
+            "eucgate needs a client certificate and key (mutual TLS), or insecure for a "
+            "local plaintext server"
+        )
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
+    overrides = [] if server_name is None else [("grpc.ssl_target_name_override", server_name)]
+    return grpc.secure_channel(target, credentials, options=[*options, *overrides])
 
 
 def _ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
@@ -283,6 +323,34 @@ class LicenceClient:
         try:
             response: licence_pb2.RecordShipmentResponse = self._stub.RecordShipment(
                 request, timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+
+class PolicyClient:
+    """Client for eucgate.v1.PolicyService over an open channel; raises ApiError."""
+
+    def __init__(self, channel: grpc.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._stub = policy_grpc.PolicyServiceStub(channel)
+        self._timeout = timeout
+
+    def active(self) -> policy_pb2.GetBundleResponse:
+        """The bundle new decisions are made under (digest, name, when it was loaded)."""
+        try:
+            response: policy_pb2.GetBundleResponse = self._stub.GetBundle(
+                policy_pb2.GetBundleRequest(), timeout=self._timeout
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
+    def reload(self) -> policy_pb2.ReloadBundleResponse:
+        """Make the service re-read its configured bundle file (policy-admin role)."""
+        try:
+            response: policy_pb2.ReloadBundleResponse = self._stub.ReloadBundle(
+                policy_pb2.ReloadBundleRequest(), timeout=self._timeout
             )
         except grpc.RpcError as exc:
             raise api_error(exc) from None

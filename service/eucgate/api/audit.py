@@ -1,7 +1,8 @@
 """eucgate.v1.AuditService: checkpoints, proofs and entries of the audit log.
 
 Every answer comes from committed state; proofs are RFC 9162 proofs read from stored
-hashes in O(log n). Once roles exist, this service is for the auditor role only.
+hashes in O(log n). Who may call which method is `access.RPC_ROLES`; an importer asks
+for inclusion proofs of its own decisions only, by decision id.
 """
 
 from __future__ import annotations
@@ -14,10 +15,17 @@ from eucgate_client.v1 import audit_service_pb2 as audit_pb2
 from eucgate_client.v1 import audit_service_pb2_grpc as audit_grpc
 from eucgate_client.v1 import decision_pb2
 
+from eucgate.api.access import Access, visible_record
 from eucgate.api.status import internal_failure, rpc_handler, status_for
 from eucgate.core.bundle import Bundle, parse_bundle
 from eucgate.core.canonical import canonical_json
-from eucgate.errors import BundleError, EucgateError, InvalidSubmission, NotFound
+from eucgate.errors import (
+    BundleError,
+    EucgateError,
+    InvalidSubmission,
+    NotFound,
+    PermissionDenied,
+)
 from eucgate.ids import is_decision_id
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.replay.engine import Replayer, Status
@@ -93,9 +101,10 @@ def _note_at(signed: StoredCheckpoint, size: int) -> str:
 
 
 class AuditServicer(audit_grpc.AuditServiceServicer):
-    def __init__(self, store: Store, signer: CheckpointSigner) -> None:
+    def __init__(self, store: Store, signer: CheckpointSigner, access: Access) -> None:
         self._store = store
         self._signer = signer
+        self._access = access
 
     @rpc_handler
     def GetCheckpoint(
@@ -111,6 +120,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
         self, request: audit_pb2.GetInclusionProofRequest, context: grpc.ServicerContext
     ) -> audit_pb2.GetInclusionProofResponse:
         which = request.WhichOneof("leaf")
+        scope = self._access.require(context).scope()
         if which == "decision_id":
             if not is_decision_id(request.decision_id):
                 raise InvalidSubmission(
@@ -118,10 +128,18 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
                     reason="DECISION_ID_INVALID",
                     field="decision_id",
                 )
+            if scope is not None:
+                visible_record(self._store, self._access.require(context), request.decision_id)
             found = self._store.leaf_index(request.decision_id)
             if found is None:
                 raise NotFound(f"no decision {request.decision_id}", reason="DECISION_NOT_FOUND")
             index = found
+        elif scope is not None:
+            raise PermissionDenied(
+                "an importer asks for inclusion proofs by decision_id, of its own decisions",
+                reason="LEAF_INDEX_NOT_ALLOWED",
+                field="leaf_index",
+            )
         elif which == "leaf_index":
             index = request.leaf_index
         else:

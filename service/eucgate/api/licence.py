@@ -12,8 +12,8 @@ from eucgate_client.v1 import licence_service_pb2 as pb2
 from eucgate_client.v1 import licence_service_pb2_grpc as pb2_grpc
 
 from eucgate import licences
+from eucgate.api.access import Access
 from eucgate.api.convert import timestamp
-from eucgate.api.servicer import caller_of
 from eucgate.api.status import rpc_handler
 from eucgate.core.quota import QuotaUnitError
 from eucgate.errors import FailedPrecondition, InvalidSubmission, NotFound
@@ -35,8 +35,9 @@ def _text(value: Decimal) -> str:
 
 
 class LicenceServicer(pb2_grpc.LicenceServiceServicer):
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, access: Access) -> None:
         self._gate = gate
+        self._access = access
 
     @rpc_handler
     def GetLicenceBalance(
@@ -49,6 +50,13 @@ class LicenceServicer(pb2_grpc.LicenceServiceServicer):
                 field="licence_number",
             )
         bundle = self._gate.bundle
+        scope = self._access.require(context).scope()
+        if scope is not None and not licences.held_by(bundle, request.licence_number, scope):
+            # The same answer as for a licence nobody holds: nothing of others leaks.
+            raise NotFound(
+                f"no quota kept for licence {request.licence_number}",
+                reason="LICENCE_NOT_FOUND",
+            )
         try:
             rows = licences.balance_rows(self._gate.store, bundle, request.licence_number)
         except QuotaUnitError as exc:
@@ -86,7 +94,7 @@ class LicenceServicer(pb2_grpc.LicenceServiceServicer):
             Shipment(
                 shipment_id=new_shipment_id(),
                 decision_id=request.decision_id,
-                caller=caller_of(context),
+                caller=self._access.require(context).name,
                 gateway_reference=request.gateway_reference,
                 control_code=request.control_code,
                 quantity=Decimal(request.quantity.value),

@@ -8,8 +8,9 @@ from eucgate_client.v1 import review_service_pb2 as pb2
 from eucgate_client.v1 import review_service_pb2_grpc as pb2_grpc
 
 from eucgate import review
+from eucgate.api.access import Access
 from eucgate.api.convert import decision_to_proto
-from eucgate.api.servicer import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, caller_of, response_parts
+from eucgate.api.servicer import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, response_parts
 from eucgate.api.status import rpc_handler
 from eucgate.errors import InvalidSubmission
 from eucgate.gate import Gate, decision_of
@@ -20,8 +21,9 @@ log = structlog.get_logger("eucgate.api")
 
 
 class ReviewServicer(pb2_grpc.ReviewServiceServicer):
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, access: Access) -> None:
         self._gate = gate
+        self._access = access
 
     @rpc_handler
     def ListReferrals(
@@ -69,12 +71,15 @@ class ReviewServicer(pb2_grpc.ReviewServiceServicer):
                 reason="REVIEW_REASON_INVALID",
                 field="reason",
             )
+        caller = self._access.require(context)
         result = review.resolve(
             self._gate,
-            caller_of(context),
+            caller.name,
             request.decision_id,
             request.verdict == pb2.VERDICT_APPROVE,
             note,
+            reviewer_importers=caller.importers,
+            four_eyes=not caller.anonymous,
         )
         structlog.contextvars.bind_contextvars(decision_id=result.record.decision_id)
         log.info("referral_resolved", resolves=request.decision_id, outcome=result.record.outcome)

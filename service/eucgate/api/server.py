@@ -1,7 +1,8 @@
 """Building, running and stopping the gRPC server.
 
-Two listeners (DESIGN.md section 3): the API port (TLS when configured) with the
-certificate, audit and policy services, health and reflection; and an optional plaintext
+Two listeners: the API port (mutual TLS, or plaintext only under an explicit `insecure`)
+with the certificate, audit, policy, licence and review services, health and reflection,
+every call checked by `access.AccessInterceptor`; and an optional plaintext
 operations port with only grpc.health.v1, for Kubernetes' native gRPC probes. Prometheus
 metrics (eucgate.metrics) are served over plain HTTP at `metrics_listen` when it is set.
 
@@ -43,6 +44,7 @@ from eucgate_client.v1 import (
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from eucgate.api.access import Access, AccessInterceptor, AccessMap
 from eucgate.api.audit import AuditServicer
 from eucgate.api.licence import LicenceServicer
 from eucgate.api.policy import PolicyServicer
@@ -167,20 +169,26 @@ def _load_ed25519(path: Path, what: str) -> Ed25519PrivateKey:
     return key
 
 
-def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
-    if settings.tls_cert_path is None or settings.tls_key_path is None:
+def load_access(settings: Settings) -> Access:
+    """Who may call: the access file's identities, or anonymous under `insecure`.
+
+    Raises ConfigError when the access file or its client CAs are unusable.
+    """
+    if settings.access_path is None:
+        return Access(None)
+    return Access(AccessMap.load(settings.access_path))
+
+
+def _credentials(settings: Settings, access: Access) -> grpc.ServerCredentials | None:
+    """Mutual TLS with the access file's client CAs as the only roots; None if insecure."""
+    if access.roots is None or settings.tls_cert_path is None or settings.tls_key_path is None:
         return None
     try:
         pair = (settings.tls_key_path.read_bytes(), settings.tls_cert_path.read_bytes())
-        roots = (
-            settings.tls_client_ca_path.read_bytes()
-            if settings.tls_client_ca_path is not None
-            else None
-        )
     except OSError as exc:
         raise ConfigError(f"cannot read TLS material: {exc}") from exc
     return grpc.ssl_server_credentials(
-        [pair], root_certificates=roots, require_client_auth=roots is not None
+        [pair], root_certificates=access.roots, require_client_auth=True
     )
 
 
@@ -196,7 +204,8 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     bundle = source.read()
     key = load_service_key(settings)
     log_signer = load_log_signer(settings, key)
-    credentials = _credentials(settings)
+    access = load_access(settings)
+    credentials = _credentials(settings, access)
     store = open_store(_store_location(settings), log_signer, _pool_settings(settings))
     metrics = Metrics()
     store.observe_writes(metrics)
@@ -225,19 +234,23 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
                 ("grpc.so_reuseport", 0),
             ],
             maximum_concurrent_rpcs=settings.max_workers * 8,
-            interceptors=[RpcMetricsInterceptor(metrics)],
+            interceptors=[RpcMetricsInterceptor(metrics), AccessInterceptor(access)],
         )
         certificate_service_pb2_grpc.add_CertificateServiceServicer_to_server(
-            CertificateServicer(gate), server
+            CertificateServicer(gate, access), server
         )
         audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
-            AuditServicer(store, log_signer), server
+            AuditServicer(store, log_signer, access), server
         )
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
             PolicyServicer(reloader), server
         )
-        licence_service_pb2_grpc.add_LicenceServiceServicer_to_server(LicenceServicer(gate), server)
-        review_service_pb2_grpc.add_ReviewServiceServicer_to_server(ReviewServicer(gate), server)
+        licence_service_pb2_grpc.add_LicenceServiceServicer_to_server(
+            LicenceServicer(gate, access), server
+        )
+        review_service_pb2_grpc.add_ReviewServiceServicer_to_server(
+            ReviewServicer(gate, access), server
+        )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (
@@ -277,6 +290,13 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     for name in ("", *services):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics.ready.set(1)
+    metrics.insecure.set(1 if access.insecure else 0)
+    if access.insecure:
+        log.warning(
+            "insecure_api",
+            message="INSECURE: the API port is plaintext and every caller is anonymous with "
+            "every role; for local use only, never in production",
+        )
     log.info(
         "serving",
         port=port,
@@ -285,6 +305,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         bundle=bundle.name,
         bundle_digest=bundle.digest,
         tls=credentials is not None,
+        insecure=access.insecure,
         log_origin=log_signer.origin,
         log_key=log_signer.verifier_key,
         log_size=store.tree_state().size,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC
-from typing import cast
 
 import grpc
 import structlog
@@ -23,10 +22,11 @@ from eucgate_client.v1 import (
     envelope_pb2,
 )
 
+from eucgate.api.access import Access, visible_record
 from eucgate.api.audit import attach_log_proof
 from eucgate.api.convert import decision_to_proto, outcome_from_proto
 from eucgate.api.status import rpc_handler
-from eucgate.errors import DeadlineExceeded, InvalidSubmission, NotFound
+from eucgate.errors import DeadlineExceeded, InvalidSubmission
 from eucgate.gate import Gate, decision_of
 from eucgate.ids import is_decision_id
 from eucgate.store.base import AppendResult, DecisionFilter, DecisionRecord, Store
@@ -36,12 +36,6 @@ log = structlog.get_logger("eucgate.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
-
-
-def caller_of(context: grpc.ServicerContext) -> str:
-    """The authenticated caller: the client certificate's CN under mTLS, else anonymous."""
-    names = cast(list[bytes], context.auth_context().get("x509_common_name") or [])
-    return f"cn:{names[0].decode()}" if names else "anonymous"
 
 
 def response_parts(
@@ -62,8 +56,9 @@ def response_parts(
 
 
 class CertificateServicer(svc_grpc.CertificateServiceServicer):
-    def __init__(self, gate: Gate) -> None:
+    def __init__(self, gate: Gate, access: Access) -> None:
         self._gate = gate
+        self._access = access
 
     @rpc_handler
     def SubmitCertificate(
@@ -80,7 +75,10 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
         if remaining is not None and remaining <= 0:
             # Nothing recorded yet: the caller has given up, so do not decide.
             raise DeadlineExceeded("deadline exceeded before deciding; nothing was recorded")
-        result = self._gate.submit(caller_of(context), request.request_id, envelope)
+        caller = self._access.require(context)
+        result = self._gate.submit(
+            caller.name, request.request_id, envelope, importers=caller.importers
+        )
         structlog.contextvars.bind_contextvars(decision_id=result.record.decision_id)
         log.info("decision", outcome=result.record.outcome, replayed=result.replayed)
         decision, receipt = response_parts(self._gate.store, result.record, result)
@@ -98,9 +96,8 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
                 reason="DECISION_ID_INVALID",
                 field="decision_id",
             )
-        record = self._gate.store.get(request.decision_id)
-        if record is None:
-            raise NotFound(f"no decision {request.decision_id}", reason="DECISION_NOT_FOUND")
+        caller = self._access.require(context)
+        record = visible_record(self._gate.store, caller, request.decision_id)
         decision, receipt = response_parts(self._gate.store, record)
         return svc_pb2.GetDecisionResponse(decision=decision, receipt=receipt)
 
@@ -129,6 +126,7 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
                 if request.HasField("decided_before")
                 else None
             ),
+            parties=self._access.require(context).scope(),
         )
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         page = self._gate.store.list(flt, size, request.page_token)

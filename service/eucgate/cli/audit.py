@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import grpc
 import typer
 from eucgate_client.client import ApiError, AuditClient
 from eucgate_client.tlog import (
@@ -26,6 +25,15 @@ from eucgate_client.tlog import (
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from eucgate.cli.connect import (
+    CaOpt,
+    CertOpt,
+    Connection,
+    InsecureOpt,
+    KeyOpt,
+    ServerOpt,
+    api_failure,
+)
 from eucgate.cli.render import print_json
 from eucgate.log.export import ExportError, ExportWriter, verify_export
 
@@ -38,13 +46,8 @@ out = Console()
 err = Console(stderr=True)
 
 EXIT_ERROR = 1
-EXIT_REFUSED = 3
-EXIT_UNAVAILABLE = 4
 EXIT_LOG_INVALID = 6
 
-ServerOpt = Annotated[
-    str, typer.Option("--server", "-s", envvar="EUCGATE_SERVER", help="host:port of the API")
-]
 LogKeyOpt = Annotated[
     str | None,
     typer.Option(
@@ -59,12 +62,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 def _fail(message: str, code: int) -> typer.Exit:
     err.print(f"[red]error:[/] {message}", highlight=False)
     return typer.Exit(code)
-
-
-def _api_failure(exc: ApiError) -> typer.Exit:
-    unavailable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-    code = EXIT_UNAVAILABLE if exc.code in unavailable else EXIT_REFUSED
-    return _fail(str(exc), code)
 
 
 def _verifier(log_key: str | None) -> NoteVerifier | None:
@@ -86,6 +83,10 @@ def _opened(note: str, verifier: NoteVerifier) -> Checkpoint:
 @audit_app.command("checkpoint")
 def checkpoint(
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     log_key: LogKeyOpt = None,
     output: Annotated[
         Path | None, typer.Option("--out", help="keep the signed checkpoint in this file")
@@ -94,11 +95,11 @@ def checkpoint(
 ) -> None:
     """Fetch the latest checkpoint; verify it with --log-key; keep it with --out."""
     verifier = _verifier(log_key)
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             response = AuditClient(channel).get_checkpoint()
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     opened = None if verifier is None else _opened(response.checkpoint, verifier)
     if output is not None:
         output.write_text(response.checkpoint)
@@ -127,6 +128,10 @@ def checkpoint(
 @audit_app.command("prove")
 def prove(
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     log_key: LogKeyOpt = None,
     leaf_index: Annotated[int | None, typer.Option(help="inclusion of this leaf")] = None,
     decision_id: Annotated[str | None, typer.Option(help="inclusion of this decision")] = None,
@@ -146,7 +151,7 @@ def prove(
             kept_note = since.read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise _fail(f"--since: {exc}", EXIT_ERROR) from None
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         client = AuditClient(channel)
         try:
             if since is not None:
@@ -170,7 +175,7 @@ def prove(
                     "leaf_hash": inclusion.leaf_hash.hex(),
                 }
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     result["hashes"] = [h.hex() for h in hashes]
     result["verified"] = False
     if verifier is not None:
@@ -189,26 +194,30 @@ def prove(
     if json_output:
         print_json(out, result)
         return
-    for key, value in result.items():
-        if key == "hashes":
+    for name, value in result.items():
+        if name == "hashes":
             out.print("hashes:")
             for h in hashes:
                 out.print(f"  {h.hex()}", highlight=False)
         else:
-            out.print(f"{key}: {value}", highlight=False)
+            out.print(f"{name}: {value}", highlight=False)
 
 
 @audit_app.command("export")
 def export(
     directory: Annotated[Path, typer.Argument(help="write the tlog-tiles layout here")],
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     log_key: LogKeyOpt = None,
     page_size: Annotated[int, typer.Option(help="entries per streamed page")] = 1024,
 ) -> None:
     """Export every entry up to the latest checkpoint as C2SP tlog-tiles, streaming."""
     verifier = _verifier(log_key)
-    with grpc.insecure_channel(
-        server, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+    with Connection(server, ca, cert, key, insecure).open(
+        ("grpc.max_receive_message_length", 64 * 1024 * 1024)
     ) as channel:
         client = AuditClient(channel)
         try:
@@ -224,7 +233,7 @@ def export(
                         writer.add(entry)
                     progress.update(task, completed=writer.size)
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
         except (ExportError, OSError) as exc:
             raise _fail(str(exc), EXIT_ERROR) from None
     if writer.size != size:

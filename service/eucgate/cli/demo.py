@@ -1,8 +1,9 @@
 """`eucgate demo`: the main job end to end, on an embedded server over real gRPC.
 
-Makes a throw-away PKI and store, starts the server on a free loopback port, submits
-five realistic EUCs the way an importer's ERP would, and verifies every receipt offline
-with only the service's public key.
+Makes a throw-away PKI, mutual-TLS identities and store, starts the server on a free
+loopback port with mTLS, submits five realistic EUCs the way two importers' ERP systems
+would (each bound to its own importer), verifies every receipt offline with only the
+service's public key, and shows that one importer cannot see the other's decisions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import grpc
-from eucgate_client.client import CertificateClient
+from eucgate_client.client import ApiError, CertificateClient, open_channel
 from eucgate_client.dsse import Envelope
 from eucgate_client.receipt import ReceiptError, load_service_public_key, verify_receipt
 from eucgate_client.v1 import certificate_pb2, decision_pb2
@@ -36,6 +37,7 @@ from eucgate.signing import (
     make_demo_pki,
     sign_envelope,
 )
+from eucgate.tlsfiles import LocalAccess, add_client, make_local_access
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,14 @@ class Case:
     title: str
     expected: int  # decision_pb2.Outcome value
     envelope: Envelope
+    erp: str = "importer"  # the client identity (tlsfiles) that submits it
+
+
+KAVERI_ERP = "kaveri-erp"
+
+
+def _registrations(party: samples.SampleParty) -> list[str]:
+    return [f"{scheme}:{value}" for scheme, value in party.registrations]
 
 
 def _tamper(envelope: Envelope) -> Envelope:
@@ -110,6 +120,7 @@ def _cases(directory: Path, now: datetime) -> tuple[list[Case], Path, Path, Path
                 kaveri_key,
                 [kaveri_cert, intermediate_ca],
             ),
+            erp=KAVERI_ERP,
         ),
         Case(
             "Quantity altered after signing",
@@ -129,26 +140,35 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
         directory = keep or Path(tmp)
         now = datetime.now(UTC)
         cases, bundle, admin_public, service_key = _cases(directory, now)
+        tls = make_local_access(
+            directory / "tls", now=now, importers=_registrations(samples.JAY_USHIN)
+        )
+        add_client(tls, KAVERI_ERP, ("importer",), _registrations(samples.UNLICENSED), now=now)
         settings = load_settings(
             listen="127.0.0.1:0",
             data_dir=directory / "store",
             bundle_path=bundle,
             policy_admin_keys=[admin_public],
             service_key_path=service_key,
+            tls_cert_path=tls.server_cert,
+            tls_key_path=tls.server_key,
+            access_path=tls.access_file,
         )
         running = start_server(settings)
         public_key = load_service_public_key((service_key.parent / "service.pub.pem").read_bytes())
         results = []
+        target = f"localhost:{running.port}"
         try:
-            with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
-                client = CertificateClient(channel)
+            with _channel(tls, "importer", target) as jay, _channel(tls, KAVERI_ERP, target) as kav:
+                clients = {"importer": CertificateClient(jay), KAVERI_ERP: CertificateClient(kav)}
+                client = clients["importer"]
                 if not json_output:
                     console.print(
-                        f"[bold]eucgate demo[/]: server on 127.0.0.1:{running.port}, "
+                        f"[bold]eucgate demo[/]: server on {target} (mutual TLS), "
                         f"bundle {running.gate.bundle.name} ({running.gate.bundle.digest[:12]}…)"
                     )
                 for case in cases:
-                    response = client.submit(case.envelope)
+                    response = clients[case.erp].submit(case.envelope)
                     try:
                         verify_receipt(response.receipt, public_key)
                         receipt = "verified offline with the service public key"
@@ -164,6 +184,7 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
                         )
                 first = cases[0]
                 retry = client.submit(first.envelope, request_id=results[0][1].request_id)
+                hidden = _hidden_from(clients[KAVERI_ERP], results[0][1].decision_id)
         finally:
             running.stop(grace=2)
         same = retry.replayed and retry.decision.decision_id == results[0][1].decision_id
@@ -182,6 +203,7 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
                             for c, d, r, ok in results
                         ],
                         "retry_returned_first_decision": same,
+                        "other_importer_cannot_read_it": hidden,
                     }
                 )
             )
@@ -199,6 +221,29 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
                 "retry with the same request_id returned the first decision: "
                 + ("yes" if same else "[red]NO[/]")
             )
+            console.print(
+                f"{KAVERI_ERP} asking for Jay-Ushin's decision gets NOT_FOUND: "
+                + ("yes" if hidden else "[red]NO[/]")
+            )
             if keep is not None:
                 console.print(f"keys, bundle and store kept in {directory}")
-        return 0 if same and all(ok for *_, ok in results) else 1
+        return 0 if same and hidden and all(ok for *_, ok in results) else 1
+
+
+def _channel(tls: LocalAccess, name: str, target: str) -> grpc.Channel:
+    cert, key = tls.client(name)
+    return open_channel(
+        target,
+        ca=tls.server_ca.read_bytes(),
+        cert=cert.read_bytes(),
+        key=key.read_bytes(),
+    )
+
+
+def _hidden_from(client: CertificateClient, decision_id: str) -> bool:
+    """Whether `client` is told the decision does not exist (another importer's)."""
+    try:
+        client.get_decision(decision_id)
+    except ApiError as exc:
+        return exc.code == grpc.StatusCode.NOT_FOUND
+    return False

@@ -16,7 +16,6 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated
 
-import grpc
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate_client.client import ApiError, CertificateClient
@@ -28,7 +27,17 @@ from rich.console import Console
 from rich.table import Table
 
 from eucgate.api.server import serve as run_server
+from eucgate.cli.access import access_app
 from eucgate.cli.audit import audit_app
+from eucgate.cli.connect import (
+    CaOpt,
+    CertOpt,
+    Connection,
+    InsecureOpt,
+    KeyOpt,
+    ServerOpt,
+    api_failure,
+)
 from eucgate.cli.db import db_app
 from eucgate.cli.demo import run_demo
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
@@ -50,6 +59,7 @@ from eucgate.signing import (
     write_pem_key,
     write_pem_public_key,
 )
+from eucgate.tlsfiles import make_local_access
 
 app = typer.Typer(
     help="eucgate: end-user certificate validation.",
@@ -64,13 +74,11 @@ app.add_typer(review_app, name="review")
 app.add_typer(licence_app, name="licence")
 app.command("replay")(replay)
 app.add_typer(db_app, name="db")
+app.add_typer(access_app, name="access")
 
 out = Console()
 err = Console(stderr=True)
 
-ServerOpt = Annotated[
-    str, typer.Option("--server", "-s", envvar="EUCGATE_SERVER", help="host:port of the API")
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
 
@@ -97,12 +105,6 @@ def _fail(message: str, code: Exit) -> typer.Exit:
     return typer.Exit(int(code))
 
 
-def _api_failure(exc: ApiError) -> typer.Exit:
-    unavailable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-    detail = "".join(f"\n  {f}: {d}" for f, d in exc.field_violations.items())
-    return _fail(f"{exc}{detail}", Exit.UNAVAILABLE if exc.code in unavailable else Exit.REFUSED)
-
-
 @app.command()
 def serve(
     config: Annotated[Path | None, typer.Option(help="YAML configuration file")] = None,
@@ -127,10 +129,26 @@ def serve(
         typer.Option(help="policy-admin public key (PEM) trusted to sign the bundle; repeatable"),
     ] = None,
     service_key: Annotated[Path | None, typer.Option(help="Ed25519 receipt key (PEM)")] = None,
+    tls_cert: Annotated[
+        Path | None, typer.Option(help="the API port's certificate chain (PEM)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="the API port's private key (PEM)")] = None,
+    access: Annotated[
+        Path | None,
+        typer.Option(help="access file: client CAs and the callers' roles (docs/access.md)"),
+    ] = None,
+    insecure: Annotated[
+        bool | None,
+        typer.Option(
+            "--insecure",
+            help="plaintext API, every caller anonymous with every role: local use only",
+        ),
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
 ) -> None:
     """Run the gRPC server until SIGTERM (SIGHUP reloads the bundle); settings from file,
-    EUCGATE_* env, then flags."""
+    EUCGATE_* env, then flags. The API is mutual TLS (--tls-cert, --tls-key, --access)
+    unless --insecure says otherwise."""
     try:
         settings = load_settings(
             config,
@@ -142,6 +160,10 @@ def serve(
             bundle_path=bundle,
             policy_admin_keys=policy_admin_key or None,
             service_key_path=service_key,
+            tls_cert_path=tls_cert,
+            tls_key_path=tls_key,
+            access_path=access,
+            insecure=insecure,
             log_level=log_level,
         )
         configure_logging(settings.log_level, json=settings.log_json)
@@ -190,7 +212,9 @@ def keygen(
 
     The bundle is also written signed (NAME.dsse.json beside it) by the policy-admin key
     beside it, made on first use. For the end_user role the service's receipt key is
-    written too.
+    written too, and DIRECTORY/tls: mutual-TLS material for local use (server
+    certificate, a client CA, one client certificate per role with the importer bound
+    to the signer's registrations, and the access file that maps them).
     """
     if role not in ("end_user", "consignee", "endorser"):
         raise _fail("--role must be end_user, consignee or endorser", Exit.USAGE)
@@ -226,6 +250,14 @@ def keygen(
             ]
             write_pem_key(written[0][1], service_key)
             write_pem_public_key(written[1][1], service_key.public_key())
+            tls = make_local_access(directory / "tls", now=now, importers=regs)
+            written += [
+                ("TLS server chain", tls.server_cert),
+                ("TLS server key", tls.server_key),
+                ("TLS server CA", tls.server_ca),
+                ("access file", tls.access_file),
+                ("client identities", tls.client("importer")[0].parent),
+            ]
         policy = write_trusting_bundle(
             policy_path,
             pki.root_cert,
@@ -314,6 +346,10 @@ def sign(
 def submit(
     envelope: Annotated[Path, typer.Argument(help="DSSE JSON envelope")],
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     request_id: Annotated[str | None, typer.Option(help="idempotency key; default random")] = None,
     service_public_key: Annotated[
         Path | None, typer.Option(help="verify the receipt with this Ed25519 key (PEM)")
@@ -326,13 +362,13 @@ def submit(
         data = envelope.read_bytes()
     except OSError as exc:
         raise _fail(str(exc), Exit.ERROR) from None
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             response = CertificateClient(channel, timeout=timeout).submit(
                 envelope_json=data, request_id=request_id
             )
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     receipt_status = ""
     if service_public_key is not None:
         try:
@@ -361,14 +397,18 @@ def submit(
 def decision_get(
     decision_id: Annotated[str, typer.Argument(help="dec_…")],
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Show one decision."""
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             response = CertificateClient(channel).get_decision(decision_id)
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     if json_output:
         print_json(out, decision_dict(response.decision))
     else:
@@ -388,6 +428,10 @@ def _when(value: str | None, name: str) -> datetime | None:
 @decision_app.command("list")
 def decision_list(
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     importer: Annotated[str, typer.Option(help="importer registration number")] = "",
     outcome: Annotated[str, typer.Option(help="APPROVED, REJECTED or REFERRED")] = "",
     after: Annotated[str | None, typer.Option(help="decided at or after (ISO 8601)")] = None,
@@ -402,7 +446,7 @@ def decision_list(
             outcome_value = decision_pb2.Outcome.Value(f"OUTCOME_{outcome.upper()}")
         except ValueError:
             raise _fail("outcome must be APPROVED, REJECTED or REFERRED", Exit.USAGE) from None
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             decisions = list(
                 CertificateClient(channel).list_decisions(
@@ -414,7 +458,7 @@ def decision_list(
                 )
             )
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     if json_output:
         print_json(out, [decision_dict(d) for d in decisions])
         return

@@ -8,15 +8,28 @@ names the policy-admin public key(s) to trust.
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from eucgate_client.client import ApiError, PolicyClient
+from eucgate_client.v1 import policy_service_pb2
 from rich.console import Console
 from rich.table import Table
 
 from eucgate.cli.bundlefiles import read_bundle_file
+from eucgate.cli.connect import (
+    CaOpt,
+    CertOpt,
+    Connection,
+    InsecureOpt,
+    KeyOpt,
+    ServerOpt,
+    api_failure,
+)
 from eucgate.cli.keys import write_signed_bundle
+from eucgate.cli.render import print_json
 from eucgate.core.bundle import Bundle
 from eucgate.errors import BundleError
 from eucgate.policytest import run_bundle_tests
@@ -143,3 +156,56 @@ def run_tests(
         out.print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     if failed:
         raise typer.Exit(1)
+
+
+def _active_dict(active: policy_service_pb2.ActiveBundle) -> dict[str, str]:
+    return {
+        "digest": active.digest,
+        "name": active.name,
+        "loaded_at": active.loaded_at.ToDatetime(tzinfo=UTC).isoformat(),
+    }
+
+
+@policy_app.command("active")
+def active(
+    server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Show the bundle the service decides under (auditor, policy-admin, operator)."""
+    with Connection(server, ca, cert, key, insecure).open() as channel:
+        try:
+            response = PolicyClient(channel).active()
+        except ApiError as exc:
+            raise api_failure(exc) from None
+    shown = _active_dict(response.bundle)
+    if json_output:
+        print_json(out, shown)
+    else:
+        out.print(f"{shown['name']} {shown['digest']} loaded {shown['loaded_at']}")
+
+
+@policy_app.command("reload")
+def reload(
+    server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Make the service re-read and verify its bundle file and switch to it
+    (policy-admin); a refused bundle leaves the active one serving (exit 3)."""
+    with Connection(server, ca, cert, key, insecure).open() as channel:
+        try:
+            response = PolicyClient(channel).reload()
+        except ApiError as exc:
+            raise api_failure(exc) from None
+    shown = {**_active_dict(response.bundle), "previous_digest": response.previous_digest}
+    if json_output:
+        print_json(out, shown)
+    else:
+        out.print(f"active: {shown['name']} {shown['digest']} (was {shown['previous_digest']})")

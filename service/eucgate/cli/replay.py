@@ -40,6 +40,7 @@ from rich.progress import (
 
 from eucgate.cli.audit import LogKeyOpt, _opened, _verifier
 from eucgate.cli.bundlefiles import read_bundle_file
+from eucgate.cli.connect import CaOpt, CertOpt, Connection, InsecureOpt, KeyOpt
 from eucgate.cli.render import print_json
 from eucgate.core.bundle import Bundle
 from eucgate.errors import EucgateError
@@ -129,6 +130,10 @@ def replay(
         str | None,
         typer.Option("--server", "-s", envvar="EUCGATE_SERVER", help="replay on this service"),
     ] = None,
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     log_key: LogKeyOpt = None,
     bundle: Annotated[
         list[Path] | None,
@@ -212,7 +217,13 @@ def replay(
                 if flt != EntryFilter():
                     raise _fail("filters apply offline only (--export)", EXIT_USAGE)
                 _replay_live(
-                    server, verifier, chosen, summary, Range(start, limit), keep_going, bar
+                    Connection(server, ca, cert, key, insecure),
+                    verifier,
+                    chosen,
+                    summary,
+                    Range(start, limit),
+                    keep_going,
+                    bar,
                 )
         except KeyboardInterrupt:
             summary.interrupted = True
@@ -227,7 +238,7 @@ def _load_given(path: Path) -> Bundle:
 
 
 def _replay_live(
-    server: str,
+    connection: Connection,
     verifier: NoteVerifier | None,
     candidate: Bundle | None,
     summary: ReplaySummary,
@@ -236,9 +247,7 @@ def _replay_live(
     bar: _Bar,
 ) -> None:
     """Replay on the service; check the range against its checkpoint with --log-key."""
-    with grpc.insecure_channel(
-        server, options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)]
-    ) as channel:
+    with connection.open(("grpc.max_receive_message_length", 64 * 1024 * 1024)) as channel:
         client = AuditClient(channel)
         tree: CompactRange | None = None
         header = None

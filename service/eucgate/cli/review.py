@@ -12,13 +12,21 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated
 
-import grpc
 import typer
 from eucgate_client.client import ApiError, LicenceClient, ReviewClient
 from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
+from eucgate.cli.connect import (
+    CaOpt,
+    CertOpt,
+    Connection,
+    InsecureOpt,
+    KeyOpt,
+    ServerOpt,
+    api_failure,
+)
 from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
 
 review_app = typer.Typer(help="List and resolve REFERRED decisions.", no_args_is_help=True)
@@ -27,25 +35,17 @@ licence_app = typer.Typer(help="Licence quota balances and shipment debits.", no
 out = Console()
 err = Console(stderr=True)
 
-EXIT_REFUSED = 3
-EXIT_UNAVAILABLE = 4
 
-ServerOpt = Annotated[
-    str, typer.Option("--server", "-s", envvar="EUCGATE_SERVER", help="host:port of the API")
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-def _api_failure(exc: ApiError) -> typer.Exit:
-    unavailable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
-    detail = "".join(f"\n  {f}: {d}" for f, d in exc.field_violations.items())
-    err.print(f"[red]error:[/] {exc}{detail}", highlight=False)
-    return typer.Exit(EXIT_UNAVAILABLE if exc.code in unavailable else EXIT_REFUSED)
 
 
 @review_app.command("list")
 def review_list(
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     include_resolved: Annotated[
         bool, typer.Option("--all", help="also referrals already resolved")
     ] = False,
@@ -53,13 +53,13 @@ def review_list(
     json_output: JsonOpt = False,
 ) -> None:
     """List REFERRED decisions waiting for a reviewer, newest first."""
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             referrals = list(
                 ReviewClient(channel).referrals(include_resolved=include_resolved, limit=limit)
             )
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     if json_output:
         print_json(
             out,
@@ -94,14 +94,18 @@ def review_resolve(
     ],
     reason: Annotated[str, typer.Option(help="why: recorded and signed with the decision")],
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Approve or reject a referral; prints the new decision that resolves it."""
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             response = ReviewClient(channel).resolve(decision_id, approve=approve, reason=reason)
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     if json_output:
         print_json(
             out,
@@ -120,14 +124,18 @@ def licence_balance(
     licence_number: Annotated[str, typer.Argument(help="e.g. MOFCOM-EL-2025-000417")],
     control_code: Annotated[str, typer.Option(help="only this control code")] = "",
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Show a licence's quotas: approved, shipped and remaining."""
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             response = LicenceClient(channel).balance(licence_number, control_code)
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     if json_output:
         print_json(out, json_format.MessageToDict(response, preserving_proto_field_name=True))
         return
@@ -145,16 +153,20 @@ def licence_ship(
     unit: Annotated[str, typer.Argument(help="g, kg or t")],
     reference: Annotated[str, typer.Option(help="the gateway's reference: the retry key")],
     server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Debit what shipped under an approval (a customs gateway's call)."""
-    with grpc.insecure_channel(server) as channel:
+    with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             response = LicenceClient(channel).record_shipment(
                 reference, decision_id, control_code, quantity, unit
             )
         except ApiError as exc:
-            raise _api_failure(exc) from None
+            raise api_failure(exc) from None
     if json_output:
         print_json(out, json_format.MessageToDict(response, preserving_proto_field_name=True))
         return

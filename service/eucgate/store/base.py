@@ -99,6 +99,12 @@ class DecisionRecord:
         """The log entry kind: a referral resolution or a decision."""
         return KIND_RESOLUTION if self.resolves else KIND_DECISION
 
+    @property
+    def parties(self) -> frozenset[str]:
+        """The registrations ("SCHEME:VALUE") of the importer and end user the signed
+        decision names: whose decision this is, for importer-scoped reads."""
+        return recorded_parties(self.decision)
+
 
 def recorded_extras(decision: bytes) -> tuple[tuple[LedgerRead, ...], str]:
     """(ledger_reads, resolves) as the decision bytes hold them; empty for bytes that
@@ -115,6 +121,23 @@ def recorded_extras(decision: bytes) -> tuple[tuple[LedgerRead, ...], str]:
     )
     review = body.get("review")
     return reads, str(review["resolves"]) if isinstance(review, dict) else ""
+
+
+def recorded_parties(decision: bytes) -> frozenset[str]:
+    """The importer and end-user registrations ("SCHEME:VALUE") the decision bytes hold;
+    empty for bytes that name none (or are not a decision document)."""
+    try:
+        body: Any = json.loads(decision)
+    except ValueError:
+        return frozenset()
+    if not isinstance(body, dict):
+        return frozenset()
+    found: set[str] = set()
+    for role in ("importer", "end_user"):
+        party = body.get(role)
+        if isinstance(party, dict):
+            found.update(f"{scheme}:{value}" for scheme, value in party.get("registrations", ()))
+    return frozenset(found)
 
 
 Redecide = Callable[[Mapping[tuple[str, str], Decimal]], DecisionRecord]
@@ -257,6 +280,9 @@ class DecisionFilter:
     decided_after: datetime | None = None
     decided_before: datetime | None = None
     unresolved: bool = False  # only decisions no review has resolved yet
+    # Only decisions naming one of these importer/end-user registrations ("SCHEME:VALUE"):
+    # an importer caller's scope. None: every decision. Applied in the store's query.
+    parties: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.outcome and self.outcome not in _OUTCOMES:
@@ -283,6 +309,8 @@ class DecisionFilter:
         fields: list[Any] = [self.importer_registration, self.outcome, *window]
         if self.unresolved:  # appended only when set: earlier tokens stay valid
             fields.append("unresolved")
+        if self.parties is not None:
+            fields.append(sorted(self.parties))
         text = json.dumps(fields)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -64,6 +64,7 @@ from eucgate.store.base import (
     encode_page_token,
     from_micros,
     recorded_extras,
+    recorded_parties,
     to_micros,
 )
 from eucgate.store.ledger import LedgerRow, ReservationRow
@@ -122,6 +123,13 @@ CREATE TABLE decision_importers (
     decided_at   BIGINT NOT NULL,  -- copy of decisions.decided_at, so paging needs this index
     decision_id  TEXT NOT NULL REFERENCES decisions (decision_id),
     PRIMARY KEY (registration, decided_at, decision_id)
+)"""
+CREATE_DECISION_PARTIES = """
+CREATE TABLE decision_parties (
+    party       TEXT NOT NULL,    -- "SCHEME:VALUE" of the importer or end user it names
+    decided_at  BIGINT NOT NULL,  -- copy of decisions.decided_at, so paging needs this index
+    decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
+    PRIMARY KEY (party, decided_at, decision_id)
 )"""
 CREATE_BUNDLES = """
 CREATE TABLE bundles (
@@ -213,6 +221,8 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             CREATE_RESOLUTIONS,
         ),
     ),
+    # Version 2 also indexes every decision already stored (see _backfill_parties).
+    (2, "importer scopes: decisions by the registrations they name", (CREATE_DECISION_PARTIES,)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -243,6 +253,10 @@ INSERT INTO decisions (
 INSERT_DECISION_IMPORTER = """
 INSERT INTO decision_importers (registration, decided_at, decision_id) VALUES (%s, %s, %s)
 ON CONFLICT DO NOTHING"""
+INSERT_DECISION_PARTY = """
+INSERT INTO decision_parties (party, decided_at, decision_id) VALUES (%s, %s, %s)
+ON CONFLICT DO NOTHING"""
+SELECT_DECISION_BYTES = "SELECT decision_id, decided_at, decision FROM decisions"
 INSERT_LOG_ENTRY = "INSERT INTO log_entries (leaf_index, record_id, entry) VALUES (%s, %s, %s)"
 INSERT_TREE_NODE = "INSERT INTO tree_nodes (level, node_index, hash) VALUES (%s, %s, %s)"
 SELECT_LEDGER_ROW_FOR_UPDATE = """
@@ -318,6 +332,9 @@ FROM decision_importers AS i JOIN decisions AS d ON d.decision_id = i.decision_i
 WHERE i.registration = %(registration)s"""
 )
 LIST_OUTCOME = " AND d.outcome = %(outcome)s"
+# An importer caller's scope.
+LIST_PARTIES = """ AND d.decision_id IN (
+    SELECT p.decision_id FROM decision_parties AS p WHERE p.party = ANY(%(parties)s))"""
 LIST_UNRESOLVED = (
     " AND NOT EXISTS (SELECT 1 FROM resolutions AS r WHERE r.referral_id = d.decision_id)"
 )
@@ -373,6 +390,8 @@ def _migrate(conn: psycopg.Connection[Any]) -> int:
                 conn.execute(statement)
             if version == 1:
                 conn.execute(INSERT_EMPTY_TREE_STATE, (EMPTY_ROOT,))
+            if version == 2:
+                _backfill_parties(conn)
             conn.execute(UPDATE_SCHEMA_VERSION, (version,))
         return SCHEMA_VERSION
 
@@ -951,6 +970,15 @@ def _insert_record(conn: psycopg.Connection[Any], record: DecisionRecord) -> Non
     )
     for value in record.importer_registrations:
         conn.execute(INSERT_DECISION_IMPORTER, (value, decided_at, record.decision_id))
+    for party in sorted(record.parties):
+        conn.execute(INSERT_DECISION_PARTY, (party, decided_at, record.decision_id))
+
+
+def _backfill_parties(conn: psycopg.Connection[Any]) -> None:
+    """Index the decisions stored before version 2 by the parties their bytes name."""
+    for decision_id, decided_at, decision in conn.execute(SELECT_DECISION_BYTES).fetchall():
+        for party in sorted(recorded_parties(bytes(decision))):
+            conn.execute(INSERT_DECISION_PARTY, (party, decided_at, decision_id))
 
 
 def _list_query(
@@ -965,6 +993,9 @@ def _list_query(
     if flt.outcome:
         sql += LIST_OUTCOME
         params["outcome"] = flt.outcome
+    if flt.parties is not None:
+        sql += LIST_PARTIES
+        params["parties"] = sorted(flt.parties)
     if flt.unresolved:
         sql += LIST_UNRESOLVED
     if flt.decided_after is not None:

@@ -79,10 +79,10 @@ from eucgate.store.writer import (
 )
 
 # The layout version this code reads and writes. A file of version 1 (before the audit
-# log) or 2 (before the quota ledger) is migrated at open; any other version is refused:
-# a binary never runs on a schema it does not understand.
-SCHEMA_VERSION = 3
-MIGRATABLE_VERSIONS = (1, 2)
+# log), 2 (before the quota ledger) or 3 (before importer scopes) is migrated at open;
+# any other version is refused: a binary never runs on a schema it does not understand.
+SCHEMA_VERSION = 4
+MIGRATABLE_VERSIONS = (1, 2, 3)
 
 # How long a connection waits for another process's lock before failing (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
@@ -126,6 +126,15 @@ CREATE TABLE decision_importers (
     decision_id  TEXT NOT NULL      -- the decision that names this importer
         REFERENCES decisions (decision_id),
     PRIMARY KEY (registration, decided_at, decision_id)
+) WITHOUT ROWID"""
+
+CREATE_DECISION_PARTIES = """
+CREATE TABLE decision_parties (
+    party       TEXT NOT NULL,     -- "SCHEME:VALUE" of the importer or end user it names
+    decided_at  INTEGER NOT NULL,  -- copy of decisions.decided_at, so paging needs this index only
+    decision_id TEXT NOT NULL      -- the decision that names this party
+        REFERENCES decisions (decision_id),
+    PRIMARY KEY (party, decided_at, decision_id)
 ) WITHOUT ROWID"""
 
 CREATE_BUNDLES = """
@@ -220,6 +229,7 @@ SCHEMA = (
     CREATE_DECISIONS_BY_TIME,
     CREATE_DECISIONS_BY_OUTCOME,
     CREATE_DECISION_IMPORTERS,
+    CREATE_DECISION_PARTIES,
     CREATE_BUNDLES,
     *LOG_SCHEMA,
     *LEDGER_SCHEMA,
@@ -265,6 +275,8 @@ INSERT INTO decisions (
 INSERT_DECISION_IMPORTER = """
 INSERT OR IGNORE INTO decision_importers (registration, decided_at, decision_id)
 VALUES (?, ?, ?)"""
+INSERT_DECISION_PARTY = """
+INSERT OR IGNORE INTO decision_parties (party, decided_at, decision_id) VALUES (?, ?, ?)"""
 
 INSERT_BUNDLE = "INSERT INTO bundles (digest, canonical) VALUES (?, ?)"
 
@@ -353,6 +365,10 @@ FROM decision_importers AS i JOIN decisions AS d ON d.decision_id = i.decision_i
 WHERE i.registration = :registration"""
 
 LIST_OUTCOME = " AND d.outcome = :outcome"
+# An importer caller's scope: `{parties}` is a list of named parameters, one per party.
+LIST_PARTIES = """ AND d.decision_id IN (
+    SELECT p.decision_id FROM decision_parties AS p WHERE p.party IN ({parties}))"""
+LIST_NOTHING = " AND 0"
 LIST_UNRESOLVED = (
     " AND NOT EXISTS (SELECT 1 FROM resolutions AS r WHERE r.referral_id = d.decision_id)"
 )
@@ -819,8 +835,12 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
             found = None if row is None else row[0]
             if found == 1:
                 _migrate_to_log(conn)
+                found = 3
             elif found == 2:
                 _migrate_to_ledger(conn)
+                found = 3
+            if found == 3:
+                _migrate_to_parties(conn)
             elif found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: store schema version {found!r} is not the version this"
@@ -843,7 +863,7 @@ def _migrate_to_log(conn: sqlite3.Connection) -> None:
         _append_to_log(conn, tree, _record(row))
     conn.execute(INSERT_EMPTY_TREE_STATE, (EMPTY_ROOT,))
     conn.execute(UPDATE_TREE_STATE, (tree.size, tree.root()))
-    conn.execute(UPDATE_SCHEMA_VERSION, (SCHEMA_VERSION,))
+    conn.execute(UPDATE_SCHEMA_VERSION, (3,))
 
 
 def _migrate_to_ledger(conn: sqlite3.Connection) -> None:
@@ -855,6 +875,15 @@ def _migrate_to_ledger(conn: sqlite3.Connection) -> None:
     conn.execute(DROP_V2_LOG_ENTRIES)
     for statement in LEDGER_SCHEMA:
         conn.execute(statement)
+    conn.execute(UPDATE_SCHEMA_VERSION, (3,))
+
+
+def _migrate_to_parties(conn: sqlite3.Connection) -> None:
+    """Version 3 to 4, inside the caller's transaction: index every decision by the
+    importer and end-user registrations its signed bytes name (importer scopes)."""
+    conn.execute(CREATE_DECISION_PARTIES)
+    for row in conn.execute(SELECT_ALL_IN_APPEND_ORDER).fetchall():
+        _insert_parties(conn, _record(row))
     conn.execute(UPDATE_SCHEMA_VERSION, (SCHEMA_VERSION,))
 
 
@@ -983,6 +1012,15 @@ def _insert_record(conn: sqlite3.Connection, record: DecisionRecord) -> None:
         INSERT_DECISION_IMPORTER,
         [(value, decided_at, record.decision_id) for value in record.importer_registrations],
     )
+    _insert_parties(conn, record)
+
+
+def _insert_parties(conn: sqlite3.Connection, record: DecisionRecord) -> None:
+    decided_at = to_micros(record.decided_at)
+    conn.executemany(
+        INSERT_DECISION_PARTY,
+        [(party, decided_at, record.decision_id) for party in sorted(record.parties)],
+    )
 
 
 def _list_query(
@@ -997,6 +1035,11 @@ def _list_query(
     if flt.outcome:
         sql += LIST_OUTCOME
         params["outcome"] = flt.outcome
+    if flt.parties is not None:
+        names = [f"party{n}" for n in range(len(flt.parties))]
+        params.update(zip(names, sorted(flt.parties), strict=True))
+        placeholders = ", ".join(f":{name}" for name in names)
+        sql += LIST_PARTIES.replace("{parties}", placeholders) if names else LIST_NOTHING
     if flt.unresolved:
         sql += LIST_UNRESOLVED
     if flt.decided_after is not None:
