@@ -45,6 +45,7 @@ from eucgate.cli.policy import policy_app
 from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
 from eucgate.cli.replay import replay
 from eucgate.cli.review import licence_app, review_app
+from eucgate.cli.validate import validate
 from eucgate.config import load_settings
 from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
 from eucgate.errors import EucgateError
@@ -73,6 +74,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(review_app, name="review")
 app.add_typer(licence_app, name="licence")
 app.command("replay")(replay)
+app.command("validate")(validate)
 app.add_typer(db_app, name="db")
 app.add_typer(access_app, name="access")
 
