@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+from eucgate.cli.main import app
 from eucgate.config import SAMPLE_BUNDLE
 from eucgate.core.bundle import load_bundle, parse_bundle
+from eucgate.core.ledger import EmptyLedger
+from eucgate.core.rules import CHECKS, NoParams, RuleContext
 from eucgate.errors import BundleError
+from typer.testing import CliRunner
+
+from tests.factories import (
+    NOW,
+    jay_ushin,
+    signer_result,
+    submission_with_signers,
+    valid_certificate,
+)
 
 
 def test_list_files_are_read_into_the_bundle() -> None:
@@ -45,3 +58,35 @@ def test_a_missing_list_file_names_the_line(tmp_path: Path) -> None:
 def test_list_files_need_a_bundle_file() -> None:
     with pytest.raises(BundleError, match="only in a bundle file"):
         parse_bundle(SAMPLE_BUNDLE.read_text(), "stdin")
+
+
+def test_the_sample_bundles_own_cases_still_pass_with_the_screener() -> None:
+    """`eucgate policy test` on the sample bundle: its screening cases (reordered, respelt,
+    misspelt and listed names, owners, the watch list) decide as they say."""
+    result = CliRunner().invoke(app, ["policy", "test", str(SAMPLE_BUNDLE)])
+    assert result.exit_code == 0, result.output
+    assert " 0 failed" in result.output
+
+
+def test_a_reason_names_entry_list_score_and_compared_forms() -> None:
+    """PTY-002 and PTY-003 details: the entry, list, score and both comparable forms; a
+    capped score says why it stayed below the hit score."""
+    bundle = load_bundle(SAMPLE_BUNDLE)
+    cert = valid_certificate(end_user=jay_ushin(parent_company="ʟᴏᴄᴋʜᴇᴇᴅ ᴍᴀʀᴛɪɴ Corp"))
+    ctx = RuleContext(
+        submission=submission_with_signers(cert),
+        bundle=bundle,
+        signer_results=(signer_result(),),
+        ledger=EmptyLedger(),
+        now=NOW,
+    )
+    [hit] = CHECKS["screening_hits"].function(ctx, NoParams())
+    assert hit.field == "end_user.parent_company"
+    assert "entry ECL-US-003 of cn-export-control-list" in hit.detail
+    assert "score 1.00" in hit.detail
+    assert "compared as 'lockheed martin' and 'lockheed martin'" in hit.detail
+    cert = valid_certificate(end_user=jay_ushin(parent_company="Novotech Singapore Branch"))
+    ctx = dataclasses.replace(ctx, submission=submission_with_signers(cert))
+    [near] = CHECKS["screening_near_matches"].function(ctx, NoParams())
+    assert "'novotech | branch singapore' and 'novotech'" in near.detail
+    assert "held below the hit score" in near.detail

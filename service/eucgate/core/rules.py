@@ -523,7 +523,14 @@ def _screening(ctx: RuleContext, outcome: RuleOutcome) -> list[Finding]:
             m.field,
             f"{m.screened_name!r} matches {m.matched_name!r} (entry {m.entry_id} of "
             f"{m.list_id}, {m.list_kind.value} list, {m.source}, listed "
-            f"{m.listed_on.isoformat()}) with score {m.score:.2f}",
+            f"{m.listed_on.isoformat()}) with score {m.score:.2f}; compared as "
+            f"{m.screened_form!r} and {m.matched_form!r}"
+            + (
+                ", held below the hit score: the names differ in a numeral, letter, "
+                "branch, port or business word"
+                if m.distinguished
+                else ""
+            ),
         )
         for m in ctx.screening_matches
         if m.outcome is outcome

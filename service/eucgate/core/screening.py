@@ -24,9 +24,10 @@ a file.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import itertools
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -49,21 +50,29 @@ from pydantic import (
     model_validator,
 )
 from rapidfuzz import fuzz, process
+from rigour.text.phonetics import metaphone
 
 from eucgate.core.decision import RuleOutcome
 from eucgate.core.model import Certificate, CountryCode, Party
+from eucgate.core.names import (
+    ComparableName,
+    comparable_name,
+    comparable_variants,
+    distinguished,
+)
 from eucgate.core.policyfields import IsoDate, Text
 from eucgate.errors import BundleError
 
 __all__ = [
     "ListEntry",
     "ListKind",
+    "NameComparison",
     "NameToScreen",
     "Screener",
     "ScreeningList",
     "ScreeningMatch",
     "ScreeningThresholds",
-    "compact_party_name",
+    "compare_names",
     "load_screening_list",
     "name_score",
     "names_to_screen",
@@ -71,274 +80,127 @@ __all__ = [
     "parse_screening_list",
 ]
 
-# --- normalisation --------------------------------------------------------------------
-
-# Latin look-alikes in Cyrillic and Greek (after case folding), after Unicode's
-# confusables.txt. Applied only to names that also hold Latin letters: a mixed-script
-# name is the mark of a spoofed one, while an all-Cyrillic name is transliterated.
-_CONFUSABLES = str.maketrans(
-    # Cyrillic, Greek, then Latin letters that NFKD does not decompose.
-    "авсԁеёһніїјкӏморԛѕтуԝхьαβεηικμνορτυχζıɡłđøð",
-    "abcdeehhiijklmopqstywxbabenikmvoptuxzigldod",
-) | str.maketrans({"æ": "ae", "œ": "oe", "þ": "th"})
-
-# Plain transliteration for names written wholly in Cyrillic or Greek.
-_TRANSLITERATION = (
-    str.maketrans(
-        "абвгґдеёзиійклмнопрстуфыэαβγδεζηικλμνξοπρσςτυφω",
-        "abvggdeeziiyklmnoprstufyeavgdeziiklmnxoprsstyfo",
-    )
-    | str.maketrans(
-        {"є": "ye", "ж": "zh", "ї": "yi", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch"}
-    )
-    | str.maketrans({"ъ": "", "ь": "", "ю": "yu", "я": "ya", "θ": "th", "χ": "ch", "ψ": "ps"})
-)
-
-# Legal-form words, removed wherever they stand (longest sequence first).
-_LEGAL_FORMS: tuple[tuple[str, ...], ...] = tuple(
-    sorted(
-        (
-            tuple(form.split())
-            for form in (
-                "private limited",
-                "pvt ltd",
-                "pvt",
-                "pte ltd",
-                "pte",
-                "pty ltd",
-                "pty",
-                "co ltd",
-                "company limited",
-                "limited liability company",
-                "limited liability partnership",
-                "limited",
-                "ltd",
-                "inc",
-                "incorporated",
-                "llc",
-                "llp",
-                "plc",
-                "corp",
-                "corporation",
-                "co",
-                "company",
-                "gmbh",
-                "mbh",
-                "ag",
-                "kg",
-                "sa",
-                "nv",
-                "bv",
-                "srl",
-                "spa",
-                "sarl",
-                "sas",
-                "kk",
-                "as",
-                "kabushiki kaisha",
-                "jsc",
-                "ojsc",
-                "pjsc",
-                "cjsc",
-                "ooo",
-                "oao",
-                "zao",
-                "sdn bhd",
-                "bhd",
-                "tbk",
-            )
-        ),
-        key=len,
-        reverse=True,
-    )
-)
-_STOP_WORDS = frozenset({"the", "and", "of", "for"})
-
-# Abbreviations and spelling variants, folded to one form on both sides.
-_ABBREVIATIONS = {
-    "intl": "international",
-    "tech": "technology",
-    "technologies": "technology",
-    "sys": "systems",
-    "system": "systems",
-    "mfg": "manufacturing",
-    "natl": "national",
-    "svc": "services",
-    "svcs": "services",
-    "service": "services",
-    "eng": "engineering",
-    "engg": "engineering",
-    "inds": "industries",
-    "industry": "industries",
-    "lab": "laboratories",
-    "labs": "laboratories",
-    "laboratory": "laboratories",
-    "electronic": "electronics",
-    "defence": "defense",
-    "centre": "center",
-    "univ": "university",
-    "inst": "institute",
-    "grp": "group",
-    "hldgs": "holdings",
-    "mgmt": "management",
-    "aeronautic": "aeronautics",
-}
-
-# Older romanisations of Chinese syllables (Wade-Giles, postal) folded to pinyin, so
-# Taiwanese and older names meet their pinyin spelling. Small on purpose: each entry
-# merges two spellings on both sides of every comparison.
-_ROMANISATION = {
-    "peking": "beijing",
-    # and two common spelling pairs of Indian names
-    "shree": "shri",
-    "sri": "shri",
-    "laxmi": "lakshmi",
-    "tsinghua": "qinghua",
-    "chung": "zhong",
-    "hsin": "xin",
-    "hsing": "xing",
-    "hsiung": "xiong",
-    "hsiao": "xiao",
-    "hsu": "xu",
-    "kuang": "guang",
-    "kwang": "guang",
-    "tung": "dong",
-    "chiang": "jiang",
-    "chien": "jian",
-    "chou": "zhou",
-    "chih": "zhi",
-    "tsai": "cai",
-    "tseng": "zeng",
-    "tsao": "cao",
-    "kuo": "guo",
-    "hwa": "hua",
-    "teh": "de",
-    "tzu": "zi",
-    "szu": "si",
-    "kwangtung": "guangdong",
-    "kaohsiung": "gaoxiong",
-    "taichung": "taizhong",
-    "hsinchu": "xinzhu",
-    "chungshan": "zhongshan",
-    "chunghwa": "zhonghua",
-}
-
-_APOSTROPHES = re.compile(r"['’ʼ`´]")
-_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
-
-
-def _has_latin(text: str) -> bool:
-    return any("a" <= ch <= "z" for ch in text)
-
-
-def _fold_script(text: str) -> str:
-    if text.isascii():
-        return text
-    stripped = "".join(
-        ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)
-    )
-    table = _CONFUSABLES if _has_latin(stripped) else _TRANSLITERATION
-    # Unmapped letters of either table (Latin ones NFKD keeps whole) still fold.
-    return stripped.translate(table).translate(_CONFUSABLES)
-
-
-def _join_initials(tokens: list[str]) -> list[str]:
-    """Runs of one-character tokens are an initialism: "l l c" -> "llc", "l 3" -> "l3"."""
-    out: list[str] = []
-    run = ""
-    for token in tokens:
-        if len(token) == 1:
-            run += token
-            continue
-        if run:
-            out.append(run)
-            run = ""
-        out.append(token)
-    if run:
-        out.append(run)
-    return out
-
-
-_LEGAL_FORMS_BY_FIRST: dict[str, tuple[tuple[str, ...], ...]] = {
-    first: tuple(f for f in _LEGAL_FORMS if f[0] == first) for first in {f[0] for f in _LEGAL_FORMS}
-}
-
-
-def _drop_legal_forms(tokens: list[str]) -> list[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(tokens):
-        for form in _LEGAL_FORMS_BY_FIRST.get(tokens[i], ()):
-            if tuple(tokens[i : i + len(form)]) == form:
-                i += len(form)
-                break
-        else:
-            out.append(tokens[i])
-            i += 1
-    return out
-
-
-def _words(name: str) -> list[str]:
-    """Folded words before abbreviations are expanded, legal forms and stop words gone."""
-    text = unicodedata.normalize("NFKC", name).casefold()
-    text = _fold_script(text).replace("&", " and ")
-    text = _APOSTROPHES.sub("", text)
-    raw = _join_initials(_NOT_ALNUM.sub(" ", text).split())
-    words = [_ROMANISATION.get(t, t) for t in raw]
-    kept = [t for t in _drop_legal_forms(words) if t not in _STOP_WORDS]
-    # A name that is nothing but legal-form or stop words keeps its words.
-    return kept or words
-
-
-def _forms(name: str) -> tuple[str, str]:
-    words = _words(name)
-    return " ".join(_ABBREVIATIONS.get(t, t) for t in words), "".join(words)
+# --- comparison -----------------------------------------------------------------------
 
 
 def normalize_party_name(name: str) -> str:
-    """The comparable form of a party name: NFKC, case folded, diacritics stripped,
-    Cyrillic and Greek look-alikes folded (or transliterated when the whole name is in
-    that script), punctuation and legal-form words ("Pvt Ltd", "Co., Ltd.", "GmbH")
-    dropped, common abbreviations expanded, single spaces. Never raises."""
-    return " ".join(_ABBREVIATIONS.get(t, t) for t in _words(name))
+    """The comparable form of a party name (`core.names`): every script in ASCII,
+    look-alikes folded, notes, labels and legal forms gone, abbreviations expanded; the
+    distinguishing tokens (numerals, single letters, branch and port words) follow after
+    a "|" when there are any. Never raises."""
+    return _shown(comparable_name(comparable_variants(name)[0]))
 
 
-def compact_party_name(name: str) -> str:
-    """The name's words run together, abbreviations as written: the form in which
-    "Zhong Xing" meets "Zhongxing" and "Novo-tech" meets "Novotech"."""
-    return _forms(name)[1]
+def _shown(form: ComparableName) -> str:
+    """The comparable form as a reason shows it: scored tokens, then "|" and the
+    distinguishing tokens, then "+" and the business descriptors set aside."""
+    marks = " | " + " ".join(form.distinguishing) if form.distinguishing else ""
+    return form.text + marks + (" + " + " ".join(form.generic) if form.generic else "")
 
 
-def name_score(a: str, b: str) -> float:
-    """Similarity of two party names in 0..1: the better of token_sort_ratio over the
-    normalised names (word order free) and the plain ratio of their compact forms
-    (spacing free). Symmetric; never raises."""
+@dataclass(frozen=True)
+class NameComparison:
+    """How two names compare: `score` in 0..1 before any cap; `distinguished` when they
+    differ in a distinguishing token or by one letter in a word (such a pair refers,
+    never rejects); the comparable forms that scored best."""
+
+    score: float
+    distinguished: bool
+    screened_form: str
+    matched_form: str
+
+    def capped(self, reject_at: float) -> float:
+        """The score, held just below `reject_at` when the names are distinguished."""
+        if self.distinguished and self.score >= reject_at:
+            return round(reject_at - 0.001, 4)
+        return self.score
+
+
+_NO_MATCH = NameComparison(0.0, False, "", "")
+
+
+def _score_forms(a: ComparableName, b: ComparableName) -> float:
+    if a.blank or b.blank:
+        return 0.0
     return (
         max(
-            fuzz.token_sort_ratio(normalize_party_name(a), normalize_party_name(b), processor=None),
-            fuzz.ratio(compact_party_name(a), compact_party_name(b), processor=None),
+            fuzz.token_sort_ratio(a.text, b.text, processor=None),
+            fuzz.ratio(a.compact, b.compact, processor=None),
         )
         / 100.0
     )
+
+
+def _sorted_text(form: ComparableName) -> str:
+    return " ".join(sorted(form.tokens))
+
+
+def _forms_of(name: str) -> list[ComparableName]:
+    return [comparable_name(v) for v in comparable_variants(name)]
+
+
+def _compare_forms(a: ComparableName, b: ComparableName) -> NameComparison:
+    score = _score_forms(a, b)
+    if score <= 0.0:
+        return _NO_MATCH
+    return NameComparison(round(score, 4), distinguished(a, b), _shown(a), _shown(b))
+
+
+def compare_names(a: str, b: str) -> NameComparison:
+    """The best comparison over the names' variants (a former name in brackets is one).
+    Score: the better of token_sort_ratio over the comparable forms (word order free)
+    and the plain ratio of their compact forms (spacing free); 0 when either form is
+    blank. Symmetric; never raises."""
+    best = _NO_MATCH
+    for fa in _forms_of(a):
+        for fb in _forms_of(b):
+            found = _compare_forms(fa, fb)
+            if (found.score, not found.distinguished) > (best.score, not best.distinguished):
+                best = found
+    return best
+
+
+def name_score(a: str, b: str, reject_at: float = 0.95) -> float:
+    """`compare_names(a, b)`'s score, capped just below `reject_at` for names that
+    differ in a distinguishing token or by one letter."""
+    return compare_names(a, b).capped(reject_at)
 
 
 _VOWELS = str.maketrans("", "", "aeiouy")
 _LETTER_RUNS = re.compile(r"[a-z]{3,}")
 
 
-def _blocking_keys(normalized: str, compact: str) -> set[str]:
-    """Keys an index files a name under: its tokens, the joins of adjacent tokens and
-    the compact form ("hua wei" meets "huawei"), 4-letter prefixes of tokens (a typo
-    late in a word still meets its original) and tokens' consonant skeletons ("kexin"
-    meets "kaixin", "lakshmi" "lakshmy")."""
-    tokens = normalized.split()
-    keys = set(tokens)
-    keys.add(compact)
-    keys.update(a + b for a, b in itertools.pairwise(tokens))
-    keys.update("^" + t[:4] for t in tokens if len(t) >= 4)
-    keys.update("~" + t.translate(_VOWELS) for t in tokens if len(t) >= 4)
+@functools.lru_cache(maxsize=65536)
+def _token_keys(token: str) -> frozenset[str]:
+    """Keys of one token: itself, its 4-letter prefix and 6-letter suffix ("innovotech"
+    meets "novotech"), consonant skeleton ("kexin" meets "kaixin"), metaphone ("rosoboronexport" meets "rosoboroneksport"), and the token
+    with any one letter left out (one inserted, dropped or changed letter still meets
+    its original)."""
+    keys = {token, "-" + token}
+    if len(token) >= 4:
+        keys.update(("^" + token[:4], "~" + token.translate(_VOWELS)))
+    if len(token) >= 6:
+        keys.add("$" + token[-6:])
+        keys.update("-" + token[:i] + token[i + 1 :] for i in range(len(token)))
+    if token.isalpha():
+        keys.add("#" + metaphone(token))
     # Letters beside digits: "l3harris" meets "harris".
-    keys.update(run for t in tokens if not t.isalpha() for run in _LETTER_RUNS.findall(t))
+    keys.update(_LETTER_RUNS.findall(token) if not token.isalpha() else ())
+    return frozenset(keys)
+
+
+def _blocking_keys(form: ComparableName) -> set[str]:
+    """Keys an index files a comparable name under: its tokens' keys, the joins of
+    adjacent tokens and the compact form ("hua wei" meets "huawei"). A blank name has
+    none: it matches nothing."""
+    if form.blank:
+        return set()
+    tokens = form.tokens
+    keys: set[str] = set()
+    for token in tokens:
+        keys |= _token_keys(token)
+    keys.add(form.compact)
+    keys.update(a + b for a, b in itertools.pairwise(tokens))
     return keys
 
 
@@ -496,6 +358,10 @@ class ScreeningMatch:
 
     `matched_name` is the entry's name or alias that scored best; `score` is in 0..1.
     `outcome` is REJECT for a control-list hit at or above `reject_at`, else REFER.
+    `screened_form` and `matched_form` are the comparable forms that scored;
+    `distinguished` says the score was held below `reject_at` because the names differ
+    in a distinguishing token (numeral, Roman numeral, letter, branch, port) or by one
+    letter in a word.
     """
 
     field: str
@@ -509,6 +375,9 @@ class ScreeningMatch:
     listed_on: date
     score: float
     outcome: RuleOutcome
+    screened_form: str = ""
+    matched_form: str = ""
+    distinguished: bool = False
 
 
 @dataclass(frozen=True)
@@ -531,27 +400,22 @@ class _Indexed:
 class Screener:
     """Lists indexed for screening under fixed thresholds; build once per bundle.
 
-    `max_block` is how many names a blocking key may file before it counts as common:
-    a name is scored against the entries filed under its rare keys, and against those
-    under its common keys only when it has no rare key (so a name made only of common
-    words is still screened, at more cost). Raises ValueError for duplicate entry ids
-    within a list.
+    Each name and alias is filed under the blocking keys of each of its comparable forms
+    (`_blocking_keys`); a screened name is scored against every entry that shares a key
+    with one of its forms. The keys are chosen so that the index finds whatever an
+    exhaustive scan scores at or above `refer_at` (tests/unit/test_screening.py checks
+    it by property on random and adversarial names). Raises ValueError for duplicate
+    entry ids within a list.
     """
 
-    def __init__(
-        self,
-        lists: Sequence[ScreeningList],
-        thresholds: ScreeningThresholds,
-        *,
-        max_block: int = 2000,
-    ) -> None:
+    def __init__(self, lists: Sequence[ScreeningList], thresholds: ScreeningThresholds) -> None:
         self.thresholds = thresholds
-        self.max_block = max_block
         self._lists = tuple(lists)
         self._entries: list[_Indexed] = []
-        self._names: list[str] = []  # normalised name or alias
-        self._compact: list[str] = []  # the same, compact
-        self._written: list[str] = []  # the same, as the list writes it
+        self._forms: list[ComparableName] = []  # comparable form of a name or alias
+        self._texts: list[str] = []  # the same, its word-order-free text
+        self._compacts: list[str] = []  # the same, compact
+        self._written: list[str] = []  # the name or alias as the list writes it
         self._owner: list[int] = []  # index into _entries
         postings: defaultdict[str, list[int]] = defaultdict(list)
         for screening_list in lists:
@@ -567,19 +431,20 @@ class Screener:
                         effective_until=entry.effective_until,
                     )
                 )
-                seen: set[tuple[str, str]] = set()
+                seen: set[ComparableName] = set()
                 for written in (entry.name, *entry.aliases):
-                    normalized, compact = _forms(written)
-                    if (normalized, compact) in seen:
-                        continue
-                    seen.add((normalized, compact))
-                    name_id = len(self._names)
-                    self._names.append(normalized)
-                    self._compact.append(compact)
-                    self._written.append(written)
-                    self._owner.append(len(self._entries) - 1)
-                    for key in _blocking_keys(normalized, compact):
-                        postings[key].append(name_id)
+                    for form in _forms_of(written):
+                        if form in seen or form.blank:
+                            continue
+                        seen.add(form)
+                        name_id = len(self._forms)
+                        self._forms.append(form)
+                        self._texts.append(_sorted_text(form))
+                        self._compacts.append(form.compact)
+                        self._written.append(written)
+                        self._owner.append(len(self._entries) - 1)
+                        for key in _blocking_keys(form):
+                            postings[key].append(name_id)
         self._postings = dict(postings)
 
     def __eq__(self, other: object) -> bool:
@@ -587,29 +452,21 @@ class Screener:
         # bundle parsed back from its canonical form equals the original.
         if not isinstance(other, Screener):
             return NotImplemented
-        return (self._lists, self.thresholds, self.max_block) == (
-            other._lists,
-            other.thresholds,
-            other.max_block,
-        )
+        return (self._lists, self.thresholds) == (other._lists, other.thresholds)
 
     __hash__ = None  # type: ignore[assignment]  # mutable-free but unhashable lists
 
     @property
     def size(self) -> int:
         """How many names and aliases are indexed."""
-        return len(self._names)
+        return len(self._forms)
 
     def candidates(self, name: str) -> list[int]:
-        """Ids of the indexed names that share a blocking key with `name` (as written)."""
-        keys = _blocking_keys(*_forms(name))
-        blocks = [self._postings.get(key, []) for key in sorted(keys)]
-        # A key filed under nothing is the rarest of all: it says the name's unusual
-        # words are not listed, so its common words need not be searched.
-        rare = [b for b in blocks if len(b) <= self.max_block]
+        """Ids of the indexed names that share a blocking key with a form of `name`."""
         ids: set[int] = set()
-        for block in rare or blocks:
-            ids.update(block)
+        for form in _forms_of(name):
+            for key in _blocking_keys(form):
+                ids.update(self._postings.get(key, ()))
         return sorted(ids)
 
     def screen_name(
@@ -620,45 +477,71 @@ class Screener:
         `exhaustive` scores every indexed name instead of the blocked candidates: the
         reference the index is tested and measured against, not for production use.
         """
-        ids = range(len(self._names)) if exhaustive else self.candidates(name.name)
         today = now.date()
-        live = [i for i in ids if self._entries[self._owner[i]].in_force(today)]
         cutoff = self.thresholds.refer_at * 100
-        normalized, compact = _forms(name.name)
-        # name_score, computed as two batched passes (C loops) over the candidates.
-        by_words = process.extract(
-            normalized,
-            [self._names[i] for i in live],
-            scorer=fuzz.token_sort_ratio,
-            processor=None,
-            score_cutoff=cutoff,
-            limit=None,
-        )
-        by_letters = process.extract(
-            compact,
-            [self._compact[i] for i in live],
-            scorer=fuzz.ratio,
-            processor=None,
-            score_cutoff=cutoff,
-            limit=None,
-        )
-        best: dict[int, tuple[float, int]] = {}  # entry -> (score, name id)
-        for _, score, position in (*by_words, *by_letters):
-            name_id = live[position]
-            entry = self._owner[name_id]
-            if entry not in best or score > best[entry][0]:
-                best[entry] = (score, name_id)
+        best: dict[int, tuple[float, NameComparison, int]] = {}  # entry -> best
+        for form in _forms_of(name.name):
+            if form.blank:
+                continue
+            ids = list(range(len(self._forms))) if exhaustive else self._candidates_of(form)
+            # _score_forms as two batched passes (C loops) over the candidates; the
+            # stored texts are pre-sorted, so plain ratio is token_sort_ratio.
+            hits: dict[int, float] = {}
+            for query, choices in (
+                (_sorted_text(form), self._texts),
+                (form.compact, self._compacts),
+            ):
+                picked = [choices[i] for i in ids]
+                for _, score, position in process.extract(
+                    query,
+                    picked,
+                    scorer=fuzz.ratio,
+                    processor=None,
+                    score_cutoff=cutoff,
+                    limit=None,
+                ):
+                    name_id = ids[position]
+                    hits[name_id] = max(hits.get(name_id, 0.0), score)
+            for name_id, score in hits.items():
+                if not self._entries[self._owner[name_id]].in_force(today):
+                    continue
+                listed = self._forms[name_id]
+                comparison = NameComparison(
+                    round(score / 100.0, 4),
+                    distinguished(form, listed),
+                    _shown(form),
+                    _shown(listed),
+                )
+                capped = comparison.capped(self.thresholds.reject_at)
+                entry = self._owner[name_id]
+                if entry not in best or capped > best[entry][0]:
+                    best[entry] = (capped, comparison, name_id)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return [
-            self._match(name, self._entries[entry], name_id, score / 100.0)
-            for entry, (score, name_id) in ranked[: self.thresholds.max_matches_per_name]
+            self._match(name, self._entries[entry], name_id, capped, comparison)
+            for entry, (capped, comparison, name_id) in ranked[
+                : self.thresholds.max_matches_per_name
+            ]
         ]
+
+    def _candidates_of(self, form: ComparableName) -> list[int]:
+        ids: set[int] = set()
+        for key in _blocking_keys(form):
+            ids.update(self._postings.get(key, ()))
+        return list(ids)
 
     def screen_names(
         self, names: Iterable[NameToScreen], now: datetime, *, exhaustive: bool = False
     ) -> tuple[ScreeningMatch, ...]:
-        """Matches for each name in turn (see `screen_name`)."""
-        return tuple(m for n in names for m in self.screen_name(n, now, exhaustive=exhaustive))
+        """Matches for each name in turn (see `screen_name`); a name written the same way
+        in several fields (importer, consignee, end user) is scored once."""
+        done: dict[str, list[ScreeningMatch]] = {}
+        out: list[ScreeningMatch] = []
+        for n in names:
+            if n.name not in done:
+                done[n.name] = self.screen_name(n, now, exhaustive=exhaustive)
+            out.extend(dataclasses.replace(m, field=n.field) for m in done[n.name])
+        return tuple(out)
 
     def screen_certificate(
         self, certificate: Certificate, now: datetime
@@ -669,7 +552,12 @@ class Screener:
         return self.screen_names(names, now)
 
     def _match(
-        self, name: NameToScreen, indexed: _Indexed, name_id: int, score: float
+        self,
+        name: NameToScreen,
+        indexed: _Indexed,
+        name_id: int,
+        score: float,
+        comparison: NameComparison,
     ) -> ScreeningMatch:
         kind = indexed.screening_list.kind
         hit = kind is ListKind.CONTROL and score >= self.thresholds.reject_at
@@ -685,4 +573,7 @@ class Screener:
             listed_on=indexed.listed_on,
             score=round(score, 4),
             outcome=RuleOutcome.REJECT if hit else RuleOutcome.REFER,
+            screened_form=comparison.screened_form,
+            matched_form=comparison.matched_form,
+            distinguished=comparison.distinguished,
         )
