@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from eucgate.core import model
 from eucgate.core.certschema import certificate_json_schema, certificate_json_schema_text
 from eucgate.core.model import PAYLOAD_TYPE_JSON, certificate_from_payload
 from eucgate.errors import InvalidSubmission
@@ -120,3 +121,13 @@ def test_schema_and_service_both_refuse(name: str) -> None:
     assert list(_validator().iter_errors(doc)), f"the schema accepts: {name}"
     with pytest.raises(InvalidSubmission):
         certificate_from_payload(PAYLOAD_TYPE_JSON, json.dumps(doc).encode())
+
+
+def test_text_bounds_of_the_model_reach_the_schema() -> None:
+    """The bounds are read from the model's validators; losing them must not go unseen."""
+    defs = certificate_json_schema()["$defs"]
+    assert defs["Party"]["properties"]["legalName"]["maxLength"] == model.MAX_NAME_BYTES
+    assert defs["Item"]["properties"]["description"]["maxLength"] == model.MAX_DESCRIPTION_BYTES
+    assert defs["EndUse"]["properties"]["statement"]["maxLength"] == model.MAX_STATEMENT_BYTES
+    root = certificate_json_schema()["properties"]
+    assert root["items"]["maxItems"] == model.MAX_ITEMS
