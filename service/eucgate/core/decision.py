@@ -39,12 +39,12 @@ MAX_REASONS = 20
 # signer's certificate supplies, and the engine's own codes. The organisation and each
 # registration keep room for the party names and registrations the model accepts (a
 # clipped value ends in "…"), so clipping does not make a signer look like a party.
-MAX_SIGNER_TEXT_BYTES = 96
+MAX_SIGNER_TEXT_BYTES = 80
 MAX_SIGNER_CODE_BYTES = 32
 MAX_SIGNER_KEYID_BYTES = 68  # a DSSE keyid is 64 hex digits
 MAX_SIGNER_ORGANIZATION_BYTES = 160
 MAX_SIGNER_REGISTRATION_BYTES = 120
-MAX_SIGNER_REGISTRATIONS = 4
+MAX_SIGNER_REGISTRATIONS = 3
 # A reviewer's note as a resolution keeps it, and the reviewer's identity.
 MAX_REVIEW_NOTE_BYTES = 2000
 MAX_REVIEWER_BYTES = 128
