@@ -357,7 +357,7 @@ def _split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
             raise CheckpointError("CHECKPOINT_MALFORMED", f"bad signature line {line!r}")
         try:
             blob = base64.b64decode(encoded, validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or a character outside ASCII
             raise CheckpointError("CHECKPOINT_MALFORMED", "signature is not base64") from exc
         if len(blob) < 5 or base64.b64encode(blob).decode() != encoded:
             # Canonical base64 only: one signed note, one byte form.
@@ -401,11 +401,17 @@ def parse_checkpoint_body(text: str) -> tuple[str, int, bytes, tuple[str, ...]]:
     if len(lines) < 4 or lines[-1] != "" or any(not line for line in lines[:-1]):
         raise CheckpointError("CHECKPOINT_MALFORMED", "a checkpoint has at least 3 lines")
     origin, size_text, root_text, *extensions = lines[:-1]
-    if not size_text.isascii() or not size_text.isdigit() or size_text != str(int(size_text)):
-        raise CheckpointError("CHECKPOINT_MALFORMED", f"bad tree size {size_text!r}")
+    # A tree size is a uint64: at most 20 digits (and int() refuses over 4300).
+    if (
+        not size_text.isascii()
+        or not size_text.isdigit()
+        or len(size_text) > 20
+        or size_text != str(int(size_text))
+    ):
+        raise CheckpointError("CHECKPOINT_MALFORMED", f"bad tree size {size_text[:40]!r}")
     try:
         root = base64.b64decode(root_text, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a character outside ASCII
         raise CheckpointError("CHECKPOINT_MALFORMED", "root hash is not base64") from exc
     if len(root) != HASH_SIZE or base64.b64encode(root).decode() != root_text:
         raise CheckpointError("CHECKPOINT_MALFORMED", "root hash is not 32 bytes of base64")

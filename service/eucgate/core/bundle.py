@@ -585,7 +585,17 @@ def _json_lines(text: str) -> _Lines:
 
 
 def _read_yaml(text: str, source: str) -> tuple[Any, _Lines]:
-    loader = _LineLoader(text)
+    try:
+        # The reader refuses control characters as it is built: before any mark exists.
+        loader = _LineLoader(text)
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        raise BundleError(
+            f"{source}:{line}: not valid YAML: the character U+{exc.character:04X} is not "
+            "allowed in YAML text"
+            if isinstance(exc.character, int)
+            else f"{source}:{line}: not valid YAML: {exc.reason}"
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:

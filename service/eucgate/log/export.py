@@ -343,7 +343,9 @@ def stated_size(directory: Path) -> int | None:
         lines = (directory / "checkpoint").read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError):
         return None
-    return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else None
+    size = lines[1] if len(lines) > 2 else ""
+    # A tree size is a uint64: ASCII digits, at most 20 (int() refuses over 4300).
+    return int(size) if size.isascii() and size.isdigit() and len(size) <= 20 else None
 
 
 def export_entries(
