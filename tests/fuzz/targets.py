@@ -16,18 +16,24 @@ corpus file through each target and runs each for a bounded number of inputs in 
 - decide: any certificate that decodes, signed by the end user plus fuzzed signatures,
   gets a decision: `decide()` never raises, and the decision is within its bounds,
   consistent and the same when made again.
+- export: any file of a tlog-tiles export replaced by other bytes: `verify_export`
+  never raises, and a changed tile or entry bundle never passes.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
 import contextlib
 import hashlib
 import json
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -45,6 +51,8 @@ from eucgate.core.model import (
 from eucgate.core.signedbundle import unverified_bundle
 from eucgate.core.submission import Submission
 from eucgate.errors import BundleError, InvalidSubmission
+from eucgate.log.entry import encode_entry
+from eucgate.log.export import verify_export, write_export
 from eucgate.signing import issue_ca, issue_crl, issue_signer, sign_envelope
 from eucgate_client.dsse import Envelope, EnvelopeError, Signature
 from eucgate_client.tlog import (
@@ -63,6 +71,7 @@ from eucgate_client.v1 import envelope_pb2
 from google.protobuf.message import DecodeError
 
 from tests.factories import SAMPLE_BUNDLE_PATH, sample_bundle_with, valid_certificate
+from tests.logdata import make_record
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
@@ -325,6 +334,56 @@ def decide_seeds() -> list[bytes]:
     ]
 
 
+# --- export -------------------------------------------------------------------------
+# 257 entries: a full leaf tile, a partial one, a level-1 tile and two entry bundles.
+_EXPORT_SIZE = 257
+
+
+@cache
+def _export() -> tuple[Path, NoteVerifier, dict[str, bytes]]:
+    """A pristine export in a directory of its own, its verifier and its files."""
+    directory = Path(tempfile.mkdtemp(prefix="eucgate-fuzz-export-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    key, verifier = _note_key()
+    items = [encode_entry(make_record(n)) for n in range(_EXPORT_SIZE)]
+    tree = CompactRange()
+    for item in items:
+        tree.append(leaf_hash(item))
+    body = checkpoint_body("fuzz.example/log", _EXPORT_SIZE, tree.root())
+    signature = base64.b64encode(verifier.key_id + key.sign(body.encode())).decode()
+    write_export(directory, items, f"{body}\n\u2014 fuzz.example/log {signature}\n")
+    files = {
+        p.relative_to(directory).as_posix(): p.read_bytes()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+    return directory, verifier, files
+
+
+def export_input(data: bytes) -> None:
+    """The first byte picks a file of the export, the rest replaces it: `verify_export`
+    never raises, and any change to a tile or an entry bundle is found."""
+    if not data:
+        return
+    directory, verifier, files = _export()
+    names = sorted(files)
+    name = names[data[0] % len(names)]
+    path = directory / name
+    path.write_bytes(data[1:])
+    try:
+        result = verify_export(directory, verifier)
+    finally:
+        path.write_bytes(files[name])
+    if name.startswith("tile/") and data[1:] != files[name]:
+        assert not result.ok, f"a changed {name} passed verification"
+
+
+def export_seeds() -> list[bytes]:
+    _, _, files = _export()
+    names = sorted(files)
+    return [bytes([i]) + files[name][:4096] for i, name in enumerate(names)]
+
+
 TARGETS = {
     t.name: t
     for t in (
@@ -333,5 +392,6 @@ TARGETS = {
         Target("bundle", bundle_input, bundle_seeds),
         Target("tlog", tlog_input, tlog_seeds),
         Target("decide", decide_input, decide_seeds),
+        Target("export", export_input, export_seeds),
     )
 }
