@@ -56,8 +56,12 @@ def test_audit_checkpoint_prove_export_verify(
     )
     assert consistency.returncode == 0, consistency.stderr
     assert json.loads(consistency.stdout)["verified"] is True
-    refused = audit("prove", "-s", address, "--leaf-index", "-1")
+    refused = audit("prove", "-s", address, "--log-key", log_key, "--leaf-index", "-1")
     assert refused.returncode == 3
+    # An unchecked proof is never printed as a result: the key is required (exit 2).
+    unkeyed = audit("prove", "-s", address, "--leaf-index", "5")
+    assert unkeyed.returncode == 2
+    assert "verified" not in unkeyed.stdout
     assert "LOG_INDEX_INVALID" in refused.stderr
 
     exported = tmp_path / "export"

@@ -33,7 +33,7 @@ def test_review_and_licence_commands(secure_server: RunningServer, env: Env) -> 
 
     listed = eucgate("review", "list", "--server", address, "--json", env=reviewer)
     assert listed.returncode == 0, listed.stderr
-    assert [r["decision"]["decision_id"] for r in json.loads(listed.stdout)] == [
+    assert [r["decision"]["decision_id"] for r in json.loads(listed.stdout)["referrals"]] == [
         referred.decision_id
     ]
     resolved = eucgate(
@@ -42,7 +42,7 @@ def test_review_and_licence_commands(secure_server: RunningServer, env: Env) -> 
     )  # fmt: skip
     assert resolved.returncode == 0, resolved.stderr
     decision = json.loads(resolved.stdout)["decision"]
-    assert decision["outcome"] == "OUTCOME_APPROVED"
+    assert decision["outcome"] == "APPROVED"
     assert decision["review"]["resolves_decision_id"] == referred.decision_id
     again = eucgate(
         "review", "resolve", referred.decision_id, "--reject", "--reason", "no",
@@ -51,7 +51,7 @@ def test_review_and_licence_commands(secure_server: RunningServer, env: Env) -> 
     assert again.returncode == 3
     assert "REFERRAL_ALREADY_RESOLVED" in again.stderr
     left = eucgate("review", "list", "--server", address, "--json", env=reviewer)
-    assert json.loads(left.stdout) == []
+    assert json.loads(left.stdout) == {"referrals": []}
 
     shipped = eucgate(
         "licence", "ship", decision["decision_id"], "1C904", "200", "kg",

@@ -308,3 +308,41 @@ def test_the_html_report_renders_in_chromium(recorded: Recorded, env: Env, tmp_p
     for index in (0, 1, 2, 4):
         assert f'href="#entry-{index}"' in shown
         assert f'id="entry-{index}"' in shown
+
+
+def test_cli_replay_advice_and_unverified_ranges(
+    recorded: Recorded, env: Env, tmp_path: Path
+) -> None:
+    """An exported EUCGATE_SERVER does not block an offline replay; a missing bundle's
+    advice resumes at the entry it could not replay; changed decisions say why; a live
+    replay without a log key says what it did not check."""
+    address = f"127.0.0.1:{recorded.server.port}"
+    offline = eucgate(
+        "replay", "--export", str(recorded.export), "--log-key", recorded.log_key,
+        "--bundle", str(env.bundle), "--workers", "0",
+        env={"EUCGATE_SERVER": address},
+    )  # fmt: skip
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    missing = eucgate(
+        "replay", "--export", str(recorded.export), "--log-key", recorded.log_key,
+        "--workers", "0",
+    )  # fmt: skip
+    assert missing.returncode == 8
+    assert "resume with --from 0" in missing.stdout
+    assert "--from 1" not in missing.stdout
+
+    data = json.loads(recorded.bundle.canonical())
+    data["parameters"]["max_validity_days"] = 100
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(json.dumps(data))
+    changed = eucgate(
+        "replay", "--export", str(recorded.export), "--log-key", recorded.log_key,
+        "--bundle", str(env.bundle), "--candidate", str(candidate), "--workers", "0",
+    )  # fmt: skip
+    assert changed.returncode == 7, changed.stderr
+    assert "DOC-003 fires (REJECT on validity" in changed.stdout
+
+    unkeyed = eucgate("replay", "-s", address, "--insecure")
+    assert unkeyed.returncode == 0, unkeyed.stderr
+    assert "not verified not verified" not in unkeyed.stdout
+    assert "not checked against the log's signed checkpoint" in unkeyed.stdout

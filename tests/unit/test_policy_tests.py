@@ -42,7 +42,8 @@ def test_a_wrong_expectation_fails_the_run(tmp_path: Path) -> None:
     shutil.copytree(SAMPLE_BUNDLE.parent / "lists", tmp_path / "lists")
     result = runner.invoke(app, ["policy", "test", str(path), "--json"])
     assert result.exit_code == 1
-    report = json.loads(result.stdout)
+    report = json.loads(result.stdout)["cases"]
+    assert json.loads(result.stdout)["failed"] == 1
     first = report[0]
     assert first["passed"] is False
     assert first["got"] == {"outcome": "APPROVED", "rules": []}

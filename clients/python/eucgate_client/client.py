@@ -1,13 +1,15 @@
 """Typed wrappers around the eucgate.v1 service stubs (certificates, audit, licences,
 review).
 
-It adds what every caller otherwise writes by hand: a request id per submission,
-deadlines on every call, paging, and errors that carry the service's reason code.
+It adds what every caller otherwise writes by hand: a request id per submission that
+stays the same across retries (AIP-155), deadlines on every call, paging, and errors
+that carry the service's reason code.
 """
 
 from __future__ import annotations
 
-import uuid
+import hashlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +34,12 @@ from eucgate_client.v1 import review_service_pb2 as review_pb2
 from eucgate_client.v1 import review_service_pb2_grpc as review_grpc
 
 DEFAULT_TIMEOUT = 10.0
+DEFAULT_ATTEMPTS = 3
+
+# Failures after which the same request may or may not have been recorded: retried with
+# the same request id, so a recorded decision comes back as it was (replayed) and is
+# never made twice. Everything else is the service's answer and is not retried.
+_RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
 
 
 @dataclass
@@ -109,12 +117,44 @@ def _ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-class CertificateClient:
-    """Client for eucgate.v1.CertificateService over an open channel; raises ApiError."""
+def envelope_request_id(envelope: Envelope | None = None, envelope_json: bytes = b"") -> str:
+    """The default request id of a submission: "env-" and the SHA-256 of the envelope.
 
-    def __init__(self, channel: grpc.Channel, *, timeout: float = DEFAULT_TIMEOUT) -> None:
+    The same envelope always gets the same id, so sending it again (a retry, a re-run
+    of a script) returns the first decision instead of making a second one. A JSON
+    envelope that does not parse is hashed as its bytes (the service will refuse it).
+    """
+    if envelope is None and envelope_json:
+        try:
+            envelope = Envelope.from_json(envelope_json)
+        except ValueError:
+            return "env-" + hashlib.sha256(envelope_json).hexdigest()
+    data = envelope.digest_input() if envelope is not None else b""
+    return "env-" + hashlib.sha256(data).hexdigest()
+
+
+class CertificateClient:
+    """Client for eucgate.v1.CertificateService over an open channel; raises ApiError.
+
+    `attempts` bounds how often `submit` sends one request when the service cannot be
+    reached or answers UNAVAILABLE/DEADLINE_EXCEEDED; every attempt carries the same
+    request id, with `backoff` seconds doubling between attempts.
+    """
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        attempts: int = DEFAULT_ATTEMPTS,
+        backoff: float = 0.25,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
         self._stub = svc_grpc.CertificateServiceStub(channel)
         self._timeout = timeout
+        self._attempts = attempts
+        self._backoff = backoff
 
     def submit(
         self,
@@ -123,19 +163,32 @@ class CertificateClient:
         envelope_json: bytes | None = None,
         request_id: str | None = None,
     ) -> svc_pb2.SubmitCertificateResponse:
-        """Submit one signed EUC; give the same `request_id` when retrying."""
-        request = svc_pb2.SubmitCertificateRequest(request_id=request_id or str(uuid.uuid4()))
+        """Submit one signed EUC and return the decision with its receipt.
+
+        Without `request_id` the id is derived from the envelope
+        (`envelope_request_id`). Transient failures are retried with that same id;
+        the response's `replayed` says the decision had been recorded before (by an
+        earlier attempt or an earlier run). Raises ApiError with the last failure.
+        """
+        rid = request_id or envelope_request_id(envelope, envelope_json or b"")
+        request = svc_pb2.SubmitCertificateRequest(request_id=rid)
         if envelope is not None:
             request.envelope.CopyFrom(envelope.to_proto())
         if envelope_json is not None:
             request.envelope_json = envelope_json
-        try:
-            response: svc_pb2.SubmitCertificateResponse = self._stub.SubmitCertificate(
-                request, timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
-        return response
+        for attempt in range(self._attempts):
+            try:
+                response: svc_pb2.SubmitCertificateResponse = self._stub.SubmitCertificate(
+                    request, timeout=self._timeout
+                )
+            except grpc.RpcError as exc:
+                error = api_error(exc)
+                if error.code not in _RETRYABLE or attempt + 1 == self._attempts:
+                    raise error from None
+                time.sleep(self._backoff * 2**attempt)
+                continue
+            return response
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def get_decision(self, decision_id: str) -> svc_pb2.GetDecisionResponse:
         try:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from google.protobuf import json_format
 
 from eucgate_client.dsse import Envelope, EnvelopeError
-from eucgate_client.v1 import decision_pb2
+from eucgate_client.v1 import decision_pb2, envelope_pb2
+
+ReceiptLike = decision_pb2.Receipt | Envelope | Mapping[str, Any]
 
 RECEIPT_PAYLOAD_TYPE = "application/vnd.eucgate.receipt.v1+json"
 RECEIPT_VERSION = 1
@@ -51,11 +55,26 @@ def load_service_public_key(pem: bytes) -> Ed25519PublicKey:
     return key
 
 
-def verify_receipt(
-    receipt: decision_pb2.Receipt | Envelope, public_key: Ed25519PublicKey | bytes
-) -> dict[str, Any]:
+def receipt_from_json(doc: Mapping[str, Any]) -> decision_pb2.Receipt:
+    """A receipt kept as JSON: the protobuf JSON mapping of `Receipt` (what
+    `eucgate submit --json` prints under "receipt"; proto or lowerCamel field names),
+    or a bare DSSE envelope (then it carries no log position).
+
+    Raises ReceiptError(RECEIPT_ENVELOPE_INVALID) when it is neither.
+    """
+    try:
+        if "envelope" in doc:
+            return json_format.ParseDict(dict(doc), decision_pb2.Receipt())
+        envelope = json_format.ParseDict(dict(doc), envelope_pb2.Envelope())
+    except (json_format.ParseError, TypeError, ValueError) as exc:
+        raise ReceiptError("RECEIPT_ENVELOPE_INVALID", f"not a receipt: {exc}") from exc
+    return decision_pb2.Receipt(envelope=envelope)
+
+
+def verify_receipt(receipt: ReceiptLike, public_key: Ed25519PublicKey | bytes) -> dict[str, Any]:
     """Check a receipt against the service key and return its statement.
 
+    `receipt` is the message, its envelope, or its JSON (`receipt_from_json`).
     `public_key` is the key itself or its PEM. Raises ReceiptError (see its reasons);
     returns only when the one signature verifies and the statement is version 1.
     """
@@ -91,9 +110,11 @@ def verify_receipt(
     return statement
 
 
-def _envelope(receipt: decision_pb2.Receipt | Envelope) -> Envelope:
+def _envelope(receipt: ReceiptLike) -> Envelope:
     if isinstance(receipt, Envelope):
         return receipt
+    if isinstance(receipt, Mapping):
+        receipt = receipt_from_json(receipt)
     if not receipt.HasField("envelope"):
         raise ReceiptError("RECEIPT_ENVELOPE_INVALID", "the receipt holds no envelope")
     try:

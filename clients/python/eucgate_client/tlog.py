@@ -20,7 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from eucgate_client.receipt import ReceiptError, verify_receipt
+from eucgate_client.receipt import ReceiptError, receipt_from_json, verify_receipt
 from eucgate_client.v1 import decision_pb2
 
 HASH_SIZE = 32
@@ -459,11 +459,12 @@ class LoggedReceipt:
 
 
 def verify_logged_receipt(
-    receipt: decision_pb2.Receipt,
+    receipt: decision_pb2.Receipt | Mapping[str, Any],
     service_key: Ed25519PublicKey | bytes,
     log_verifier: NoteVerifier,
 ) -> LoggedReceipt:
-    """Verify a receipt, its checkpoint and its inclusion in the log, all offline.
+    """Verify a receipt (the message or its JSON), its checkpoint and its inclusion in
+    the log, all offline.
 
     1. The receipt's DSSE signature by the service key (`verify_receipt`).
     2. The checkpoint's signature by the log key; size and root come only from it.
@@ -472,6 +473,8 @@ def verify_logged_receipt(
     Raises ReceiptError (signature, or RECEIPT_NOT_LOGGED when the receipt carries no
     leaf hash or no checkpoint), CheckpointError, or ProofError.
     """
+    if isinstance(receipt, Mapping):
+        receipt = receipt_from_json(receipt)
     statement = verify_receipt(receipt, service_key)
     try:
         leaf = bytes.fromhex(statement[RECEIPT_LEAF_HASH_KEY])

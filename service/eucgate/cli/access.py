@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from eucgate.api.access import AccessMap, CallerEntry, markdown_table
+from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
 from eucgate.errors import ConfigError
 from eucgate.tlsfiles import LocalAccess, add_client
@@ -46,8 +47,7 @@ def check(
     try:
         loaded = AccessMap.load(access_file)
     except ConfigError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise fail(str(exc), EXIT_ERROR) from None
     rows = [
         {
             "name": m.caller.name,
@@ -63,7 +63,7 @@ def check(
         for m in loaded.entries
     ]
     if json_output:
-        print_json(out, rows)
+        print_json(out, {"callers": rows})
         return
     shown = Table("caller", "identity", "client CA", "roles", "importers")
     for row in rows:
@@ -86,6 +86,7 @@ def add(
         list[str] | None,
         typer.Option(help="SCHEME:VALUE registration an importer acts for, repeatable"),
     ] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Issue a client certificate under the local client CA and map it in access.yaml
     (restart the server to take it up)."""
@@ -101,13 +102,22 @@ def add(
         )
     except ValidationError as exc:
         problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
-        err.print(f"[red]error:[/] {problems}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
+        raise fail(problems, EXIT_USAGE) from None
     files = LocalAccess(directory)
     try:
         cert, key = add_client(files, name, role, importer or (), now=datetime.now(UTC))
         AccessMap.load(files.access_file)
     except (OSError, ValueError, ConfigError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise fail(str(exc), EXIT_ERROR) from None
+    if json_output:
+        print_json(
+            out,
+            {
+                "name": name,
+                "certificate": str(cert),
+                "key": str(key),
+                "access_file": str(files.access_file),
+            },
+        )
+        return
     out.print(f"wrote {cert} and {key}; {name} added to {files.access_file}")

@@ -34,6 +34,7 @@ from eucgate.cli.connect import (
     ServerOpt,
     api_failure,
 )
+from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
 from eucgate.log.export import ExportError, ExportWriter, verify_export
 
@@ -60,8 +61,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
+    return fail(message, int(code))
 
 
 def _verifier(log_key: str | None) -> NoteVerifier | None:
@@ -141,10 +141,17 @@ def prove(
     json_output: JsonOpt = False,
 ) -> None:
     """Print an inclusion proof (--leaf-index/--decision-id) or a consistency proof
-    (--since KEPT_CHECKPOINT) against the latest checkpoint; with --log-key, check it."""
+    (--since KEPT_CHECKPOINT) against the latest checkpoint, checked with --log-key;
+    exit 0 verified, 6 it does not verify."""
     if sum(x is not None for x in (leaf_index, decision_id, since)) != 1:
         raise _fail("give exactly one of --leaf-index, --decision-id, --since", 2)
     verifier = _verifier(log_key)
+    if verifier is None:  # an unchecked proof proves nothing: never print one as if it did
+        raise _fail(
+            "--log-key (or EUCGATE_LOG_KEY) is required: the proof is checked against the "
+            "checkpoint that key signed",
+            2,
+        )
     kept_note = ""
     if since is not None:
         try:
@@ -177,7 +184,6 @@ def prove(
         except ApiError as exc:
             raise api_failure(exc) from None
     result["hashes"] = [h.hex() for h in hashes]
-    result["verified"] = False
     if verifier is not None:
         signed = _opened(note, verifier)
         try:
@@ -213,6 +219,7 @@ def export(
     insecure: InsecureOpt = False,
     log_key: LogKeyOpt = None,
     page_size: Annotated[int, typer.Option(help="entries per streamed page")] = 1024,
+    json_output: JsonOpt = False,
 ) -> None:
     """Export every entry up to the latest checkpoint as C2SP tlog-tiles, streaming."""
     verifier = _verifier(log_key)
@@ -226,7 +233,7 @@ def export(
                 _opened(note, verifier)
             size = _size_of(note)
             writer = ExportWriter(directory)
-            with _progress() as progress:
+            with _progress(quiet=json_output) as progress:
                 task = progress.add_task("exporting", total=size)
                 for page in client.stream_entries(0, limit=size, page_size=page_size):
                     for entry in page.entries:
@@ -239,6 +246,12 @@ def export(
     if writer.size != size:
         raise _fail(f"the server sent {writer.size} entries, not {size}", EXIT_LOG_INVALID)
     writer.finish(note)
+    if json_output:
+        print_json(
+            out,
+            {"directory": str(directory), "tree_size": size, "checked": verifier is not None},
+        )
+        return
     err.print(f"exported {size} entries to {directory}")
 
 
@@ -249,7 +262,7 @@ def _size_of(note: str) -> int:
     return int(lines[1])
 
 
-def _progress() -> Progress:
+def _progress(quiet: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -257,6 +270,7 @@ def _progress() -> Progress:
         TimeRemainingColumn(),
         console=err,
         transient=False,
+        disable=quiet,
     )
 
 

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 import grpc
 import typer
 from eucgate_client.client import ApiError, open_channel
-from rich.console import Console
+
+from eucgate.cli.output import fail
 
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
@@ -49,8 +50,6 @@ InsecureOpt = Annotated[
         help="plaintext, to a server run with insecure (local use only)",
     ),
 ]
-
-_err = Console(stderr=True)
 
 
 @dataclass(frozen=True)
@@ -85,13 +84,16 @@ class Connection:
                 options=options,
             )
         except (OSError, ValueError) as exc:
-            _err.print(f"[red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(EXIT_USAGE) from None
+            raise fail(str(exc), EXIT_USAGE) from None
 
 
 def api_failure(exc: ApiError) -> typer.Exit:
     """Say what the service refused (with any bad fields) and exit 4 when it could not
     be reached in time, else 3."""
-    detail = "".join(f"\n  {f}: {d}" for f, d in exc.field_violations.items())
-    _err.print(f"[red]error:[/] {exc}{detail}", highlight=False)
-    return typer.Exit(EXIT_UNAVAILABLE if exc.code in _UNAVAILABLE else EXIT_REFUSED)
+    return fail(
+        f"{exc.code.name} {exc.reason}: {exc.message}" if exc.reason else str(exc),
+        EXIT_UNAVAILABLE if exc.code in _UNAVAILABLE else EXIT_REFUSED,
+        code=exc.code.name,
+        reason=exc.reason,
+        field_violations=exc.field_violations,
+    )

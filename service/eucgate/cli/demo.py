@@ -27,7 +27,7 @@ from rich.table import Table
 from eucgate import samples
 from eucgate.api.server import start_server
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
-from eucgate.cli.render import decision_dict, outcome_name, print_decision
+from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
 from eucgate.config import load_settings
 from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
 from eucgate.signing import (
@@ -189,23 +189,24 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
             running.stop(grace=2)
         same = retry.replayed and retry.decision.decision_id == results[0][1].decision_id
         if json_output:
-            console.print_json(
-                json.dumps(
-                    {
-                        "cases": [
-                            {
-                                "title": c.title,
-                                "expected": decision_pb2.Outcome.Name(c.expected),
-                                "decision": decision_dict(d),
-                                "receipt": r,
-                                "as_expected": ok,
-                            }
-                            for c, d, r, ok in results
-                        ],
-                        "retry_returned_first_decision": same,
-                        "other_importer_cannot_read_it": hidden,
-                    }
-                )
+            print_json(
+                console,
+                {
+                    "cases": [
+                        {
+                            "title": c.title,
+                            "expected": decision_pb2.Outcome.Name(c.expected).removeprefix(
+                                "OUTCOME_"
+                            ),
+                            "decision": decision_dict(d),
+                            "receipt": r,
+                            "as_expected": ok,
+                        }
+                        for c, d, r, ok in results
+                    ],
+                    "retry_returned_first_decision": same,
+                    "other_importer_cannot_read_it": hidden,
+                },
             )
         else:
             summary = Table("case", "outcome", "reasons", "as expected")

@@ -10,6 +10,7 @@ ALREADY_EXISTS, NOT_FOUND, FAILED_PRECONDITION), 4 service unavailable, 5 receip
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -24,7 +25,6 @@ from eucgate_client.receipt import ReceiptError, load_service_public_key, verify
 from eucgate_client.v1 import certificate_pb2, decision_pb2
 from google.protobuf import json_format
 from rich.console import Console
-from rich.table import Table
 
 from eucgate.api.server import serve as run_server
 from eucgate.cli.access import access_app
@@ -38,11 +38,21 @@ from eucgate.cli.connect import (
     ServerOpt,
     api_failure,
 )
+from eucgate.cli.corelog import json_stderr
 from eucgate.cli.db import db_app
 from eucgate.cli.demo import run_demo
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
+from eucgate.cli.output import fail, proto_dict
 from eucgate.cli.policy import policy_app
-from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
+from eucgate.cli.receipts import receipt_app
+from eucgate.cli.render import (
+    decision_dict,
+    decision_table,
+    outcome_name,
+    print_decision,
+    print_json,
+    rule_ids,
+)
 from eucgate.cli.replay import replay
 from eucgate.cli.review import licence_app, review_app
 from eucgate.cli.validate import validate
@@ -73,6 +83,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(audit_app, name="audit")
 app.add_typer(review_app, name="review")
 app.add_typer(licence_app, name="licence")
+app.add_typer(receipt_app, name="receipt")
 app.command("replay")(replay)
 app.command("validate")(validate)
 app.add_typer(db_app, name="db")
@@ -103,8 +114,7 @@ _OUTCOME_EXIT = {
 
 
 def _fail(message: str, code: Exit) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(int(code))
+    return fail(message, int(code))
 
 
 @app.command()
@@ -147,6 +157,10 @@ def serve(
         ),
     ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
+    json_output: Annotated[
+        bool | None,
+        typer.Option("--json/--no-json", help="logs as JSON lines (default) or for a person"),
+    ] = None,
 ) -> None:
     """Run the gRPC server until SIGTERM (SIGHUP reloads the bundle); settings from file,
     EUCGATE_* env, then flags. The API is mutual TLS (--tls-cert, --tls-key, --access)
@@ -167,8 +181,11 @@ def serve(
             access_path=access,
             insecure=insecure,
             log_level=log_level,
+            **({} if json_output is None else {"log_json": json_output}),
         )
         configure_logging(settings.log_level, json=settings.log_json)
+        if settings.log_json:
+            json_stderr()  # gRPC core's own lines too, as JSON events
         run_server(settings)
     except EucgateError as exc:
         raise _fail(str(exc), Exit.ERROR) from None
@@ -209,6 +226,10 @@ def keygen(
             "(default DIRECTORY/policy.yaml, made from the sample bundle)"
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="replace keys already in DIRECTORY")
+    ] = False,
+    json_output: JsonOpt = False,
 ) -> None:
     """Make a PKI for one signer role (root, intermediate, signer, CRLs) and trust it.
 
@@ -216,7 +237,9 @@ def keygen(
     beside it, made on first use. For the end_user role the service's receipt key is
     written too, and DIRECTORY/tls: mutual-TLS material for local use (server
     certificate, a client CA, one client certificate per role with the importer bound
-    to the signer's registrations, and the access file that maps them).
+    to the signer's registrations, and the access file that maps them). Keys already in
+    DIRECTORY are never replaced without --force: a new service key or trust anchor
+    would strand every receipt and signer made with the old ones.
     """
     if role not in ("end_user", "consignee", "endorser"):
         raise _fail("--role must be end_user, consignee or endorser", Exit.USAGE)
@@ -231,6 +254,22 @@ def keygen(
         if not sep or not scheme or not value:
             raise _fail(f"registration {r!r} must be SCHEME:VALUE", Exit.USAGE)
         pairs.append((scheme, value))
+    existing = [
+        directory / name
+        for name in (
+            "root.key.pem",
+            "intermediate.key.pem",
+            "signer.key.pem",
+            *(("service.key.pem", "tls") if role == "end_user" else ()),
+        )
+        if (directory / name).exists()
+    ]
+    if existing and not force:
+        raise _fail(
+            f"{directory} already holds keys ({', '.join(p.name for p in existing)}); "
+            "use another directory, or --force to replace them",
+            Exit.REFUSED,
+        )
     now = datetime.now(UTC)
     policy_path = bundle or directory / "policy.yaml"
     written: list[tuple[str, Path]] = []
@@ -271,19 +310,34 @@ def keygen(
         signed = write_signed_bundle(policy, admin_key)
     except (OSError, ValueError, EucgateError) as exc:
         raise _fail(str(exc), Exit.ERROR) from None
+    files = [
+        (label, path)
+        for label, path in (
+            ("root certificate", pki.root_cert),
+            ("CRLs", pki.root_crl),
+            ("", pki.intermediate_crl),
+            ("signer key", pki.signer_key),
+            ("signer chain", pki.signer_chain),
+            *written,
+            ("policy bundle", policy),
+            ("signed bundle", signed),
+            ("policy-admin key", admin_key),
+            ("policy-admin public", admin_public),
+        )
+    ]
+    if json_output:
+        print_json(
+            out,
+            {
+                "role": role,
+                "organization": organization,
+                "directory": str(directory),
+                "files": [{"what": label or "CRLs", "path": str(path)} for label, path in files],
+            },
+        )
+        return
     out.print(f"wrote {role} PKI for [bold]{organization}[/] in {directory}")
-    for label, path in (
-        ("root certificate", pki.root_cert),
-        ("CRLs", pki.root_crl),
-        ("", pki.intermediate_crl),
-        ("signer key", pki.signer_key),
-        ("signer chain", pki.signer_chain),
-        *written,
-        ("policy bundle", policy),
-        ("signed bundle", signed),
-        ("policy-admin key", admin_key),
-        ("policy-admin public", admin_public),
-    ):
+    for label, path in files:
         out.print(f"  {label:<20} {path}")
 
 
@@ -308,6 +362,7 @@ def sign(
         Path | None,
         typer.Option(help="add a signature (e.g. a consignee's) to this existing envelope"),
     ] = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """Sign an EUC, or add a signer role's signature to an envelope; write DSSE JSON."""
     if pki is not None:
@@ -337,10 +392,23 @@ def sign(
     except (OSError, ValueError, json_format.ParseError) as exc:
         raise _fail(str(exc), Exit.ERROR) from None
     data = envelope.to_json()
-    if output is None or str(output) == "-":
+    to_stdout = output is None or str(output) == "-"
+    if not to_stdout:
+        assert output is not None
+        output.write_bytes(data)
+    if json_output:
+        print_json(
+            out,
+            {
+                "envelope": json.loads(data) if to_stdout else None,
+                "out": None if to_stdout else str(output),
+                "payload_type": envelope.payload_type,
+                "signatures": len(envelope.signatures),
+            },
+        )
+    elif to_stdout:
         sys.stdout.write(data.decode() + "\n")
     else:
-        output.write_bytes(data)
         err.print(f"wrote {output}")
 
 
@@ -352,14 +420,25 @@ def submit(
     cert: CertOpt = None,
     key: KeyOpt = None,
     insecure: InsecureOpt = False,
-    request_id: Annotated[str | None, typer.Option(help="idempotency key; default random")] = None,
+    request_id: Annotated[
+        str | None,
+        typer.Option(
+            help="idempotency key; default derived from the envelope, so sending the same "
+            "envelope again returns the first decision"
+        ),
+    ] = None,
     service_public_key: Annotated[
         Path | None, typer.Option(help="verify the receipt with this Ed25519 key (PEM)")
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds")] = 10.0,
     json_output: JsonOpt = False,
 ) -> None:
-    """Submit a signed EUC; exit 0 APPROVED, 10 REJECTED, 11 REFERRED."""
+    """Submit a signed EUC; exit 0 APPROVED, 10 REJECTED, 11 REFERRED.
+
+    Unreachable-service failures are retried with the same request id. `--json` prints
+    the decision and the whole receipt (envelope, leaf index, checkpoint, inclusion
+    proof): keep it, and check it later with `eucgate receipt verify`.
+    """
     try:
         data = envelope.read_bytes()
     except OSError as exc:
@@ -386,12 +465,18 @@ def submit(
             {
                 "decision": decision_dict(response.decision),
                 "replayed": response.replayed,
-                "receipt": json_format.MessageToDict(response.receipt.envelope),
+                "receipt": proto_dict(response.receipt),
                 "receipt_verified": receipt_status == "verified",
             },
         )
     else:
-        print_decision(out, response.decision, receipt_status=receipt_status)
+        print_decision(
+            out,
+            response.decision,
+            receipt_status=receipt_status,
+            receipt=response.receipt,
+            replayed=response.replayed,
+        )
     raise typer.Exit(int(_OUTCOME_EXIT.get(response.decision.outcome, Exit.ERROR)))
 
 
@@ -412,9 +497,12 @@ def decision_get(
         except ApiError as exc:
             raise api_failure(exc) from None
     if json_output:
-        print_json(out, decision_dict(response.decision))
+        print_json(
+            out,
+            {"decision": decision_dict(response.decision), "receipt": proto_dict(response.receipt)},
+        )
     else:
-        print_decision(out, response.decision)
+        print_decision(out, response.decision, receipt=response.receipt)
 
 
 def _when(value: str | None, name: str) -> datetime | None:
@@ -462,9 +550,12 @@ def decision_list(
         except ApiError as exc:
             raise api_failure(exc) from None
     if json_output:
-        print_json(out, [decision_dict(d) for d in decisions])
+        print_json(out, {"decisions": [decision_dict(d) for d in decisions]})
         return
-    table = Table("decision", "outcome", "decided at", "certificate", "end user", "reasons")
+    if not decisions:
+        out.print("no decisions match")
+        return
+    table = decision_table("outcome", "decided at", "certificate", "end user", "reasons")
     for d in decisions:
         table.add_row(
             d.decision_id,
@@ -472,6 +563,6 @@ def decision_list(
             d.decided_at.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds"),
             d.certificate_number,
             d.end_user.legal_name,
-            ", ".join(dict.fromkeys(r.rule_id for r in d.reasons)),
+            rule_ids(d),
         )
     out.print(table)

@@ -7,7 +7,6 @@ names the policy-admin public key(s) to trust.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +28,7 @@ from eucgate.cli.connect import (
     api_failure,
 )
 from eucgate.cli.keys import write_signed_bundle
+from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
 from eucgate.core.bundle import Bundle
 from eucgate.errors import BundleError
@@ -58,11 +58,9 @@ def _load(path: Path, admin_keys: list[Path] | None = None) -> tuple[Bundle, str
     try:
         return read_bundle_file(path, admin_keys or ())
     except BundleError as exc:
-        err.print(f"[red]invalid bundle ({exc.reason}):[/]\n{exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(f"invalid bundle:\n{exc}", 1, reason=exc.reason) from None
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
 
 
 @policy_app.command("check")
@@ -81,7 +79,7 @@ def check(bundle: BundleArg, admin_key: AdminKeyOpt = None, json_output: JsonOpt
         "test_cases": len(loaded.tests.cases) if loaded.tests else 0,
     }
     if json_output:
-        out.print_json(json.dumps(summary))
+        print_json(out, summary)
         return
     out.print(f"[green]valid[/] {loaded.name}  digest {loaded.digest}", soft_wrap=True)
     for key, value in summary.items():
@@ -99,18 +97,22 @@ def sign(
         Path | None,
         typer.Option("--out", help="signed bundle file (default: BUNDLE as NAME.dsse.json)"),
     ] = None,
+    json_output: JsonOpt = False,
 ) -> None:
     """Validate a bundle and write it signed: a DSSE envelope over its canonical JSON,
     which is exactly what the server loads. Exit 1 when it is invalid."""
     try:
         written = write_signed_bundle(bundle, key, output)
     except BundleError as exc:
-        err.print(f"[red]invalid bundle ({exc.reason}):[/]\n{exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(f"invalid bundle:\n{exc}", 1, reason=exc.reason) from None
     except (OSError, ValueError) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
     loaded, _ = _load(written)
+    if json_output:
+        print_json(
+            out, {"signed_bundle": str(written), "name": loaded.name, "digest": loaded.digest}
+        )
+        return
     out.print(f"wrote {written}  ({loaded.name}, digest {loaded.digest})", soft_wrap=True)
 
 
@@ -121,14 +123,16 @@ def run_tests(
     """Run the bundle's test cases through decide(); exit 1 when any case fails."""
     loaded, _ = _load(bundle, admin_key)
     if loaded.tests is None:
-        err.print(f"[red]error:[/] {bundle} carries no test cases")
-        raise typer.Exit(1)
+        raise fail(f"{bundle} carries no test cases", 1)
     results = run_bundle_tests(loaded)
     failed = [r for r in results if not r.passed]
     if json_output:
-        out.print_json(
-            json.dumps(
-                [
+        print_json(
+            out,
+            {
+                "passed": len(results) - len(failed),
+                "failed": len(failed),
+                "cases": [
                     {
                         "name": r.name,
                         "passed": r.passed,
@@ -140,8 +144,8 @@ def run_tests(
                         "error": r.error or None,
                     }
                     for r in results
-                ]
-            )
+                ],
+            },
         )
     else:
         table = Table("case", "expected", "got", "result")

@@ -41,6 +41,7 @@ from rich.progress import (
 from eucgate.cli.audit import LogKeyOpt, _opened, _verifier
 from eucgate.cli.bundlefiles import read_bundle_file
 from eucgate.cli.connect import CaOpt, CertOpt, Connection, InsecureOpt, KeyOpt
+from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
 from eucgate.core.bundle import Bundle
 from eucgate.errors import EucgateError
@@ -48,7 +49,7 @@ from eucgate.replay.engine import EntryFilter, EntryResult
 from eucgate.replay.offline import Range, replay_export
 from eucgate.replay.report import render_html
 from eucgate.replay.run import ReplayJob
-from eucgate.replay.summary import ReplaySummary
+from eucgate.replay.summary import ReplaySummary, rule_changes
 from eucgate.store.base import to_micros
 
 out = Console()
@@ -67,8 +68,7 @@ QUOTA_NOTE = (
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
+    return fail(message, int(code))
 
 
 def _when(value: str | None, name: str) -> int | None:
@@ -128,7 +128,11 @@ def replay(
     ] = None,
     server: Annotated[
         str | None,
-        typer.Option("--server", "-s", envvar="EUCGATE_SERVER", help="replay on this service"),
+        typer.Option(
+            "--server",
+            "-s",
+            help="replay on this service (default EUCGATE_SERVER, unless --export is given)",
+        ),
     ] = None,
     ca: CaOpt = None,
     cert: CertOpt = None,
@@ -166,8 +170,12 @@ def replay(
     """Recompute recorded decisions and compare them with the record (or, with
     --candidate, show what a new bundle would change). Exit 0 clean, 7 differences,
     8 entries not replayable, 6 log check failed."""
-    if (export is None) == (server is None):
+    if export is not None and server is not None:
         raise _fail("give --export DIR (offline) or --server (live), not both", EXIT_USAGE)
+    if export is None and server is None:
+        server = os.environ.get("EUCGATE_SERVER") or None  # an exported default
+    if export is None and server is None:
+        raise _fail("give --export DIR (offline) or --server (live)", EXIT_USAGE)
     if start < 0 or limit < 0:
         raise _fail("--from and --limit must not be negative", EXIT_USAGE)
     verifier = _verifier(log_key)
@@ -285,7 +293,10 @@ def _replay_live(
         raise _fail("the service sent no range", EXIT_ERROR)
     summary.log.update(tree_size=header.tree_size, verified=False)
     if verifier is None:
-        summary.log.update(note="not verified: pass --log-key to check the range")
+        summary.log.update(
+            note="the replayed range was not checked against the log's signed checkpoint: "
+            "pass --log-key (or EUCGATE_LOG_KEY) to check it"
+        )
         return
     if summary.interrupted or summary.log_failure is not None or tree is None:
         return
@@ -331,7 +342,8 @@ def _print_human(summary: ReplaySummary) -> None:
             highlight=False,
         )
     else:
-        out.print(f"[yellow]log not verified[/] {log.get('note', '')}", highlight=False)
+        note = log.get("note") or "the log was not checked"
+        out.print(f"[yellow]log not verified[/]: {note}", highlight=False)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items()))
     out.print(f"{summary.mode} replay of {summary.replayed} decisions: {counts}")
     for kind, n in sorted(summary.skipped_kinds.items()):
@@ -343,6 +355,10 @@ def _print_human(summary: ReplaySummary) -> None:
             f"  [bold]{result.index}[/] {result.decision_id} {result.status}: {result.message}",
             highlight=False,
         )
+        for rule, change in rule_changes(result):
+            if rule != "-":
+                why = _reason_message(result, rule)
+                out.print(f"      {rule} {change}{why}", highlight=False, markup=False)
         for path, was, now in result.diffs[:10]:
             out.print(f"      {path}: {was} -> {now}", highlight=False, markup=False)
     for result in summary.problems[:50]:
@@ -350,5 +366,22 @@ def _print_human(summary: ReplaySummary) -> None:
             f"  [red]{result.index}[/] {result.reason}: {result.message}",
             highlight=False,
         )
-    if summary.interrupted and summary.next_index is not None:
-        out.print(f"stopped; resume with --from {summary.next_index}")
+    if summary.interrupted and summary.resume_index is not None:
+        if summary.stopped_at_error:
+            out.print(
+                f"stopped at entry {summary.resume_index}, which could not be replayed; fix "
+                f"its cause (e.g. give the missing bundle with --bundle) and resume with "
+                f"--from {summary.resume_index}, or pass --keep-going to list every problem",
+                highlight=False,
+            )
+        else:
+            out.print(f"stopped; resume with --from {summary.resume_index}", highlight=False)
+
+
+def _reason_message(result: EntryResult, rule: str) -> str:
+    """ " (REJECT on end_use.category)": how the rule fires where it does, if it does."""
+    for brief in (result.replayed, result.recorded):
+        for rule_id, outcome, field in brief.reasons if brief is not None else ():
+            if rule_id == rule:
+                return f" ({outcome} on {field})" if field else f" ({outcome})"
+    return ""

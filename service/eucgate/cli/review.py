@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 from eucgate_client.client import ApiError, LicenceClient, ReviewClient
-from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 
@@ -27,7 +26,16 @@ from eucgate.cli.connect import (
     ServerOpt,
     api_failure,
 )
-from eucgate.cli.render import decision_dict, outcome_name, print_decision, print_json
+from eucgate.cli.output import proto_dict
+from eucgate.cli.render import (
+    decision_dict,
+    decision_table,
+    number,
+    outcome_name,
+    print_decision,
+    print_json,
+    rule_ids,
+)
 
 review_app = typer.Typer(help="List and resolve REFERRED decisions.", no_args_is_help=True)
 licence_app = typer.Typer(help="Licence quota balances and shipment debits.", no_args_is_help=True)
@@ -63,16 +71,21 @@ def review_list(
     if json_output:
         print_json(
             out,
-            [
-                {
-                    "decision": decision_dict(r.decision),
-                    "resolution_decision_id": r.resolution_decision_id,
-                }
-                for r in referrals
-            ],
+            {
+                "referrals": [
+                    {
+                        "decision": decision_dict(r.decision),
+                        "resolution_decision_id": r.resolution_decision_id,
+                    }
+                    for r in referrals
+                ]
+            },
         )
         return
-    table = Table("decision", "decided at", "certificate", "end user", "reasons", "resolved by")
+    if not referrals:
+        out.print("no referrals" + (" at all" if include_resolved else " wait for a reviewer"))
+        return
+    table = decision_table("decided at", "certificate", "end user", "reasons", "resolved by")
     for r in referrals:
         d = r.decision
         table.add_row(
@@ -80,7 +93,7 @@ def review_list(
             d.decided_at.ToDatetime(tzinfo=UTC).isoformat(timespec="seconds"),
             d.certificate_number,
             d.end_user.legal_name,
-            ", ".join(x.rule_id for x in d.reasons),
+            rule_ids(d),
             r.resolution_decision_id or "-",
         )
     out.print(table)
@@ -111,11 +124,11 @@ def review_resolve(
             out,
             {
                 "decision": decision_dict(response.decision),
-                "receipt": json_format.MessageToDict(response.receipt.envelope),
+                "receipt": proto_dict(response.receipt),
             },
         )
     else:
-        print_decision(out, response.decision)
+        print_decision(out, response.decision, receipt=response.receipt)
         err.print(f"resolves {decision_id}: {outcome_name(response.decision)}")
 
 
@@ -137,11 +150,15 @@ def licence_balance(
         except ApiError as exc:
             raise api_failure(exc) from None
     if json_output:
-        print_json(out, json_format.MessageToDict(response, preserving_proto_field_name=True))
+        print_json(out, proto_dict(response))
         return
     table = Table("control code", "unit", "quota", "approved", "shipped", "remaining")
     for b in response.balances:
-        table.add_row(b.control_code, b.unit, b.quota, b.approved, b.shipped, b.remaining)
+        table.add_row(
+            b.control_code,
+            b.unit,
+            *(number(x) for x in (b.quota, b.approved, b.shipped, b.remaining)),
+        )
     out.print(table)
 
 
@@ -161,19 +178,32 @@ def licence_ship(
 ) -> None:
     """Debit what shipped under an approval (a customs gateway's call)."""
     with Connection(server, ca, cert, key, insecure).open() as channel:
+        client = LicenceClient(channel)
         try:
-            response = LicenceClient(channel).record_shipment(
-                reference, decision_id, control_code, quantity, unit
-            )
+            response = client.record_shipment(reference, decision_id, control_code, quantity, unit)
+            s = response.shipment
+            balances = client.balance(s.licence_number, s.control_code).balances
         except ApiError as exc:
             raise api_failure(exc) from None
     if json_output:
-        print_json(out, json_format.MessageToDict(response, preserving_proto_field_name=True))
+        print_json(
+            out,
+            {
+                **proto_dict(response),
+                "balances": [proto_dict(b) for b in balances],
+            },
+        )
         return
-    s = response.shipment
     again = " (already recorded)" if response.replayed else ""
     out.print(
-        f"{s.shipment_id}: {s.quantity.value} {s.quantity.unit} under {s.control_code} of "
-        f"licence {s.licence_number}, decision {s.decision_id}{again}",
+        f"{s.shipment_id}: {number(s.quantity.value)} {s.quantity.unit} under {s.control_code} "
+        f"of licence {s.licence_number}, decision {s.decision_id}, reference "
+        f"{s.gateway_reference}{again}",
         highlight=False,
     )
+    for b in balances:
+        out.print(
+            f"{b.control_code}: {number(b.approved)} {b.unit} approved, {number(b.shipped)} "
+            f"shipped, {number(b.remaining)} of the {number(b.quota)} quota not yet approved",
+            highlight=False,
+        )

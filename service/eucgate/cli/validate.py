@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
 from eucgate.core.certschema import certificate_json_schema_text
 from eucgate.core.model import PAYLOAD_TYPE_JSON, Certificate, certificate_from_payload
@@ -50,19 +51,16 @@ def validate(
 
     if print_schema:
         if certificate is not None:
-            err.print("[red]error:[/] give an EUC file or --print-schema, not both")
-            raise typer.Exit(int(Exit.USAGE))
+            raise fail("give an EUC file or --print-schema, not both", 2)
         sys.stdout.write(certificate_json_schema_text())
         return
     if certificate is None:
-        err.print("[red]error:[/] give the EUC file to check (or - for stdin)")
-        raise typer.Exit(int(Exit.USAGE))
+        raise fail("give the EUC file to check (or - for stdin)", 2)
     name = "stdin" if str(certificate) == "-" else str(certificate)
     try:
         data = sys.stdin.buffer.read() if name == "stdin" else certificate.read_bytes()
     except OSError as exc:
-        err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(int(Exit.ERROR)) from None
+        raise fail(str(exc), 1) from None
     try:
         parsed = certificate_from_payload(PAYLOAD_TYPE_JSON, data)
     except InvalidSubmission as exc:

@@ -52,7 +52,8 @@ class ReplaySummary:
     candidate_digest: str = ""
     max_listed: int = MAX_LISTED
     first_index: int | None = None
-    next_index: int | None = None  # resume from here
+    next_index: int | None = None  # the index after the last entry seen
+    stopped_at_error: bool = False  # the last entry seen could not be replayed
     replayed: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
@@ -83,6 +84,7 @@ class ReplaySummary:
         if self.first_index is None:
             self.first_index = result.index
         self.next_index = result.index + 1
+        self.stopped_at_error = result.status is Status.ERROR
         self.statuses[result.status] += 1
         if result.status is Status.SKIPPED:
             if result.kind and result.reason == "REPLAY_KIND_SKIPPED":
@@ -116,6 +118,14 @@ class ReplaySummary:
                 totals = self.quota.setdefault((licence, code, unit), [Decimal(0), Decimal(0)])
                 totals[side] += Decimal(quantity)
 
+    @property
+    def resume_index(self) -> int | None:
+        """Where a stopped replay resumes: at the entry that could not be replayed (once
+        its cause is fixed, e.g. the missing bundle given), else after the last one."""
+        if self.next_index is None:
+            return None
+        return self.next_index - 1 if self.stopped_at_error else self.next_index
+
     def fail_log(self, index: int, reason: str, message: str) -> None:
         """Record that the log failed its check (the replay stops or goes on unverified)."""
         if self.log_failure is None:
@@ -145,6 +155,7 @@ class ReplaySummary:
             "candidate_digest": self.candidate_digest,
             "first_index": self.first_index,
             "next_index": self.next_index,
+            "resume_index": self.resume_index if self.interrupted else None,
             "interrupted": self.interrupted,
             "exit_code": self.exit_code(),
             "log": {**self.log, "failure": self.log_failure},
