@@ -73,7 +73,7 @@ def test_unknown_top_level_fields_are_ignored() -> None:
             "payload",
         ),
         (
-            b'{"payload": "YQ", "payloadType": "t", "signatures": []}',
+            b'{"payload": "YQ=a", "payloadType": "t", "signatures": []}',
             "ENVELOPE_INVALID_BASE64",
             "payload",
         ),

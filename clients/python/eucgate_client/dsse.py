@@ -97,7 +97,7 @@ class Envelope:
         """Parse a DSSE JSON envelope strictly.
 
         Raises EnvelopeError for invalid UTF-8 or JSON, duplicate keys, missing or
-        mistyped fields, and invalid base64 (standard or URL-safe, padded).
+        mistyped fields, and invalid base64 (standard or URL-safe, padded or not).
         Unknown top-level fields are ignored, as the DSSE spec requires.
         """
         try:
@@ -159,8 +159,11 @@ def _b64(data: bytes) -> str:
 
 
 def _b64decode(text: str, path: str) -> bytes:
-    """Standard or URL-safe base64, as DSSE allows; anything else is an error."""
+    """Standard or URL-safe base64, padded or not (as DSSE and the protobuf JSON mapping
+    accept); anything else is an error."""
     alphabet = text.replace("-", "+").replace("_", "/")
+    if len(alphabet) % 4 in (2, 3):  # unpadded; a remainder of 1 is never valid base64
+        alphabet += "=" * (4 - len(alphabet) % 4)
     try:
         return base64.b64decode(alphabet, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -483,7 +483,15 @@ def _check_signature(key: _VerifyKey, signature: bytes, pae: bytes, pkcs1v15: bo
         else:
             _check_rsa(key, signature, pae, pkcs1v15)
     except (InvalidSignature, ValueError) as exc:
-        raise _Failure("SIG_INVALID", "signature does not verify over the envelope") from exc
+        hint = ""
+        if isinstance(key, ec.EllipticCurvePublicKey) and len(signature) == 2 * (
+            (key.curve.key_size + 7) // 8
+        ):
+            hint = (
+                f"; it is {len(signature)} bytes, the size of a raw r||s pair: ECDSA "
+                "signatures must be DER (a SEQUENCE of the INTEGERs r and s)"
+            )
+        raise _Failure("SIG_INVALID", f"signature does not verify over the envelope{hint}") from exc
 
 
 def _check_rsa(key: rsa.RSAPublicKey, signature: bytes, pae: bytes, pkcs1v15: bool) -> None:
