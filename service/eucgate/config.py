@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     # The model's field bounds fit 16 KiB; more is refused by the core anyway
     # (core.submission.MAX_ENVELOPE_BYTES, MAX_SIGNATURES).
-    max_payload_bytes: int = Field(16 * 1024, ge=256, le=20 * 1024)
+    max_payload_bytes: int = Field(16 * 1024, ge=256, le=19 * 1024)
     max_signatures: int = Field(8, ge=1, le=8)
     max_workers: int = Field(16, ge=1, le=256)
     max_connection_age_seconds: int = Field(300, ge=10)

@@ -33,6 +33,7 @@ from eucgate.core.decision import (
     SignerResult,
     bounded_reasons,
     clip,
+    json_cost,
     outcome_of,
 )
 from eucgate.core.ledger import EmptyLedger, LedgerRead
@@ -311,6 +312,24 @@ def test_decide_caps_the_reasons_of_a_rule_with_many_findings(pki: Pki, now: dat
     assert "5 more problems" in itm[-1].message
 
 
+def test_the_messages_of_a_decision_share_a_budget() -> None:
+    """Ordinary messages stay whole; many long ones are cut once the budget is spent."""
+    ordinary = [
+        Reason(
+            rule_id=f"RF-{i:03d}", family=Family.RF, outcome=RuleOutcome.REFER, message="m" * 400
+        )
+        for i in range(3)
+    ]
+    assert bounded_reasons(ordinary) == tuple(ordinary)
+    many = [r.model_copy(update={"rule_id": f"RF-{i:03d}"}) for i, r in enumerate(ordinary * 7)]
+    kept = bounded_reasons(many)
+    sizes = [json_cost(r.message) for r in kept]
+    assert sizes[:10] == [400] * 10
+    assert sum(sizes) <= dec.MAX_REASON_TEXT_BYTES + len(kept) * dec.MIN_REASON_MESSAGE_BYTES
+    assert max(sizes[11:]) <= dec.MIN_REASON_MESSAGE_BYTES
+    assert kept[-2].message.endswith("…")
+
+
 @given(st.text(max_size=400), st.integers(min_value=8, max_value=300))
 def test_clip_bounds_the_canonical_json_bytes(text: str, limit: int) -> None:
     clipped = clip(text, limit)
@@ -352,8 +371,16 @@ def _worst_decision(*, review: bool, approved: bool) -> Decision:
         if name not in {"index", "checked_at", "verified", "registrations"}
     }
     signer = SignerResult(**longest, index=7, checked_at=NOW, registrations=(q * 1000,) * 50)
-    reason = Reason(rule_id="SIG-001", family=Family.SIG, outcome=RuleOutcome.REJECT,
-                    message=q * 10_000, field=q * 10_000)  # fmt: skip
+    fired = [
+        Reason(
+            rule_id=f"RF-{i:03d}",
+            family=Family.RF,
+            outcome=RuleOutcome.REFER,
+            message=q * 10_000,
+            field=q * 10_000,
+        )
+        for i in range(2 * MAX_REASONS)
+    ]
     item = dec.ApprovedItem(
         description=q * 200,
         hs_code="8505.11.10.00",
@@ -364,7 +391,8 @@ def _worst_decision(*, review: bool, approved: bool) -> Decision:
     )
     return Decision(
         outcome=Outcome.APPROVED if approved else Outcome.REJECTED,
-        reasons=() if approved else (reason,) * (1 if review else MAX_REASONS),
+        # A review's only reason is REV-001; decide() keeps at most MAX_REASONS.
+        reasons=() if approved else bounded_reasons(fired[:1] if review else fired),
         bundle_digest="a" * 64,
         euc_digest="b" * 64,
         decided_at=NOW,

@@ -28,8 +28,13 @@ from pydantic import (
 from eucgate.core.ledger import LedgerRead
 
 # Canonical-JSON bytes (escapes counted) of one reason's message and cited field path.
-MAX_REASON_MESSAGE_BYTES = 200
+MAX_REASON_MESSAGE_BYTES = 512
 MAX_REASON_FIELD_BYTES = 64
+# The messages of one decision share this many bytes; once it is spent, each further
+# message keeps MIN_REASON_MESSAGE_BYTES. (The sample bundle's messages are 400 bytes
+# at most, and an ordinary decision has a few.)
+MAX_REASON_TEXT_BYTES = 4096
+MIN_REASON_MESSAGE_BYTES = 96
 # Reasons one rule keeps for one decision: with more findings, the first ones and one
 # reason counting the rest.
 MAX_REASONS_PER_RULE = 6
@@ -49,7 +54,7 @@ MAX_SIGNER_REGISTRATIONS = 3
 MAX_REVIEW_NOTE_BYTES = 2000
 MAX_REVIEWER_BYTES = 128
 # The canonical JSON of any decision `decide()` or a review makes (tests hold it).
-MAX_DECISION_BYTES = 24 * 1024
+MAX_DECISION_BYTES = 26 * 1024
 _ELLIPSIS = "…"
 
 
@@ -81,6 +86,11 @@ def clip(text: str, limit: int) -> str:
         if used > limit:
             return text[:cut] + _ELLIPSIS
     return text
+
+
+def json_cost(text: str) -> int:
+    """Bytes `text` takes inside a canonical-JSON string (without the quotes)."""
+    return sum(_json_cost(ch) for ch in text)
 
 
 def _clipped(limit: int) -> AfterValidator:
@@ -232,8 +242,9 @@ def outcome_of(reasons: Sequence[Reason]) -> Outcome:
 
 
 def bounded_reasons(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
-    """At most MAX_REASONS_PER_RULE reasons per rule (the last counting the rest) and at
-    most MAX_REASONS in all (the last naming the rules left out).
+    """At most MAX_REASONS_PER_RULE reasons per rule (the last counting the rest), at
+    most MAX_REASONS in all (the last naming the rules left out), and messages within
+    MAX_REASON_TEXT_BYTES together (see there).
 
     The outcome never changes: a reason standing for others carries the strictest
     outcome among them, and `outcome_of` gives the same for the bounded reasons as for
@@ -259,18 +270,39 @@ def bounded_reasons(reasons: Sequence[Reason]) -> tuple[Reason, ...]:
                 field=rest[0].field,
             )
         )
-    if len(kept) <= MAX_REASONS:
-        return tuple(kept)
-    rest = kept[MAX_REASONS - 1 :]
-    rules = list(dict.fromkeys(r.rule_id for r in rest))
-    last = Reason(
-        rule_id=rest[0].rule_id,
-        family=rest[0].family,
-        outcome=_strictest(rest),
-        message=f"{len(rest)} more reasons left out, of rules {', '.join(rules)}",
-        field=rest[0].field,
-    )
-    return (*kept[: MAX_REASONS - 1], last)
+    if len(kept) > MAX_REASONS:
+        rest = kept[MAX_REASONS - 1 :]
+        rules = list(dict.fromkeys(r.rule_id for r in rest))
+        last = Reason(
+            rule_id=rest[0].rule_id,
+            family=rest[0].family,
+            outcome=_strictest(rest),
+            message=f"{len(rest)} more reasons left out, of rules {', '.join(rules)}",
+            field=rest[0].field,
+        )
+        kept = [*kept[: MAX_REASONS - 1], last]
+    return tuple(_within_text_budget(kept))
+
+
+def _within_text_budget(reasons: Sequence[Reason]) -> list[Reason]:
+    left = MAX_REASON_TEXT_BYTES
+    out = []
+    for reason in reasons:
+        limit = max(MIN_REASON_MESSAGE_BYTES, min(MAX_REASON_MESSAGE_BYTES, left))
+        message = clip(reason.message, limit)
+        left -= json_cost(message)
+        out.append(
+            reason
+            if message == reason.message
+            else Reason(
+                rule_id=reason.rule_id,
+                family=reason.family,
+                outcome=reason.outcome,
+                message=message,
+                field=reason.field,
+            )
+        )
+    return out
 
 
 def _strictest(reasons: Sequence[Reason]) -> RuleOutcome:

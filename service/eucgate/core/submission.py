@@ -19,7 +19,7 @@ from eucgate.errors import InvalidSubmission
 # (core.decision), an envelope this size or smaller always makes an audit-log entry
 # within the 65,535 bytes of a tlog-tiles entry (the entry holds the envelope and the
 # decision, each as base64).
-MAX_ENVELOPE_BYTES = 20 * 1024  # the envelope as logged: deterministic protobuf
+MAX_ENVELOPE_BYTES = 19 * 1024  # the envelope as logged: deterministic protobuf
 MAX_SIGNATURES = 8
 _KEY = object()
 
