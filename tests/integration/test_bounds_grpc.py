@@ -102,3 +102,14 @@ def test_a_flood_of_transit_countries_is_refused_and_nothing_is_recorded(
     assert info.value.code is grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.reason in {"PAYLOAD_FIELD_TOO_LARGE", "PAYLOAD_TOO_LARGE"}
     assert audit.get_checkpoint().tree_size == 0
+
+
+def test_a_control_character_in_a_candidate_bundle_is_invalid_argument(
+    channel: grpc.Channel,
+) -> None:
+    """yaml.ReaderError escaped the bundle parser: the call ended UNKNOWN."""
+    audit = AuditClient(channel, timeout=30)
+    with pytest.raises(ApiError) as info:
+        list(audit.replay(candidate_bundle=b'version: 1\nname: "a\x01"\nrules: []\n', timeout=30))
+    assert info.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert "candidate_bundle:2: not valid YAML" in info.value.message
