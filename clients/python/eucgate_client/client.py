@@ -399,6 +399,21 @@ class PolicyClient:
             raise api_error(exc) from None
         return response
 
+    def bundle(
+        self, digest: str = "", *, include_content: bool = False
+    ) -> policy_pb2.GetBundleResponse:
+        """A bundle the service has used, by digest ("" for the active one); with
+        `include_content`, its canonical JSON and (when held) signed envelope. The
+        bytes are unverified: check that SHA-256(canonical_bundle) is the digest."""
+        try:
+            response: policy_pb2.GetBundleResponse = self._stub.GetBundle(
+                policy_pb2.GetBundleRequest(digest=digest, include_content=include_content),
+                timeout=self._timeout,
+            )
+        except grpc.RpcError as exc:
+            raise api_error(exc) from None
+        return response
+
     def reload(self) -> policy_pb2.ReloadBundleResponse:
         """Make the service re-read its configured bundle file (policy-admin role)."""
         try:

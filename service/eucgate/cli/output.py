@@ -2,7 +2,7 @@
 
 Under `--json` a command prints exactly one JSON object on stdout: field names as the
 proto spells them (snake_case), every field present, enum values by the short names the flags take
-("APPROVED", "REJECT", "SIG"; never "OUTCOME_APPROVED"), 64-bit integers as JSON
+("APPROVED", "REJECT", "SIG"; never with the proto enum prefix OUTCOME_), 64-bit integers as JSON
 numbers, bytes as base64 (the protobuf JSON mapping), lists under a plural key
 (`{"decisions": [...]}`), never a bare list. A failure under `--json` is also one
 object on stdout, `{"error": {"code", "reason", "message", "field_violations",

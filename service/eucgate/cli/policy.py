@@ -7,12 +7,16 @@ names the policy-admin public key(s) to trust.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from eucgate_client.client import ApiError, PolicyClient
+from eucgate_client.dsse import Envelope
 from eucgate_client.v1 import policy_service_pb2
 from rich.console import Console
 from rich.table import Table
@@ -213,3 +217,73 @@ def reload(
         print_json(out, shown)
     else:
         out.print(f"active: {shown['name']} {shown['digest']} (was {shown['previous_digest']})")
+
+
+@policy_app.command("export")
+def export(
+    digest: Annotated[str, typer.Argument(help="the bundle's digest, as a decision names it")],
+    output: Annotated[
+        Path | None, typer.Option("--out", help="write the bundle's canonical JSON here")
+    ] = None,
+    signed_out: Annotated[
+        Path | None,
+        typer.Option(help="also write the signed bundle (DSSE JSON) here, when the service has it"),
+    ] = None,
+    server: ServerOpt = "127.0.0.1:50051",
+    ca: CaOpt = None,
+    cert: CertOpt = None,
+    key: KeyOpt = None,
+    insecure: InsecureOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Fetch a bundle the service decided under, by digest (auditor, policy-admin); its
+    SHA-256 is checked against the digest (exit 6 when it differs). The canonical JSON
+    goes to --out (default stdout) and replays with `eucgate replay --bundle`."""
+    with Connection(server, ca, cert, key, insecure).open() as channel:
+        try:
+            response = PolicyClient(channel).bundle(digest, include_content=True)
+        except ApiError as exc:
+            raise api_failure(exc) from None
+    canonical = response.canonical_bundle
+    got = hashlib.sha256(canonical).hexdigest()
+    if got != digest:
+        raise fail(f"the service sent a bundle whose digest is {got}, not {digest}", 6)
+    signed = response.signed_bundle
+    if signed:
+        try:
+            envelope = Envelope.from_json(signed)
+        except ValueError as exc:
+            raise fail(f"the signed bundle is not a DSSE envelope: {exc}", 6) from None
+        if envelope.payload != canonical:
+            raise fail("the signed bundle's payload is not the bundle", 6)
+    try:
+        if output is not None:
+            output.write_bytes(canonical)
+        if signed_out is not None and signed:
+            signed_out.write_bytes(signed)
+    except OSError as exc:
+        raise fail(str(exc), 1) from None
+    if json_output:
+        print_json(
+            out,
+            {
+                "digest": digest,
+                "name": response.bundle.name,
+                "active": response.active,
+                "out": None if output is None else str(output),
+                "signed_out": str(signed_out) if signed_out is not None and signed else None,
+                "signed_available": bool(signed),
+                "bundle": json.loads(canonical) if output is None else None,
+            },
+        )
+        return
+    if output is None:
+        sys.stdout.write(canonical.decode("utf-8") + "\n")
+    state = "active" if response.active else "no longer active"
+    err.print(f"{response.bundle.name} {digest} ({state}): digest checked", highlight=False)
+    if signed_out is not None and not signed:
+        err.print(
+            "the service no longer holds this bundle's signed envelope; the canonical JSON "
+            "is checked by its digest alone",
+            highlight=False,
+        )

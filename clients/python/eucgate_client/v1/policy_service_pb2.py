@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65ucgate/v1/policy_service.proto\x12\neucgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"[\n\x0c\x41\x63tiveBundle\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\tloaded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x12\n\x10GetBundleRequest\"=\n\x11GetBundleResponse\x12(\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x18.eucgate.v1.ActiveBundle\"\x15\n\x13ReloadBundleRequest\"Y\n\x14ReloadBundleResponse\x12(\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x18.eucgate.v1.ActiveBundle\x12\x17\n\x0fprevious_digest\x18\x02 \x01(\t2\xac\x01\n\rPolicyService\x12H\n\tGetBundle\x12\x1c.eucgate.v1.GetBundleRequest\x1a\x1d.eucgate.v1.GetBundleResponse\x12Q\n\x0cReloadBundle\x12\x1f.eucgate.v1.ReloadBundleRequest\x1a .eucgate.v1.ReloadBundleResponseBk\n\x0eorg.eucgate.v1B\x12PolicyServiceProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1f\x65ucgate/v1/policy_service.proto\x12\neucgate.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"[\n\x0c\x41\x63tiveBundle\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12-\n\tloaded_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\";\n\x10GetBundleRequest\x12\x0e\n\x06\x64igest\x18\x01 \x01(\t\x12\x17\n\x0finclude_content\x18\x02 \x01(\x08\"~\n\x11GetBundleResponse\x12(\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x18.eucgate.v1.ActiveBundle\x12\x0e\n\x06\x61\x63tive\x18\x02 \x01(\x08\x12\x18\n\x10\x63\x61nonical_bundle\x18\x03 \x01(\x0c\x12\x15\n\rsigned_bundle\x18\x04 \x01(\x0c\"\x15\n\x13ReloadBundleRequest\"Y\n\x14ReloadBundleResponse\x12(\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x18.eucgate.v1.ActiveBundle\x12\x17\n\x0fprevious_digest\x18\x02 \x01(\t2\xac\x01\n\rPolicyService\x12H\n\tGetBundle\x12\x1c.eucgate.v1.GetBundleRequest\x1a\x1d.eucgate.v1.GetBundleResponse\x12Q\n\x0cReloadBundle\x12\x1f.eucgate.v1.ReloadBundleRequest\x1a .eucgate.v1.ReloadBundleResponseBk\n\x0eorg.eucgate.v1B\x12PolicyServiceProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,13 +37,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ACTIVEBUNDLE']._serialized_start=80
   _globals['_ACTIVEBUNDLE']._serialized_end=171
   _globals['_GETBUNDLEREQUEST']._serialized_start=173
-  _globals['_GETBUNDLEREQUEST']._serialized_end=191
-  _globals['_GETBUNDLERESPONSE']._serialized_start=193
-  _globals['_GETBUNDLERESPONSE']._serialized_end=254
-  _globals['_RELOADBUNDLEREQUEST']._serialized_start=256
-  _globals['_RELOADBUNDLEREQUEST']._serialized_end=277
-  _globals['_RELOADBUNDLERESPONSE']._serialized_start=279
-  _globals['_RELOADBUNDLERESPONSE']._serialized_end=368
-  _globals['_POLICYSERVICE']._serialized_start=371
-  _globals['_POLICYSERVICE']._serialized_end=543
+  _globals['_GETBUNDLEREQUEST']._serialized_end=232
+  _globals['_GETBUNDLERESPONSE']._serialized_start=234
+  _globals['_GETBUNDLERESPONSE']._serialized_end=360
+  _globals['_RELOADBUNDLEREQUEST']._serialized_start=362
+  _globals['_RELOADBUNDLEREQUEST']._serialized_end=383
+  _globals['_RELOADBUNDLERESPONSE']._serialized_start=385
+  _globals['_RELOADBUNDLERESPONSE']._serialized_end=474
+  _globals['_POLICYSERVICE']._serialized_start=477
+  _globals['_POLICYSERVICE']._serialized_end=649
 # @@protoc_insertion_point(module_scope)

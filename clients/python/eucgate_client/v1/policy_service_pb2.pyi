@@ -20,14 +20,24 @@ class ActiveBundle(_message.Message):
     def __init__(self, digest: _Optional[str] = ..., name: _Optional[str] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetBundleRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("digest", "include_content")
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_CONTENT_FIELD_NUMBER: _ClassVar[int]
+    digest: str
+    include_content: bool
+    def __init__(self, digest: _Optional[str] = ..., include_content: _Optional[bool] = ...) -> None: ...
 
 class GetBundleResponse(_message.Message):
-    __slots__ = ("bundle",)
+    __slots__ = ("bundle", "active", "canonical_bundle", "signed_bundle")
     BUNDLE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    CANONICAL_BUNDLE_FIELD_NUMBER: _ClassVar[int]
+    SIGNED_BUNDLE_FIELD_NUMBER: _ClassVar[int]
     bundle: ActiveBundle
-    def __init__(self, bundle: _Optional[_Union[ActiveBundle, _Mapping]] = ...) -> None: ...
+    active: bool
+    canonical_bundle: bytes
+    signed_bundle: bytes
+    def __init__(self, bundle: _Optional[_Union[ActiveBundle, _Mapping]] = ..., active: _Optional[bool] = ..., canonical_bundle: _Optional[bytes] = ..., signed_bundle: _Optional[bytes] = ...) -> None: ...
 
 class ReloadBundleRequest(_message.Message):
     __slots__ = ()

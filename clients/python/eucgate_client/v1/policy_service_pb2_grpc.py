@@ -33,7 +33,9 @@ class PolicyServiceStub:
     used in its store, by digest.
 
     Errors are google.rpc.Status with an ErrorInfo reason code, as for
-    CertificateService. Once roles exist, this service is for the policy-admin role only.
+    CertificateService. GetBundle is for the auditor, policy-admin and operator roles;
+    its bundle bytes (`include_content`) for auditor and policy-admin only.
+    ReloadBundle is for policy-admin.
     """
 
     def __init__(self, channel):
@@ -61,11 +63,16 @@ class PolicyServiceServicer:
     used in its store, by digest.
 
     Errors are google.rpc.Status with an ErrorInfo reason code, as for
-    CertificateService. Once roles exist, this service is for the policy-admin role only.
+    CertificateService. GetBundle is for the auditor, policy-admin and operator roles;
+    its bundle bytes (`include_content`) for auditor and policy-admin only.
+    ReloadBundle is for policy-admin.
     """
 
     def GetBundle(self, request, context):
-        """Returns the bundle decisions are being made with now.
+        """Returns the bundle decisions are being made with now, or any bundle the service
+        has used, by digest; with `include_content`, its bytes. Reasons:
+        BUNDLE_DIGEST_INVALID, BUNDLE_NOT_FOUND, ROLE_NOT_ALLOWED (content asked by a role
+        that may not read it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,7 +116,9 @@ class PolicyService:
     used in its store, by digest.
 
     Errors are google.rpc.Status with an ErrorInfo reason code, as for
-    CertificateService. Once roles exist, this service is for the policy-admin role only.
+    CertificateService. GetBundle is for the auditor, policy-admin and operator roles;
+    its bundle bytes (`include_content`) for auditor and policy-admin only.
+    ReloadBundle is for policy-admin.
     """
 
     @staticmethod
