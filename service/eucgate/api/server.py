@@ -243,7 +243,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
             AuditServicer(store, log_signer, access), server
         )
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
-            PolicyServicer(reloader), server
+            PolicyServicer(reloader, store, access, settings.bundle_path), server
         )
         licence_service_pb2_grpc.add_LicenceServiceServicer_to_server(
             LicenceServicer(gate, access), server
