@@ -35,13 +35,14 @@ environment (the libraries load their tables at import).
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
 
 import icu
 from anyascii import anyascii
-from rigour._core import stopwords_list
+from rigour._core import person_name_prefixes_list, stopwords_list
 from rigour.names import extract_org_types
 
 __all__ = [
@@ -113,8 +114,16 @@ _LEGAL_FORMS_BY_FIRST: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 # Dropped from every name. Short on purpose: many short stop words of other languages
-# ("di", "de", "la") are also syllables of transliterated names.
-_STOP_WORDS = frozenset({"the", "and", "of", "for"})
+# ("di", "de", "la") are also syllables of transliterated names. Besides these: the
+# Arabic article, written or left out at will ("AL-ZUMAR" / "ZUMAR"), and `rigour`'s
+# short personal titles ("Dr.", "Mr.", "Hon."): "AL ZAWAHIRI, Dr. Ayman".
+_STOP_WORDS = frozenset({"the", "and", "of", "for", "al", "el"}) | frozenset(
+    w.casefold().rstrip(".")
+    for w in person_name_prefixes_list()
+    if " " not in w and len(w.rstrip(".")) <= 3 and w.casefold() not in {"pvt", "sr", "fr"}
+)
+# Arabic articles and kinship words stay words of their own when hyphenated.
+_PARTICLES = "al|el|ul|ad|ar|as|ash|at|az|abu|abou|bin|ibn|bint"
 # A name reduced to one of these (or a generic word) names no one.
 _BLANK_WORDS = frozenset(w.casefold() for w in stopwords_list() if w.isascii() and w.isalpha())
 
@@ -122,8 +131,8 @@ _BLANK_WORDS = frozenset(w.casefold() for w in stopwords_list() if w.isascii() a
 # not scored (two firms sharing "Industries" are not alike for it) unless a name has
 # nothing else; a name reduced to one of them matches nothing; and two names that carry
 # different ones ("Sunrise Trading" / "Sunrise Holdings" / "Sunrise") are distinguished
-# (refer, never reject). Industry words that do identify in this trade (aerospace, defense, magnetics)
-# are deliberately not here.
+# (refer, never reject). Industry words that do identify in this trade (aerospace,
+# defense, magnetics) are deliberately not here.
 _GENERIC = frozenset(
     [
         "company",
@@ -281,9 +290,21 @@ _FORMER_INLINE = re.compile(r"\s(?:f/k/a|fka|formerly\s+known\s+as|formerly)\s+"
 _LABEL = re.compile(r"^\s*[^\W\d_][^\W\d_ /.&-]*(?:[ /.&-][^\W\d_]+){0,2}\s*:\s*")
 _APOSTROPHES = re.compile(r"['’ʼ`´ʻʿʾ]")
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
-_HYPHENS = re.compile(r"(?<=[0-9a-z])[-‐‑–](?=[0-9a-z])")
+_HYPHENS = re.compile(r"(?<![0-9a-z])((?:[0-9a-z]+[-‐‑–])+[0-9a-z]+)")
 
 _SPOOF = icu.SpoofChecker()
+
+
+_PARTICLE = re.compile(rf"^(?:{_PARTICLES})$")
+_DASHES = re.compile(r"[-‐‑–]")
+
+
+def _join_hyphenated(match: re.Match[str]) -> str:
+    parts = _DASHES.split(match.group(1))
+    out = parts[0]
+    for prev, part in itertools.pairwise(parts):
+        out += (" " if _PARTICLE.match(prev) else "") + part
+    return out
 
 
 def comparable_variants(name: str) -> list[str]:
@@ -315,11 +336,24 @@ def _latin_lookalike(ch: str) -> str:
     return ch
 
 
+# anyascii writes nothing for Arabic alif and an apostrophe for alif with hamza; alif is
+# the long vowel a (ICU's Any-Latin agrees: "بشار الأسد" is "bshar alasd").
+_ALIF = {"ا": "a", "أ": "a", "إ": "i", "ٱ": "a"}
+
+
+# Greek digraphs that write one sound: ντ is d, μπ is b, γκ is g, ου is u.
+_GREEK_DIGRAPHS = re.compile("ντ|μπ|γκ|ου")
+_GREEK_SOUNDS = {"ντ": "d", "μπ": "b", "γκ": "g", "ου": "u"}
+
+
 @functools.lru_cache(maxsize=8192)
 def _to_ascii(ch: str) -> str:
-    if unicodedata.category(ch) == "Cf":
+    category = unicodedata.category(ch)
+    if category == "Cf":
         return ""
-    out = anyascii(ch).casefold()
+    if category[0] in "PZ":  # "・" and other scripts' punctuation separate words
+        return " "
+    out = _ALIF.get(ch) or anyascii(ch).casefold()
     # One Han character is one syllable and one token (there are no spaces to keep).
     return f" {out} " if out and _script(ch) == "CJK" else out
 
@@ -333,19 +367,32 @@ def _fold(text: str) -> str:
     letters = {_script(ch) for ch in text if ch.isalpha() and not ch.isascii()}
     if any("a" <= ch <= "z" for ch in text) and letters - {"LATIN"}:
         text = "".join(ch if ch.isascii() else _latin_lookalike(ch) for ch in text)
+    if "GREEK" in letters:
+        text = _GREEK_DIGRAPHS.sub(lambda m: _GREEK_SOUNDS[m.group(0)], text)
     return "".join(ch if ch.isascii() else _to_ascii(ch) for ch in text)
 
 
-def _join_initials(tokens: list[str]) -> list[str]:
-    """Runs of one-character tokens are an initialism: "l l c" -> "llc", "l 3" -> "l3".
-    A lone letter or digit stays a token of its own ("Ore I" is not "Ore II")."""
+@functools.lru_cache(maxsize=1024)
+def _is_legal_form(word: str) -> bool:
+    return any(match.strip() == word for match, _ in extract_org_types(word))
+
+
+def _join_initials(tokens: list[str], *, join_pairs: bool = False) -> list[str]:
+    """Runs of three or more one-character tokens are an initialism ("l l c" -> "llc",
+    "I.B.M." -> "ibm"), and so are two that spell a legal form ("a s", "k k"); other
+    pairs and lone letters stay apart, as a person's initials ("V. V. Putin") or a
+    distinguishing letter ("Ore I" is not "Ore II"), unless `join_pairs`."""
     out: list[str] = []
     run: list[str] = []
     for token in [*tokens, ""]:
         if len(token) == 1:
             run.append(token)
             continue
-        out.append("".join(run)) if len(run) > 1 else out.extend(run)
+        word = "".join(run)
+        if len(run) > 2 or (len(run) == 2 and (join_pairs or _is_legal_form(word))):
+            out.append(word)
+        else:
+            out.extend(run)
         run = []
         if token:
             out.append(token)
@@ -448,17 +495,20 @@ def _remove_org_types(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=65536)
-def comparable_name(name: str) -> ComparableName:
+def comparable_name(name: str, *, join_pairs: bool = False) -> ComparableName:
     """The comparable form of one name variant (see `comparable_variants`): the module
-    docstring gives the steps. Never raises."""
+    docstring gives the steps. `join_pairs` reads two lone letters as one word ("D.E.
+    Diamonds" as "DE Diamonds") rather than as initials. Never raises."""
     text = unicodedata.normalize("NFKC", name).casefold()
     # Legal forms in the name's own script, before transliteration loses them.
-    text = _remove_org_types(text)
+    text = _remove_org_types(_APOSTROPHES.sub("", text))
     text = _fold(text).replace("&", " and ")
-    # "Novo-tech", "Jay-Ushin", "L-3" are one word each.
-    text = _HYPHENS.sub("", _APOSTROPHES.sub("", text))
+    # "Novo-tech", "Jay-Ushin", "L-3" are one word each; "al-Zumar", "Abu-Marzuq" two.
+    text = _HYPHENS.sub(_join_hyphenated, _APOSTROPHES.sub("", text))
     text = _remove_org_types(_NOT_ALNUM.sub(" ", text))
-    words = [_ROMANISATION.get(t, t) for t in _join_initials(text.split())]
+    # Joined initialisms may be legal forms ("A/S", "K.K.", "L.L.C."): removed here.
+    text = _remove_org_types(" ".join(_join_initials(text.split(), join_pairs=join_pairs)))
+    words = [_ROMANISATION.get(t, t) for t in text.split()]
     words = [t for t in _drop_legal_forms(words) if t not in _STOP_WORDS or t.isdigit()]
     kept, marks = _split_distinguishing(words)
     kept = [_ABBREVIATIONS.get(t, t) for t in kept]

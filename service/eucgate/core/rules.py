@@ -14,7 +14,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -35,6 +35,7 @@ from eucgate.core.model import (
     Party,
     PaymentMethod,
 )
+from eucgate.core.registry import EmptyRegistry, RegistryEntry, RegistryView, issuers_of
 from eucgate.core.screening import ScreeningMatch
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ class RuleContext:
     signer_results: tuple[SignerResult, ...] | None
     ledger: LedgerView
     now: datetime
+    registry: RegistryView = field(default_factory=EmptyRegistry)
 
     @property
     def certificate(self) -> Certificate:
@@ -348,6 +350,49 @@ def signed_not_in_future(ctx: RuleContext, params: NoParams) -> list[Finding]:
     ]
 
 
+# One EUC, one use: the registry of decided EUCs (core.registry).
+_TAKING = ("APPROVED", "REFERRED")  # outcomes that use an EUC up
+
+
+def _registry_entries(ctx: RuleContext) -> list[tuple[str, RegistryEntry]]:
+    number = ctx.certificate.certificate_number
+    found = ((issuer, ctx.registry.used(issuer, number)) for issuer in issuers_of(ctx.certificate))
+    return [(issuer, entry) for issuer, entry in found if entry is not None]
+
+
+@check("certificate_number_not_reused", NoParams)
+def certificate_number_not_reused(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """A certificate number its issuer already used for an EUC with other content."""
+    digest = ctx.submission.euc_digest
+    for issuer, entry in _registry_entries(ctx):
+        if entry.euc_digest != digest:
+            return [
+                Finding(
+                    "certificate_number",
+                    f"{ctx.certificate.certificate_number} of {issuer} was decided before "
+                    f"({entry.decision_id}, {entry.outcome}) with other content",
+                )
+            ]
+    return []
+
+
+@check("certificate_not_used", NoParams)
+def certificate_not_used(ctx: RuleContext, params: NoParams) -> list[Finding]:
+    """The same EUC again after a decision that used it (APPROVED or REFERRED): an EUC is
+    good for one decision; a REJECTED one may be corrected and sent again."""
+    digest = ctx.submission.euc_digest
+    for _issuer, entry in _registry_entries(ctx):
+        if entry.euc_digest == digest and entry.outcome in _TAKING:
+            return [
+                Finding(
+                    "certificate_number",
+                    f"this EUC was already decided as {entry.decision_id} ({entry.outcome}); "
+                    "send a retry with its first request_id to get that answer",
+                )
+            ]
+    return []
+
+
 # --- CMT: undertakings ----------------------------------------------------------------
 
 Undertaking = Literal[
@@ -525,12 +570,7 @@ def _screening(ctx: RuleContext, outcome: RuleOutcome) -> list[Finding]:
             f"{m.list_id}, {m.list_kind.value} list, {m.source}, listed "
             f"{m.listed_on.isoformat()}) with score {m.score:.2f}; compared as "
             f"{m.screened_form!r} and {m.matched_form!r}"
-            + (
-                ", held below the hit score: the names differ in a numeral, letter, "
-                "branch, port or business word"
-                if m.distinguished
-                else ""
-            ),
+            + (f", held below the hit score: {m.basis}" if m.held else ""),
         )
         for m in ctx.screening_matches
         if m.outcome is outcome

@@ -27,8 +27,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import operator
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -98,72 +99,157 @@ def _shown(form: ComparableName) -> str:
     return form.text + marks + (" + " + " ".join(form.generic) if form.generic else "")
 
 
+# One name whose words all sound like words of the other ("Vladimir Putin" in "Putin,
+# Vladimir Vladimirovich") scores this: the grey zone, where a person decides.
+CONTAINED_SCORE = 0.9
+
+
 @dataclass(frozen=True)
 class NameComparison:
-    """How two names compare: `score` in 0..1 before any cap; `distinguished` when they
-    differ in a distinguishing token or by one letter in a word (such a pair refers,
-    never rejects); the comparable forms that scored best."""
+    """How two names compare. `spelled` in 0..1 is how alike they are written; `held`
+    when they differ in a distinguishing token or by one letter in a word, so that
+    spelling may refer but never reject. `sounded` is how alike they sound, or
+    CONTAINED_SCORE when one name's words are all in the other: it may refer, never
+    reject. `basis` says why a score was held; the forms are those that scored best."""
 
-    score: float
-    distinguished: bool
+    spelled: float
+    held: bool
     screened_form: str
     matched_form: str
+    sounded: float = 0.0
+    basis: str = ""
+
+    @property
+    def score(self) -> float:
+        """The better of the two scores, before any cap."""
+        return max(self.spelled, self.sounded)
 
     def capped(self, reject_at: float) -> float:
-        """The score, held just below `reject_at` when the names are distinguished."""
-        if self.distinguished and self.score >= reject_at:
-            return round(reject_at - 0.001, 4)
-        return self.score
+        """The score with each held part kept just below `reject_at`."""
+        below = round(reject_at - 0.001, 4)
+        spelled = min(self.spelled, below) if self.held else self.spelled
+        return max(spelled, min(self.sounded, below))
+
+    def is_held(self, reject_at: float) -> bool:
+        """Whether the part that scored best is one that may never reject."""
+        spelled = min(self.spelled, reject_at) if self.held else self.spelled
+        return self.sounded >= spelled or self.held
 
 
 _NO_MATCH = NameComparison(0.0, False, "", "")
 
 
-def _score_forms(a: ComparableName, b: ComparableName) -> float:
-    if a.blank or b.blank:
-        return 0.0
-    return (
-        max(
-            fuzz.token_sort_ratio(a.text, b.text, processor=None),
-            fuzz.ratio(a.compact, b.compact, processor=None),
-        )
-        / 100.0
+_LABIALS = str.maketrans("PFVW", "BBBB")
+_REPEATS = re.compile(r"(.)\1+")
+
+
+@functools.lru_cache(maxsize=65536)
+def _sound(token: str) -> str:
+    """A token's phonetic key: `rigour`'s metaphone with a leading vowel as "A", the
+    labials B, P, F, V and W as one (Soundex's class 1, plus W: Arabic writes no p, and
+    Hebrew and Arabic letters read v or w, p or f), repeats collapsed and a final S
+    dropped, so that "bwtyn" and "fvtyn" sound as "putin", "wladimir" as "vladimir"."""
+    if not token.isalpha():
+        return token
+    # German and Slavic "Wl-" is "Vl-" (metaphone would drop the w as silent).
+    key = metaphone("v" + token[1:] if token[:2] == "wl" else token) or token.upper()
+    if token[0] in "aeiouy":
+        key = "A" + (key[1:] if key[:1] in {"A", "E", "I", "O", "U", "Y"} else key)
+    key = _REPEATS.sub(r"\1", key.translate(_LABIALS))
+    # A final s is a plural or a Baltic ending: "Eagles", "Putinas", "Vladimirs".
+    return key[:-1] if len(key) > 2 and key.endswith("S") else key
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """A comparable form with the three strings the scorer compares."""
+
+    form: ComparableName
+    text: str  # tokens sorted: word order free
+    compact: str  # tokens run together: spacing free
+    sounds: str  # phonetic keys sorted
+
+
+@functools.lru_cache(maxsize=65536)
+def _scored(form: ComparableName) -> _Scored:
+    return _Scored(
+        form,
+        " ".join(sorted(form.tokens)),
+        form.compact,
+        " ".join(sorted(_sound(t) for t in form.tokens)),
     )
 
 
-def _sorted_text(form: ComparableName) -> str:
-    return " ".join(sorted(form.tokens))
+def _contained(a: _Scored, b: _Scored) -> bool:
+    """Whether each word of the name with fewer words sounds like a distinct word of the
+    other. A one-word name counts only when it is the whole name (no business word set
+    aside: "Kach", "Rosoboronexport", not "Martin Engineering") and four letters or
+    more."""
+    short, long = sorted((a.form, b.form), key=lambda f: len(f.tokens))
+    if len(short.tokens) == len(long.tokens):
+        return False
+    if len(short.tokens) == 1 and (short.generic or len(short.tokens[0]) < 4):
+        return False
+    return fuzz.token_set_ratio(a.sounds, b.sounds, processor=None) == 100
+
+
+def _compare_scored(a: _Scored, b: _Scored) -> NameComparison:
+    """The comparison of two comparable forms (see `compare_names`)."""
+    if a.form.blank or b.form.blank:
+        return _NO_MATCH
+    spelled = max(
+        fuzz.ratio(a.text, b.text, processor=None),
+        fuzz.ratio(a.compact, b.compact, processor=None),
+    )
+    # Sounds count only with a word that sounds the same on both sides: a ratio over
+    # short keys alone finds likeness in anything. It also keeps the index exact: every
+    # sound key is a blocking key.
+    shared = not set(a.sounds.split()).isdisjoint(b.sounds.split())
+    sounded = fuzz.ratio(a.sounds, b.sounds, processor=None) / 100.0 if shared else 0.0
+    held = distinguished(a.form, b.form)
+    basis = "they differ in a numeral, letter, branch, port or business word" if held else ""
+    if sounded > spelled / 100.0:
+        basis = "they only sound alike"
+    if max(sounded, spelled / 100.0) < CONTAINED_SCORE and _contained(a, b):
+        sounded, basis = CONTAINED_SCORE, "one name's words are all in the other"
+    if spelled <= 0.0 and sounded <= 0.0:
+        return _NO_MATCH
+    return NameComparison(
+        round(spelled / 100.0, 4), held, _shown(a.form), _shown(b.form), round(sounded, 4), basis
+    )
 
 
 def _forms_of(name: str) -> list[ComparableName]:
-    return [comparable_name(v) for v in comparable_variants(name)]
+    """The comparable forms of each variant of `name`; a variant with two lone letters
+    also as if they were one word ("D.E. Diamonds": initials, or "DE Diamonds")."""
+    forms: list[ComparableName] = []
+    for variant in comparable_variants(name):
+        for join_pairs in (False, True):
+            form = comparable_name(variant, join_pairs=join_pairs)
+            if form not in forms:
+                forms.append(form)
+    return forms
 
 
-def _compare_forms(a: ComparableName, b: ComparableName) -> NameComparison:
-    score = _score_forms(a, b)
-    if score <= 0.0:
-        return _NO_MATCH
-    return NameComparison(round(score, 4), distinguished(a, b), _shown(a), _shown(b))
-
-
-def compare_names(a: str, b: str) -> NameComparison:
+def compare_names(a: str, b: str, reject_at: float = 0.95) -> NameComparison:
     """The best comparison over the names' variants (a former name in brackets is one).
     Score: the better of token_sort_ratio over the comparable forms (word order free)
-    and the plain ratio of their compact forms (spacing free); 0 when either form is
-    blank. Symmetric; never raises."""
+    and the plain ratio of their compact forms (spacing free); where the names' sorted
+    phonetic keys agree better, or one name's words all sound like words of the other
+    (CONTAINED_SCORE), that score instead, held below the hit score. 0 when either form
+    is blank. Symmetric; never raises."""
     best = _NO_MATCH
     for fa in _forms_of(a):
         for fb in _forms_of(b):
-            found = _compare_forms(fa, fb)
-            if (found.score, not found.distinguished) > (best.score, not best.distinguished):
+            found = _compare_scored(_scored(fa), _scored(fb))
+            if (found.capped(reject_at), found.score) > (best.capped(reject_at), best.score):
                 best = found
     return best
 
 
 def name_score(a: str, b: str, reject_at: float = 0.95) -> float:
-    """`compare_names(a, b)`'s score, capped just below `reject_at` for names that
-    differ in a distinguishing token or by one letter."""
-    return compare_names(a, b).capped(reject_at)
+    """`compare_names(a, b)`'s score, capped just below `reject_at` when held."""
+    return compare_names(a, b, reject_at).capped(reject_at)
 
 
 _VOWELS = str.maketrans("", "", "aeiouy")
@@ -172,20 +258,20 @@ _LETTER_RUNS = re.compile(r"[a-z]{3,}")
 
 @functools.lru_cache(maxsize=65536)
 def _token_keys(token: str) -> frozenset[str]:
-    """Keys of one token: itself, its 4-letter prefix and 6-letter suffix ("innovotech"
-    meets "novotech"), consonant skeleton ("kexin" meets "kaixin"), metaphone ("rosoboronexport" meets "rosoboroneksport"), and the token
-    with any one letter left out (one inserted, dropped or changed letter still meets
-    its original)."""
+    """Keys of one token: itself; its 4-letter prefix, consonant skeleton ("kexin" meets
+    "kaixin") and the token with any one letter left out (one inserted, dropped or
+    changed letter still meets its original); its 6-letter suffix ("innovotech" meets
+    "novotech"); its phonetic key (names that sound alike share one); the letters beside
+    digits ("l3harris" meets "harris")."""
     keys = {token, "-" + token}
     if len(token) >= 4:
         keys.update(("^" + token[:4], "~" + token.translate(_VOWELS)))
+        keys.update("-" + token[:i] + token[i + 1 :] for i in range(len(token)))
     if len(token) >= 6:
         keys.add("$" + token[-6:])
-        keys.update("-" + token[:i] + token[i + 1 :] for i in range(len(token)))
-    if token.isalpha():
-        keys.add("#" + metaphone(token))
-    # Letters beside digits: "l3harris" meets "harris".
-    keys.update(_LETTER_RUNS.findall(token) if not token.isalpha() else ())
+    keys.add("#" + _sound(token))
+    if not token.isalpha():
+        keys.update(_LETTER_RUNS.findall(token))
     return frozenset(keys)
 
 
@@ -358,10 +444,8 @@ class ScreeningMatch:
 
     `matched_name` is the entry's name or alias that scored best; `score` is in 0..1.
     `outcome` is REJECT for a control-list hit at or above `reject_at`, else REFER.
-    `screened_form` and `matched_form` are the comparable forms that scored;
-    `distinguished` says the score was held below `reject_at` because the names differ
-    in a distinguishing token (numeral, Roman numeral, letter, branch, port) or by one
-    letter in a word.
+    `screened_form` and `matched_form` are the comparable forms that scored; `held`
+    says the score was held below `reject_at`, and `basis` why (see NameComparison).
     """
 
     field: str
@@ -377,7 +461,8 @@ class ScreeningMatch:
     outcome: RuleOutcome
     screened_form: str = ""
     matched_form: str = ""
-    distinguished: bool = False
+    held: bool = False
+    basis: str = ""
 
 
 @dataclass(frozen=True)
@@ -412,9 +497,11 @@ class Screener:
         self.thresholds = thresholds
         self._lists = tuple(lists)
         self._entries: list[_Indexed] = []
-        self._forms: list[ComparableName] = []  # comparable form of a name or alias
+        self._forms: list[_Scored] = []  # comparable form of a name or alias
         self._texts: list[str] = []  # the same, its word-order-free text
         self._compacts: list[str] = []  # the same, compact
+        self._sounds: list[str] = []  # the same, its sorted phonetic keys
+        self._sound_count: list[int] = []  # the same, how many distinct keys
         self._written: list[str] = []  # the name or alias as the list writes it
         self._owner: list[int] = []  # index into _entries
         postings: defaultdict[str, list[int]] = defaultdict(list)
@@ -438,9 +525,12 @@ class Screener:
                             continue
                         seen.add(form)
                         name_id = len(self._forms)
-                        self._forms.append(form)
-                        self._texts.append(_sorted_text(form))
-                        self._compacts.append(form.compact)
+                        scored = _scored(form)
+                        self._forms.append(scored)
+                        self._texts.append(scored.text)
+                        self._compacts.append(scored.compact)
+                        self._sounds.append(scored.sounds)
+                        self._sound_count.append(len(set(scored.sounds.split())))
                         self._written.append(written)
                         self._owner.append(len(self._entries) - 1)
                         for key in _blocking_keys(form):
@@ -484,37 +574,16 @@ class Screener:
             if form.blank:
                 continue
             ids = list(range(len(self._forms))) if exhaustive else self._candidates_of(form)
-            # _score_forms as two batched passes (C loops) over the candidates; the
-            # stored texts are pre-sorted, so plain ratio is token_sort_ratio.
-            hits: dict[int, float] = {}
-            for query, choices in (
-                (_sorted_text(form), self._texts),
-                (form.compact, self._compacts),
-            ):
-                picked = [choices[i] for i in ids]
-                for _, score, position in process.extract(
-                    query,
-                    picked,
-                    scorer=fuzz.ratio,
-                    processor=None,
-                    score_cutoff=cutoff,
-                    limit=None,
-                ):
-                    name_id = ids[position]
-                    hits[name_id] = max(hits.get(name_id, 0.0), score)
-            for name_id, score in hits.items():
+            query = _scored(form)
+            for name_id in self._hits(query, ids, cutoff):
                 if not self._entries[self._owner[name_id]].in_force(today):
                     continue
-                listed = self._forms[name_id]
-                comparison = NameComparison(
-                    round(score / 100.0, 4),
-                    distinguished(form, listed),
-                    _shown(form),
-                    _shown(listed),
-                )
+                comparison = _compare_scored(query, self._forms[name_id])
                 capped = comparison.capped(self.thresholds.reject_at)
                 entry = self._owner[name_id]
-                if entry not in best or capped > best[entry][0]:
+                if capped >= self.thresholds.refer_at and (
+                    entry not in best or capped > best[entry][0]
+                ):
                     best[entry] = (capped, comparison, name_id)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
         return [
@@ -523,6 +592,37 @@ class Screener:
                 : self.thresholds.max_matches_per_name
             ]
         ]
+
+    def _hits(self, query: _Scored, ids: list[int], cutoff: float) -> set[int]:
+        """Ids among `ids` that may score `cutoff` (0..100) or more: batched passes (C
+        loops) over each string the scorer compares; each hit is then scored exactly
+        by `_compare_scored`, as `compare_names` scores it."""
+        if not ids:
+            return set()
+        gather = operator.itemgetter(*ids) if len(ids) > 1 else lambda xs: (xs[ids[0]],)
+        texts, compacts, sounds = gather(self._texts), gather(self._compacts), gather(self._sounds)
+        hits: set[int] = set()
+        for text, choices in (
+            (query.text, texts),
+            (query.compact, compacts),
+            (query.sounds, sounds),
+        ):
+            found = process.extract(
+                text, choices, scorer=fuzz.ratio, processor=None, score_cutoff=cutoff, limit=None
+            )
+            hits.update(ids[position] for _, _, position in found)
+        if cutoff <= CONTAINED_SCORE * 100:
+            hits.update(self._containing(query))
+        return hits
+
+    def _containing(self, query: _Scored) -> list[int]:
+        """Ids of the names whose distinct sound keys all are the query's, or contain all
+        of the query's: counted over the postings of the query's sound keys."""
+        keys = set(query.sounds.split())
+        shared: Counter[int] = Counter()
+        for key in keys:
+            shared.update(self._postings.get("#" + key, ()))
+        return [i for i, n in shared.items() if n in {len(keys), self._sound_count[i]}]
 
     def _candidates_of(self, form: ComparableName) -> list[int]:
         ids: set[int] = set()
@@ -575,5 +675,6 @@ class Screener:
             outcome=RuleOutcome.REJECT if hit else RuleOutcome.REFER,
             screened_form=comparison.screened_form,
             matched_form=comparison.matched_form,
-            distinguished=comparison.distinguished,
+            held=comparison.is_held(self.thresholds.reject_at),
+            basis=comparison.basis if comparison.is_held(self.thresholds.reject_at) else "",
         )
