@@ -1,0 +1,124 @@
+// Tests of the Node.js client. The pure ones run anywhere; the live ones run against a
+// real eucgate server over mutual TLS, which tests/integration/test_node_client_lib.py
+// starts and describes in EUCGATE_TEST_* variables (they are skipped without it, and
+// that driver fails on any skip).
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { test } from "node:test";
+import {
+  connect,
+  envelopeRequestId,
+  envelopeToJson,
+  leafHash,
+  openCheckpoint,
+  pae,
+  recordShipment,
+  rootFromInclusionProof,
+  signEnvelope,
+  submit,
+  verifyLoggedReceipt,
+  verifyReceipt,
+} from "../src/eucgate.mjs";
+
+test("PAE is the DSSE v1 encoding", () => {
+  // The DSSE specification's example.
+  assert.equal(
+    pae("http://example.com/HelloWorld", Buffer.from("hello world")).toString(),
+    "DSSEv1 29 http://example.com/HelloWorld 11 hello world",
+  );
+});
+
+test("an inclusion proof leads to the root of RFC 9162", () => {
+  const leaves = [0, 1, 2].map((i) => leafHash(Buffer.from(`entry ${i}`)));
+  const node = (l, r) => createHash("sha256").update(Buffer.concat([Buffer.from([1]), l, r])).digest();
+  const root = node(node(leaves[0], leaves[1]), leaves[2]);
+  assert.deepEqual(rootFromInclusionProof(2, 3, leaves[2], [node(leaves[0], leaves[1])]), root);
+  assert.deepEqual(rootFromInclusionProof(0, 3, leaves[0], [leaves[1], leaves[2]]), root);
+  assert.notDeepEqual(rootFromInclusionProof(1, 3, leaves[0], [leaves[1], leaves[2]]), root);
+  assert.throws(() => rootFromInclusionProof(0, 3, leaves[0], [leaves[1]]), /too short/);
+});
+
+const live = process.env.EUCGATE_TEST_ADDRESS;
+const skip = live ? false : "needs the server tests/integration/test_node_client_lib.py starts";
+
+function env(name) {
+  const value = process.env[name];
+  assert.ok(value, `${name} is not set`);
+  return value;
+}
+
+function as(role) {
+  return connect({
+    address: env("EUCGATE_TEST_ADDRESS"),
+    ca: readFileSync(env("EUCGATE_TEST_CA")),
+    cert: readFileSync(env(`EUCGATE_TEST_${role}_CERT`)),
+    key: readFileSync(env(`EUCGATE_TEST_${role}_KEY`)),
+  });
+}
+
+function signed() {
+  return signEnvelope(readFileSync(env("EUCGATE_TEST_EUC")), [
+    { key: readFileSync(env("EUCGATE_TEST_SIGNER_KEY")), chain: readFileSync(env("EUCGATE_TEST_SIGNER_CHAIN")) },
+  ]);
+}
+
+test("sign, submit over mTLS, verify the receipt and its inclusion, ship", { skip }, async () => {
+  const importer = as("IMPORTER");
+  const gateway = as("GATEWAY");
+  try {
+    const envelope = signed();
+    assert.equal(envelope.signatures[0].keyid.length, 64);
+    const answer = await submit(importer, envelope);
+    assert.equal(answer.decision.outcome, "OUTCOME_APPROVED", JSON.stringify(answer.decision.reasons));
+    assert.equal(answer.replayed, false);
+    assert.equal(answer.decision.request_id, envelopeRequestId(envelope));
+
+    const servicePem = readFileSync(env("EUCGATE_TEST_SERVICE_KEY"));
+    const logKey = env("EUCGATE_TEST_LOG_KEY");
+    const logged = verifyLoggedReceipt(answer.receipt, servicePem, logKey);
+    assert.equal(logged.statement.decision_id, answer.decision.decision_id);
+    assert.equal(logged.statement.outcome, "APPROVED");
+    assert.equal(logged.checkpoint.origin, logKey.split("+")[0]);
+    // A receipt moved to another leaf, or a checkpoint under another key, fails.
+    const moved = { ...answer.receipt, leaf_index: String(BigInt(answer.receipt.leaf_index) + 1n) };
+    assert.throws(() => verifyLoggedReceipt(moved, servicePem, logKey));
+    const forged = answer.receipt.checkpoint.replace(/\n(\d+)\n/, (_, n) => `\n${BigInt(n) + 1n}\n`);
+    assert.throws(() => openCheckpoint(forged, logKey), /does not verify/);
+    const tampered = { ...answer.receipt, envelope: { ...answer.receipt.envelope, payload: Buffer.from("{}") } };
+    assert.throws(() => verifyReceipt(tampered, servicePem), /does not verify/);
+
+    // The same envelope again: the first decision, not a second approval.
+    const again = await submit(importer, envelope);
+    assert.equal(again.replayed, true);
+    assert.equal(again.decision.decision_id, answer.decision.decision_id);
+
+    // The DSSE JSON form of the same envelope is what `eucgate sign` writes.
+    const json = envelopeToJson(envelope);
+    assert.equal(Buffer.from(json.payload, "base64").toString(), readFileSync(env("EUCGATE_TEST_EUC")).toString());
+
+    // The customs gateway debits what shipped; a retry with the same reference is a replay.
+    const [item] = answer.decision.approved_items;
+    const code = logged.statement.licence_balances[0].control_code;
+    const shipment = {
+      reference: `BOE-NODE-${answer.decision.decision_id.slice(-8)}`,
+      decisionId: answer.decision.decision_id,
+      controlCode: code,
+      quantity: "100",
+      unit: item.quantity.unit,
+    };
+    const shipped = await recordShipment(gateway, shipment);
+    assert.equal(shipped.replayed, false);
+    assert.equal(shipped.shipment.control_code, code);
+    assert.equal(shipped.shipment.decision_id, answer.decision.decision_id);
+    assert.equal((await recordShipment(gateway, shipment)).replayed, true);
+    // An importer may not record shipments.
+    await assert.rejects(recordShipment(importer, { ...shipment, reference: "BOE-NODE-X" }), (err) => {
+      assert.equal(err.code, 7); // PERMISSION_DENIED
+      return true;
+    });
+  } finally {
+    importer.close();
+    gateway.close();
+  }
+});

@@ -1,0 +1,74 @@
+"""The Node.js client (clients/node) against the real server over mutual TLS: it signs
+an EUC with node:crypto, submits it as the importer, verifies the receipt and its
+inclusion proof against the pinned log key, and records a shipment as the gateway."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from eucgate import samples
+from eucgate.api.server import RunningServer
+from google.protobuf import json_format
+
+from .conftest import Env
+
+CLIENT = Path(__file__).resolve().parents[2] / "clients" / "node"
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    found, npm = shutil.which("node"), shutil.which("npm")
+    if found is None or npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("node and npm are required in CI")
+        pytest.skip("node/npm not installed: the Node.js client's tests need them")
+    if not (CLIENT / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=CLIENT,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+    return found
+
+
+def test_node_client_against_the_server(
+    node: str, secure_server: RunningServer, env: Env, tmp_path: Path
+) -> None:
+    euc = tmp_path / "euc.json"
+    euc.write_text(json_format.MessageToJson(samples.certificate(datetime.now(UTC))))
+    importer_cert, importer_key = env.tls.client("importer")
+    gateway_cert, gateway_key = env.tls.client("gateway")
+    variables = {
+        "EUCGATE_TEST_ADDRESS": f"localhost:{secure_server.port}",
+        "EUCGATE_TEST_CA": str(env.tls.server_ca),
+        "EUCGATE_TEST_IMPORTER_CERT": str(importer_cert),
+        "EUCGATE_TEST_IMPORTER_KEY": str(importer_key),
+        "EUCGATE_TEST_GATEWAY_CERT": str(gateway_cert),
+        "EUCGATE_TEST_GATEWAY_KEY": str(gateway_key),
+        "EUCGATE_TEST_EUC": str(euc),
+        "EUCGATE_TEST_SIGNER_KEY": str(env.pki.signer_key),
+        "EUCGATE_TEST_SIGNER_CHAIN": str(env.pki.signer_chain),
+        "EUCGATE_TEST_SERVICE_KEY": str(env.pki.service_public_key),
+        "EUCGATE_TEST_LOG_KEY": str(secure_server.log_signer.verifier_key),
+    }
+    done = subprocess.run(
+        [node, "--test", "test/"],
+        cwd=CLIENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **variables},
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    counts = dict(re.findall(r"^# (pass|fail|skipped|cancelled) (\d+)$", report, re.MULTILINE))
+    assert counts == {"pass": "3", "fail": "0", "skipped": "0", "cancelled": "0"}, report
