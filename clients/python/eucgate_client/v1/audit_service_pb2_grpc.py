@@ -113,7 +113,7 @@ class AuditServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Replay(self, request, context):
-        """Replays the decisions of a range of entries (DESIGN.md section 5): each is decided
+        """Replays the decisions of a range of entries: each is decided
         again from its recorded inputs under its recorded bundle (or under a candidate
         bundle) and compared with the record. The first message is the range with what a
         client needs to check it against the signed checkpoint; then one result per entry,
