@@ -560,3 +560,11 @@ def test_external_set_meets_the_targets_at_the_shipped_thresholds() -> None:
     empty = [p for p in pairs if p.kind == "empty_form"]
     assert empty
     assert all(name_score(p.query, p.listed) == 0.0 for p in empty)
+
+
+def test_an_exact_hit_is_not_reported_as_held_and_a_sound_alike_says_why() -> None:
+    [hit] = _screen("Rosoboronexport", "ROSOBORONEXPORT JSC")
+    assert (hit.outcome, hit.held, hit.basis) == (RuleOutcome.REJECT, False, "")
+    [near] = _screen("HAMIEH, Jamil", "HAMIYYAH, Jamil")
+    assert (near.outcome, near.held) == (RuleOutcome.REFER, True)
+    assert near.basis == "they only sound alike"

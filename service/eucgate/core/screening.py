@@ -131,9 +131,12 @@ class NameComparison:
         return max(spelled, min(self.sounded, below))
 
     def is_held(self, reject_at: float) -> bool:
-        """Whether the part that scored best is one that may never reject."""
-        spelled = min(self.spelled, reject_at) if self.held else self.spelled
-        return self.sounded >= spelled or self.held
+        """Whether the match stays below `reject_at` because the part that scored best
+        is one that may never reject (so a reason says why it only refers)."""
+        below = round(reject_at - 0.001, 4)
+        spelled = min(self.spelled, below) if self.held else self.spelled
+        sounded = min(self.sounded, below)
+        return max(spelled, sounded) < reject_at and (self.held or sounded >= spelled)
 
 
 _NO_MATCH = NameComparison(0.0, False, "", "")
