@@ -502,9 +502,11 @@ def test_index_finds_whatever_the_scan_finds(data: st.DataObject) -> None:
 @pytest.mark.parametrize(
     ("listed", "written"),
     [
-        ("Rosoboronexport Kalashnikov", "Rosoboronnexport Kalashnikkov"),  # one letter each
-        ("Zhongxing Tianhe", "Zhongxiing Tiianhe"),
-        ("Vishvakarma Motors", "Vishwakarma Mottors"),
+        # A consonant inserted early in each word: the index before issue 12 (prefixes,
+        # consonant skeletons) missed these two while the scan scored 0.958 and 0.929.
+        ("Vishvakarma Kalashnikov", "Vrishvakarma Klalashnikov"),
+        ("Baotou Tianhe", "Btaotou Tsianhe"),
+        ("Rosoboronexport Kalashnikov", "Rosoboronnexport Kalashnikkov"),
         ("Minda Optics", "Mindaa Opttics"),
     ],
 )
