@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import grpc
 import pytest
 from eucgate import samples
 from eucgate.api.server import RunningServer
@@ -19,10 +20,12 @@ from eucgate.core.canonical import canonical_json
 from eucgate.log.export import write_export
 from eucgate.replay.engine import Status
 from eucgate.replay.offline import replay_export
+from eucgate.replay.report import render_html
 from eucgate.replay.run import ReplayJob
 from eucgate.replay.summary import ReplaySummary
-from eucgate_client.client import CertificateClient
+from eucgate_client.client import CertificateClient, ReviewClient
 from eucgate_client.tlog import NoteVerifier, leaf_hash, root_of
+from eucgate_client.v1 import certificate_pb2, decision_pb2
 from google.protobuf import timestamp_pb2
 
 from .conftest import Env
@@ -346,3 +349,172 @@ def test_cli_replay_advice_and_unverified_ranges(
     assert unkeyed.returncode == 0, unkeyed.stderr
     assert "not verified not verified" not in unkeyed.stdout
     assert "not checked against the log's signed checkpoint" in unkeyed.stdout
+
+
+LAYOUT_CHECK = """
+<script>
+addEventListener("load", () => {
+  const boxes = [...document.querySelectorAll("svg text, h1, h2, h3")].map((el) => {
+    const r = el.getBoundingClientRect();
+    return { text: el.textContent, x: r.left, y: r.top, w: r.width, h: r.height,
+             svg: el.closest("svg") ? el.closest("svg").id || "svg" : "" };
+  });
+  const overlaps = [];
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i], b = boxes[j];
+    if (a.w === 0 || b.w === 0) continue;
+    if (a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h)
+      overlaps.push([a.text, b.text]);
+  }
+  const out = document.createElement("pre");
+  out.id = "layout";
+  out.textContent = JSON.stringify({ boxes: boxes.length, overlaps });
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+def _chromium_dom(browser: str, page: Path, profile: Path) -> str:
+    dom = subprocess.run(
+        [
+            browser, "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--no-first-run", f"--user-data-dir={profile}", "--window-size=1280,2400",
+            "--virtual-time-budget=5000", "--dump-dom", page.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert dom.returncode == 0, dom.stderr
+    return dom.stdout
+
+
+def test_the_what_if_report_names_both_bundles_diffs_them_and_lays_out_cleanly(
+    recorded: Recorded, env: Env, tmp_path: Path
+) -> None:
+    """Both bundles by name and digest, the rule-level diff, a chart with a legend whose
+    labels never overlap (bounding boxes in Chromium, also over 90 days), one file."""
+    browser = _chromium()
+    data = json.loads(recorded.bundle.canonical())
+    data["name"] = "rare-earths candidate"
+    data["parameters"]["max_validity_days"] = 100
+    data["rules"] = [r for r in data["rules"] if r["id"] != "RF-005"]
+    candidate = tmp_path / "candidate.json"
+    candidate.write_text(json.dumps(data))
+    report = tmp_path / "report.html"
+    done = eucgate(
+        "replay", "--export", str(recorded.export), "--log-key", recorded.log_key,
+        "--bundle", str(env.bundle), "--candidate", str(candidate), "--workers", "0",
+        "--report", str(report), "--json",
+    )  # fmt: skip
+    assert done.returncode == 7, done.stderr
+    body = json.loads(done.stdout)
+    bundles = body["bundles"]
+    assert bundles["recorded"] == [
+        {"digest": recorded.bundle.digest, "name": recorded.bundle.name, "decisions": 5}
+    ]
+    assert bundles["candidate"]["name"] == "rare-earths candidate"
+    paths = {(c["path"], c["kind"]) for c in bundles["diff"]}
+    assert ("rules[RF-005]", "removed") in paths
+    assert ("parameters.max_validity_days", "changed") in paths
+    assert ("name", "changed") in paths
+
+    page = report.read_text()
+    assert "<script" not in page
+    assert "src=" not in page
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    for text in (recorded.bundle.name, recorded.bundle.digest, "rare-earths candidate",
+                 "rules[RF-005]", "parameters.max_validity_days", "decisions replayed",
+                 "decisions that would change"):  # fmt: skip
+        assert text in page, text
+
+    # Over 90 days the dates thin out instead of smearing into each other.
+    long_doc = dict(body)
+    long_doc["by_day"] = [
+        {"day": f"2026-{1 + d // 28:02d}-{1 + d % 28:02d}", "decisions": 5 + d % 7,
+         "findings": d % 3}
+        for d in range(90)
+    ]  # fmt: skip
+    pages = {"report": page, "ninety-days": render_html(long_doc)}
+    for name, html in pages.items():
+        checked = tmp_path / f"{name}.html"
+        checked.write_text(html.replace("</body>", LAYOUT_CHECK + "</body>"))
+        shown = _chromium_dom(browser, checked, tmp_path / f"profile-{name}")
+        layout = json.loads(shown.split('<pre id="layout">', 1)[1].split("</pre>", 1)[0])
+        assert layout["boxes"] > 10, name
+        assert layout["overlaps"] == [], (name, layout["overlaps"])
+        assert "decisions replayed" in shown
+    dates = pages["ninety-days"].count('class="date"')
+    assert 3 <= dates <= 12, dates
+
+    # A screenshot of the real page renders (a headless browser draws it, not blank).
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile-shot'}", "--window-size=1280,2000",
+            f"--screenshot={shot}", report.as_uri(),
+        ],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    png = shot.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(png[16:20], "big") == 1280
+    assert len(png) > 20_000
+
+
+def test_what_if_takes_the_candidates_quota(recorded: Recorded) -> None:
+    """A quota cut to 600 kg: the first approval (500 kg) still fits, no later one does,
+    though the record read the old 40 000 kg quota."""
+    data = json.loads(recorded.bundle.canonical())
+    for licensee in data["licensed_importers"]:
+        if licensee["licence_number"] == "MOFCOM-EL-2025-000417":
+            for quota in licensee["quotas"]:
+                if quota["control_code"] == "1C904":
+                    quota["quantity"] = "600"
+    candidate = _candidate(recorded.bundle, {"licensed_importers": data["licensed_importers"]})
+    summary = _replay(recorded, candidate=candidate)
+    changed = {f.index: f for f in summary.findings}
+    # 1 and 3 were approved; 4 (military, rejected) now also breaks the quota.
+    assert sorted(changed) == [1, 3, 4]
+    for index, finding in changed.items():
+        assert finding.replayed is not None
+        assert "QTY-001" in [r[0] for r in finding.replayed.reasons]
+        assert finding.replayed.outcome == "REJECTED", index
+    assert summary.outcomes_after == {"APPROVED": 1, "REJECTED": 4}
+    quotas = summary.to_json()["quota"]["licences"]
+    assert [(q["approved_before"], q["approved_after"]) for q in quotas] == [("1500", "500")]
+
+
+def test_resolutions_are_counted_and_their_approvals_take_quota(
+    server: RunningServer, client: CertificateClient, env: Env, tmp_path: Path
+) -> None:
+    """A reviewer's approval is a decision too: a what-if replay counts it, keeps it as
+    recorded and counts what it approved against the quota."""
+    now = datetime.now(UTC)
+    referred_euc = samples.certificate(now, number="RPL-REF")
+    referred_euc.intermediaries.add(
+        party=certificate_pb2.Party(
+            legal_name="Example Magnetics Trading Pvt. Ltd.", country_code="IN"
+        ),
+        role=certificate_pb2.INTERMEDIARY_ROLE_TRADER,
+    )
+    referred = client.submit(env.sign(referred_euc)).decision
+    assert referred.outcome == decision_pb2.OUTCOME_REFERRED
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        ReviewClient(channel).resolve(referred.decision_id, approve=True, reason="known trader")
+    checkpoint = server.store.latest_checkpoint()
+    assert checkpoint is not None
+    export = tmp_path / "export"
+    write_export(export, server.store.entries(0, 10), checkpoint.note)
+    bundle = load_bundle(env.bundle)
+    summary = replay_export(
+        export,
+        server.log_signer.verifier,
+        ReplayJob(bundles={bundle.digest: bundle.canonical()}, candidate=bundle.canonical()),
+        ReplaySummary(mode="what-if"),
+    )
+    assert summary.resolutions == {"APPROVED": 1}
+    assert summary.replayed == 1  # the referral itself; the resolution is kept, not redone
+    quotas = summary.to_json()["quota"]["licences"]
+    assert [(q["approved_before"], q["approved_after"]) for q in quotas] == [("500", "500")]

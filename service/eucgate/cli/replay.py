@@ -11,6 +11,7 @@ could not be replayed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from typing import Annotated
 
 import grpc
 import typer
-from eucgate_client.client import ApiError, AuditClient
+from eucgate_client.client import ApiError, AuditClient, PolicyClient
 from eucgate_client.tlog import (
     CheckpointError,
     CompactRange,
@@ -45,6 +46,7 @@ from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
 from eucgate.core.bundle import Bundle
 from eucgate.errors import EucgateError
+from eucgate.replay.bundlediff import diff_bundles
 from eucgate.replay.engine import EntryFilter, EntryResult
 from eucgate.replay.offline import Range, replay_export
 from eucgate.replay.report import render_html
@@ -186,10 +188,13 @@ def replay(
         before_micros=_when(before, "--before"),
     )
     chosen = None if candidate is None else _load(candidate, "--candidate")
+    given = {b.digest: b for b in map(_load_given, bundle or ())}
     summary = ReplaySummary(
         mode="exact" if chosen is None else "what-if",
         candidate_digest="" if chosen is None else chosen.digest,
+        candidate_name="" if chosen is None else chosen.name,
         quota_note="" if chosen is None else QUOTA_NOTE,
+        bundle_names={d: b.name for d, b in given.items()},
     )
     bar = _Bar(quiet=json_output)
     with bar.progress:
@@ -201,7 +206,7 @@ def replay(
                     earlier = None if since is None else since.read_text()
                 except (OSError, UnicodeDecodeError) as exc:
                     raise _fail(f"--since: {exc}", EXIT_ERROR) from None
-                bundles = {b.digest: b.canonical() for b in map(_load_given, bundle or ())}
+                bundles = {d: b.canonical() for d, b in given.items()}
                 job = ReplayJob(
                     bundles=bundles,
                     candidate=None if chosen is None else chosen.canonical(),
@@ -237,8 +242,42 @@ def replay(
             summary.interrupted = True
         finally:
             bar.finish()
+    recorded = {d: b.canonical() for d, b in given.items()}
+    if server is not None and summary.main_bundle and summary.main_bundle not in recorded:
+        recorded.update(_fetch_bundle(Connection(server, ca, cert, key, insecure), summary))
+    describe_bundles(summary, recorded, None if chosen is None else chosen.canonical())
     _emit(summary, report, json_output)
     raise typer.Exit(summary.exit_code())
+
+
+def describe_bundles(
+    summary: ReplaySummary, recorded: dict[str, bytes], candidate: bytes | None
+) -> None:
+    """Name the recorded bundles and, for what-if, diff the main one against the
+    candidate, rule by rule (recorded bundles the replay did not have stay unnamed)."""
+    for digest, canonical in recorded.items():
+        try:
+            name = json.loads(canonical).get("name", "")
+        except (ValueError, AttributeError):
+            continue
+        summary.bundle_names.setdefault(digest, str(name))
+    base = summary.main_bundle
+    if candidate is None or base not in recorded:
+        return
+    summary.bundle_diff_base = base
+    summary.bundle_diff = [c.to_json() for c in diff_bundles(recorded[base], candidate)]
+
+
+def _fetch_bundle(connection: Connection, summary: ReplaySummary) -> dict[str, bytes]:
+    """The main recorded bundle from the service (auditor role), checked by its digest;
+    {} when the service will not or cannot hand it out."""
+    digest = summary.main_bundle
+    try:
+        with connection.open() as channel:
+            canonical = PolicyClient(channel).bundle(digest, include_content=True).canonical_bundle
+    except ApiError:
+        return {}
+    return {digest: canonical} if hashlib.sha256(canonical).hexdigest() == digest else {}
 
 
 def _load_given(path: Path) -> Bundle:
@@ -344,8 +383,32 @@ def _print_human(summary: ReplaySummary) -> None:
     else:
         note = log.get("note") or "the log was not checked"
         out.print(f"[yellow]log not verified[/]: {note}", highlight=False)
-    counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.statuses.items()))
-    out.print(f"{summary.mode} replay of {summary.replayed} decisions: {counts}")
+    for digest, n in summary.bundle_digests.most_common():
+        name = summary.bundle_names.get(digest) or "(bundle not at hand)"
+        out.print(f"recorded under {name} {digest}: {_plural(n, 'decision')}", highlight=False)
+    if summary.candidate_digest:
+        out.print(f"candidate {summary.candidate_name} {summary.candidate_digest}", highlight=False)
+        if summary.bundle_diff:
+            out.print(f"the candidate changes {_plural(len(summary.bundle_diff), 'setting')}:")
+            for c in summary.bundle_diff[:20]:
+                was_now = f"{c['before']} -> {c['after']}" if c["before"] or c["after"] else ""
+                out.print(
+                    f"  {c['kind']} {c['path']} {was_now} {c['detail']}".rstrip(),
+                    highlight=False,
+                    markup=False,
+                )
+    statuses = dict(summary.statuses)  # resolutions are listed on their own line
+    statuses["SKIPPED"] = statuses.get("SKIPPED", 0) - sum(summary.resolutions.values())
+    statuses = {k: v for k, v in statuses.items() if v}
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    out.print(f"{summary.mode} replay of {_plural(summary.replayed, 'decision')}: {counts}")
+    if summary.resolutions:
+        made = ", ".join(f"{k} {v}" for k, v in sorted(summary.resolutions.items()))
+        out.print(
+            f"  {_plural(sum(summary.resolutions.values()), 'resolution')} by reviewers "
+            f"({made}): persons' decisions, kept as recorded; approvals count toward quotas",
+            highlight=False,
+        )
     for kind, n in sorted(summary.skipped_kinds.items()):
         out.print(f"  {n} {kind!r} entries skipped: they record no decision", highlight=False)
     for rule, change, b, a, n in summary.group_lines():
@@ -376,6 +439,10 @@ def _print_human(summary: ReplaySummary) -> None:
             )
         else:
             out.print(f"stopped; resume with --from {summary.resume_index}", highlight=False)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def _reason_message(result: EntryResult, rule: str) -> str:

@@ -31,9 +31,18 @@ from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.model import Item, ItemForm, Quantity
 from eucgate.core.pki import ChainCache
+from eucgate.core.quota import convert
 from eucgate.core.submission import Submission
 from eucgate.errors import EucgateError
-from eucgate.log.entry import KIND_DECISION, EntryError, LedgerRead, LogEntry, decode_entry
+from eucgate.log.entry import (
+    KIND_DECISION,
+    KIND_RESOLUTION,
+    EntryError,
+    LedgerRead,
+    LogEntry,
+    decode_entry,
+    decode_resolution,
+)
 from eucgate.store.base import from_micros
 
 BundleSource = Callable[[str], bytes | None]
@@ -99,6 +108,7 @@ class EntryResult:
     diffs: tuple[tuple[str, str, str], ...] = ()
     diff_count: int = 0
     ledger_reads: tuple[tuple[str, str, str | None], ...] = ()
+    bundle_digest: str = ""  # the bundle the entry was decided under, as recorded
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +127,7 @@ class EntryResult:
             "diffs": [list(d) for d in self.diffs],
             "diff_count": self.diff_count,
             "ledger_reads": [list(r) for r in self.ledger_reads],
+            "bundle_digest": self.bundle_digest,
         }
 
     @classmethod
@@ -136,6 +147,7 @@ class EntryResult:
             recorded=None if data["recorded"] is None else Brief.from_json(data["recorded"]),
             replayed=None if data["replayed"] is None else Brief.from_json(data["replayed"]),
             diffs=tuple((str(p), str(a), str(b)) for p, a, b in data["diffs"]),
+            bundle_digest=str(data.get("bundle_digest", "")),  # absent from older servers
             diff_count=int(data["diff_count"]),
             ledger_reads=tuple(
                 (str(lic), str(code), None if rem is None else str(rem))
@@ -189,6 +201,15 @@ class RecordedLedger:
         if text is None:
             return None
         return Decimal(text) - self._adjust.get((licence_number, control_code), Decimal(0))
+
+
+def _quota(bundle: Bundle, licence_number: str, control_code: str) -> tuple[Decimal, str] | None:
+    """(quantity, unit) of a licence's quota for a control code in `bundle`, or None."""
+    for licensee in bundle.licensed_importers:
+        if licensee.licence_number == licence_number:
+            quota = licensee.quota_for(control_code)
+            return None if quota is None else (quota.quantity, quota.unit)
+    return None
 
 
 def _problem(index: int, reason: str, message: str, **fields: Any) -> EntryResult:
@@ -299,6 +320,8 @@ class Replayer:
             entry = decode_entry(raw)
         except EntryError as exc:
             kind = _kind_of(raw)
+            if kind == KIND_RESOLUTION:
+                return self._resolution(index, raw, hashed)
             if kind is not None:
                 return EntryResult(
                     index=index,
@@ -317,6 +340,7 @@ class Replayer:
             "ledger_reads": tuple(
                 (r.licence_number, r.control_code, r.remaining) for r in entry.ledger_reads
             ),
+            "bundle_digest": entry.bundle_digest,
         }
         try:
             recorded = json.loads(entry.decision)
@@ -360,6 +384,8 @@ class Replayer:
                 **ident,
             )
         now = from_micros(entry.decided_at_micros)
+        if self.candidate is not None:
+            adjust = self._candidate_quotas(index, entry, adjust)
         decision = decide(
             submission,
             bundle,
@@ -403,6 +429,58 @@ class Replayer:
             replayed=replayed_brief,
             **ident,
         )
+
+    def _resolution(self, index: int, raw: bytes, hashed: str) -> EntryResult:
+        """A reviewer's resolution of a referral: a person's decision, so it is kept as
+        recorded (never recomputed) and counted, its approval taking quota as recorded."""
+        try:
+            entry = decode_resolution(raw)
+            recorded = json.loads(entry.decision)
+            brief = brief_of(recorded, self.candidate)
+        except (EntryError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            reason = exc.reason if isinstance(exc, EntryError) else "LOG_ENTRY_DIGEST_MISMATCH"
+            return _problem(index, reason, f"the resolution is not readable: {exc}")
+        return EntryResult(
+            index=index,
+            status=Status.SKIPPED,
+            reason="REPLAY_RESOLUTION_KEPT",
+            message="a reviewer's decision: kept as recorded, not recomputed",
+            kind=KIND_RESOLUTION,
+            decision_id=entry.decision_id,
+            decided_at=from_micros(entry.decided_at_micros).isoformat(),
+            leaf_hash=hashed,
+            certificate_number=str(recorded.get("certificate_number", "")),
+            licence_number=str(recorded.get("licence_number", "")),
+            recorded=brief,
+            replayed=brief,
+            bundle_digest=entry.bundle_digest,
+        )
+
+    def _candidate_quotas(
+        self, index: int, entry: LogEntry, adjust: Mapping[tuple[str, str], Decimal] | None
+    ) -> Mapping[tuple[str, str], Decimal] | None:
+        """What-if: move each recorded balance by the candidate's quota change, so a cut
+        quota leaves less to approve (what was approved before stays approved). Needs
+        the recorded bundle for its quotas; without it the balances stay as recorded."""
+        assert self.candidate is not None
+        recorded = self._bundle(index, entry)
+        if isinstance(recorded, EntryResult):
+            return adjust
+        shifted = dict(adjust or {})
+        for read in entry.ledger_reads:
+            if read.remaining is None:
+                continue  # nothing recorded against it: decide() reads the candidate's quota
+            was = _quota(recorded, read.licence_number, read.control_code)
+            now = _quota(self.candidate, read.licence_number, read.control_code)
+            if was is None or now is None:
+                continue
+            try:
+                cut = was[0] - convert(now[0], now[1], was[1])
+            except ValueError:
+                continue  # units that do not compare: QTY-001 refers such a decision anyway
+            key = (read.licence_number, read.control_code)
+            shifted[key] = shifted.get(key, Decimal(0)) + cut
+        return shifted
 
     def _bundle(self, index: int, entry: LogEntry) -> Bundle | EntryResult:
         digest = entry.bundle_digest

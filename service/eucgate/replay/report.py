@@ -57,34 +57,105 @@ def bar_chart(rows: list[tuple[str, int]], title: str, *, color: str = "#3b6fd8"
     )
 
 
-def time_chart(days: list[dict[str, Any]]) -> str:
-    """Findings per day (red) over decisions per day (grey), as inline SVG columns."""
+DATE_LABEL_WIDTH = 64  # a YYYY-MM-DD label at 11px, measured in Chromium, rounded up
+DATE_LABEL_GAP = 24
+
+
+def time_chart(days: list[dict[str, Any]], changed: str = "changed") -> str:
+    """Decisions per day (grey) with those that `changed` (red) as inline SVG columns,
+    with a legend, a count axis, and as many date labels as fit without touching."""
     if not days:
         return "<p>No decisions in range.</p>"
     top = max(d["decisions"] for d in days) or 1
-    step = max(4, min(40, 720 // len(days)))
-    width, height = step * len(days) + 40, 200
+    left, plot, base = 48, 680, 190
+    step = plot / len(days)
+    bar = max(1.0, step - 2) if step > 3 else step
     cols = []
     for i, day in enumerate(days):
-        x = 30 + i * step
+        x = left + i * step
         total = round(150 * day["decisions"] / top)
         found = round(150 * day["findings"] / top)
         cols.append(
-            f'<rect x="{x}" y="{170 - total}" width="{step - 2}" height="{total}" fill="#c9ced8">'
-            f"<title>{_e(day['day'])}: {day['decisions']} decisions</title></rect>"
-            f'<rect x="{x}" y="{170 - found}" width="{step - 2}" height="{found}" fill="#d93025">'
-            f"<title>{_e(day['day'])}: {day['findings']} changed</title></rect>"
+            f'<rect x="{x:.1f}" y="{base - total}" width="{bar:.1f}" height="{total}" '
+            f'fill="#c9ced8"><title>{_e(day["day"])}: {day["decisions"]} decisions</title></rect>'
+            f'<rect x="{x:.1f}" y="{base - found}" width="{bar:.1f}" height="{found}" '
+            f'fill="#d93025"><title>{_e(day["day"])}: {day["findings"]} {changed}</title></rect>'
         )
-    first, last = days[0]["day"], days[-1]["day"]
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="changes over time" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
-        f'<text x="0" y="12" font-size="11">{top}</text>'
-        f'<line x1="28" y1="170" x2="{width}" y2="170" stroke="#888"/>'
-        f"{''.join(cols)}"
-        f'<text x="30" y="188" font-size="11">{_e(first)}</text>'
-        f'<text x="{width - 70}" y="188" font-size="11">{_e(last)}</text></svg>'
+    # Date labels: every k-th day, k chosen so that neighbouring labels keep a gap.
+    every = max(1, -(-(DATE_LABEL_WIDTH + DATE_LABEL_GAP) // max(1, int(step))))
+    shown = list(range(0, len(days), every))
+    labels = [
+        f'<text class="date" x="{left + i * step + step / 2:.1f}" y="{base + 20}" '
+        f'font-size="11" text-anchor="middle">{_e(days[i]["day"])}</text>'
+        for i in shown
+    ]
+    width, height = left + plot + 40, base + 30
+    legend = (
+        f'<g class="legend"><rect x="{left}" y="4" width="12" height="12" fill="#c9ced8"/>'
+        f'<text x="{left + 18}" y="14" font-size="12">decisions replayed</text>'
+        f'<rect x="{left + 170}" y="4" width="12" height="12" fill="#d93025"/>'
+        f'<text x="{left + 188}" y="14" font-size="12">decisions {_e(changed)}</text></g>'
     )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="decisions over time" '
+        f'id="time-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
+        f"{legend}"
+        f'<text x="{left - 6}" y="{base - 150 + 4}" font-size="11" text-anchor="end">{top}</text>'
+        f'<text x="{left - 6}" y="{base}" font-size="11" text-anchor="end">0</text>'
+        f'<line x1="{left}" y1="{base - 150}" x2="{left}" y2="{base}" stroke="#888"/>'
+        f'<line x1="{left}" y1="{base}" x2="{left + plot}" y2="{base}" stroke="#888"/>'
+        f"{''.join(cols)}{''.join(labels)}</svg>"
+    )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _bundle_section(doc: dict[str, Any], what_if: bool) -> list[str]:
+    """Both bundles by name and digest, and (what-if) what the candidate changes."""
+    bundles = doc.get("bundles") or {}
+    recorded = bundles.get("recorded") or []
+    parts = [
+        '<h2>Policy bundles</h2><table id="bundles"><tr><th>role</th><th>name</th>'
+        "<th>digest</th><th>decisions</th></tr>"
+    ]
+    for b in recorded:
+        parts.append(
+            f"<tr><td>recorded</td><td>{_e(b['name'] or '(not at hand)')}</td>"
+            f'<td><code>{_e(b["digest"])}</code></td><td class="n">{b["decisions"]}</td></tr>'
+        )
+    candidate = bundles.get("candidate")
+    if candidate:
+        parts.append(
+            f"<tr><td>candidate</td><td>{_e(candidate['name'])}</td>"
+            f"<td><code>{_e(candidate['digest'])}</code></td><td></td></tr>"
+        )
+    parts.append("</table>")
+    if not what_if:
+        return parts
+    diff = bundles.get("diff") or []
+    if not bundles.get("diff_base"):
+        parts.append(
+            "<p>What the candidate changes in the policy is not shown: the recorded bundle "
+            "was not at hand (give it with <code>--bundle</code>).</p>"
+        )
+    elif not diff:
+        parts.append("<p>The candidate holds the same rules and settings.</p>")
+    else:
+        parts += [
+            f"<h3>What the candidate changes ({_plural(len(diff), 'change')})</h3>",
+            '<table id="bundle-diff"><tr><th>section</th><th>where</th><th>change</th>'
+            "<th>recorded</th><th>candidate</th><th>detail</th></tr>",
+            *(
+                f"<tr><td>{_e(c['section'])}</td><td><code>{_e(c['path'])}</code></td>"
+                f"<td>{_e(c['kind'])}</td><td>{_e(c['before'])}</td><td>{_e(c['after'])}</td>"
+                f"<td>{_e(c['detail'])}</td></tr>"
+                for c in diff
+            ),
+            "</table>",
+        ]
+    return parts
 
 
 def _reasons(brief: dict[str, Any] | None) -> str:
@@ -113,7 +184,8 @@ def render_html(doc: dict[str, Any]) -> str:
     else:
         log_line = f'<p class="warn">Log not verified. {_e(log.get("note", ""))}</p>'
     title = "What-if replay" if what_if else "Exact replay"
-    stopped = f" (stopped early; resume from {_e(doc['next_index'])})" if doc["interrupted"] else ""
+    resume = doc.get("resume_index", doc["next_index"])
+    stopped = f" (stopped early; resume from {_e(resume)})" if doc["interrupted"] else ""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -124,8 +196,8 @@ def render_html(doc: dict[str, Any]) -> str:
     ]
     if what_if:
         parts.append(
-            f"<p>Candidate bundle <code>{_e(doc['candidate_digest'])}</code> replayed over "
-            "the recorded inputs of every decision.</p>"
+            "<p>The candidate bundle replayed over the recorded inputs of every decision, "
+            "with its own quotas.</p>"
         )
     parts += [
         log_line,
@@ -142,7 +214,18 @@ def render_html(doc: dict[str, Any]) -> str:
         "</div>",
     ]
     for kind, n in counts["skipped_kinds"].items():
-        parts.append(f"<p>{n} entries of kind <code>{_e(kind)}</code> record no decision.</p>")
+        parts.append(
+            f"<p>{_plural(n, 'entry').replace('entrys', 'entries')} of kind "
+            f"<code>{_e(kind)}</code> record no decision.</p>"
+        )
+    resolutions = doc.get("resolutions") or {}
+    if resolutions:
+        made = ", ".join(f"{_e(k)} {v}" for k, v in resolutions.items())
+        parts.append(
+            f"<p>{_plural(sum(resolutions.values()), 'resolution')} by reviewers ({made}): "
+            "persons' decisions, kept as recorded; their approvals count toward quotas.</p>"
+        )
+    parts += _bundle_section(doc, what_if)
     outcomes = doc["outcomes"]
     names = sorted(set(outcomes["before"]) | set(outcomes["after"]))
     parts += [
@@ -172,19 +255,25 @@ def render_html(doc: dict[str, Any]) -> str:
         parts += [
             "<h2>Changes by rule</h2>",
             bar_chart(sorted(per_rule.items(), key=lambda kv: (-kv[1], kv[0])), "Changes by rule"),
-            '<table id="rule-groups"><tr><th>rule</th><th>change</th><th>decisions</th></tr>',
-            *(
-                f"<tr><td><code>{_e(g['rule_id'])}</code></td><td>{_e(g['change'])}: "
-                f'{_e(g["before"])} would be {_e(g["after"])}</td><td class="n">{g["count"]}'
-                "</td></tr>"
-                for g in groups
-            ),
-            "</table>",
         ]
+        if groups:
+            parts += [
+                '<table id="rule-groups"><tr><th>rule</th><th>change</th><th>decisions</th></tr>',
+                *(
+                    f"<tr><td><code>{_e(g['rule_id'])}</code></td><td>{_e(g['change'])}: "
+                    f'{_e(g["before"])} would be {_e(g["after"])}</td><td class="n">{g["count"]}'
+                    "</td></tr>"
+                    for g in groups
+                ),
+                "</table>",
+            ]
     else:
         reasons = sorted(counts["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))
         parts += ["<h2>Findings and problems by reason</h2>", bar_chart(reasons, "Reasons")]
-    parts += ["<h2>Over time</h2>", time_chart(doc["by_day"])]
+    parts += [
+        "<h2>Over time</h2>",
+        time_chart(doc["by_day"], "that would change" if what_if else "that differ"),
+    ]
     quota = doc["quota"]
     if what_if and quota["licences"]:
         parts += [
@@ -202,13 +291,40 @@ def render_html(doc: dict[str, Any]) -> str:
             ),
             "</table>",
         ]
+    parts += _findings_section(doc, what_if)
+    if doc["problems"]:
+        parts += [
+            "<h2>Entries not replayed</h2>",
+            '<table id="problems"><tr><th>index</th><th>reason</th><th>message</th></tr>',
+            *(
+                f'<tr><td class="n">{p["index"]}</td><td><code>{_e(p["reason"])}</code></td>'
+                f"<td>{_e(p['message'])}</td></tr>"
+                for p in doc["problems"]
+            ),
+            "</table>",
+        ]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _findings_section(doc: dict[str, Any], what_if: bool) -> list[str]:
+    """The changed (or differing) decisions: a table, then each one's details."""
+    counts = doc["counts"]
+    parts: list[str] = []
     findings = doc["findings"]
-    parts += [
-        f"<h2>{'Changed' if what_if else 'Differing'} decisions</h2>",
-        f"<p>Listed: {doc['findings_listed']} of {counts['findings']}.</p>",
-        '<table id="changed"><tr><th>index</th><th>decision</th><th>decided at</th>'
-        "<th>certificate</th><th>recorded</th><th>replayed</th></tr>",
-    ]
+    parts.append(f"<h2>{'Changed' if what_if else 'Differing'} decisions</h2>")
+    if not findings:
+        parts.append(
+            "<p>No decision would change.</p>"
+            if what_if
+            else "<p>Every decision replayed to the recorded bytes.</p>"
+        )
+    else:
+        parts += [
+            f"<p>Listed: {doc['findings_listed']} of {counts['findings']}.</p>",
+            '<table id="changed"><tr><th>index</th><th>decision</th><th>decided at</th>'
+            "<th>certificate</th><th>recorded</th><th>replayed</th></tr>",
+        ]
     for f in findings:
         before = f["recorded"]["outcome"] if f["recorded"] else ""
         after = f["replayed"]["outcome"] if f["replayed"] else ""
@@ -219,7 +335,8 @@ def render_html(doc: dict[str, Any]) -> str:
             f'<td class="{_e(before)}">{_e(before)}</td><td class="{_e(after)}">{_e(after)}</td>'
             "</tr>"
         )
-    parts.append("</table><h2>Details</h2>")
+    if findings:
+        parts.append("</table><h2>Details</h2>")
     for f in findings:
         diffs = "".join(
             f"<tr><td><code>{_e(p)}</code></td><td><code>{_e(a)}</code></td>"
@@ -238,16 +355,4 @@ def render_html(doc: dict[str, Any]) -> str:
             )
             + "</details>"
         )
-    if doc["problems"]:
-        parts += [
-            "<h2>Entries not replayed</h2>",
-            '<table id="problems"><tr><th>index</th><th>reason</th><th>message</th></tr>',
-            *(
-                f'<tr><td class="n">{p["index"]}</td><td><code>{_e(p["reason"])}</code></td>'
-                f"<td>{_e(p['message'])}</td></tr>"
-                for p in doc["problems"]
-            ),
-            "</table>",
-        ]
-    parts.append("</body></html>\n")
-    return "\n".join(parts)
+    return parts

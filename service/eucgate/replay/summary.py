@@ -71,6 +71,12 @@ class ReplaySummary:
     log_failure: dict[str, Any] | None = None
     quota_note: str = ""
     interrupted: bool = False
+    resolutions: Counter[str] = field(default_factory=Counter)  # reviewers' decisions kept
+    bundle_digests: Counter[str] = field(default_factory=Counter)  # recorded, per decision
+    bundle_names: dict[str, str] = field(default_factory=dict)  # digest -> name, as known
+    candidate_name: str = ""
+    bundle_diff: list[dict[str, str]] = field(default_factory=list)
+    bundle_diff_base: str = ""  # the recorded bundle's digest the diff starts from
 
     @property
     def finding_count(self) -> int:
@@ -86,6 +92,9 @@ class ReplaySummary:
         self.next_index = result.index + 1
         self.stopped_at_error = result.status is Status.ERROR
         self.statuses[result.status] += 1
+        if result.reason == "REPLAY_RESOLUTION_KEPT" and result.recorded is not None:
+            self._resolution(result)
+            return
         if result.status is Status.SKIPPED:
             if result.kind and result.reason == "REPLAY_KIND_SKIPPED":
                 self.skipped_kinds[result.kind] += 1
@@ -97,6 +106,8 @@ class ReplaySummary:
                 self.problems.append(result)
             return
         self.replayed += 1
+        if result.bundle_digest:
+            self.bundle_digests[result.bundle_digest] += 1
         day = result.decided_at[:10]
         self.decisions_by_day[day] += 1
         before = result.recorded.outcome if result.recorded else "APPROVED"
@@ -117,6 +128,23 @@ class ReplaySummary:
             for licence, code, unit, quantity in brief.taken:
                 totals = self.quota.setdefault((licence, code, unit), [Decimal(0), Decimal(0)])
                 totals[side] += Decimal(quantity)
+
+    def _resolution(self, result: EntryResult) -> None:
+        """A reviewer's decision: counted, its approval taking quota on both sides."""
+        assert result.recorded is not None
+        self.resolutions[result.recorded.outcome] += 1
+        if self.mode != "what-if":
+            return
+        for licence, code, unit, quantity in result.recorded.taken:
+            totals = self.quota.setdefault((licence, code, unit), [Decimal(0), Decimal(0)])
+            totals[0] += Decimal(quantity)
+            totals[1] += Decimal(quantity)
+
+    @property
+    def main_bundle(self) -> str:
+        """The recorded bundle most decisions of the range were made under ("" if none)."""
+        top = self.bundle_digests.most_common(1)
+        return top[0][0] if top else ""
 
     @property
     def resume_index(self) -> int | None:
@@ -159,6 +187,18 @@ class ReplaySummary:
             "interrupted": self.interrupted,
             "exit_code": self.exit_code(),
             "log": {**self.log, "failure": self.log_failure},
+            "bundles": {
+                "recorded": [
+                    {"digest": d, "name": self.bundle_names.get(d, ""), "decisions": n}
+                    for d, n in self.bundle_digests.most_common()
+                ],
+                "candidate": None
+                if not self.candidate_digest
+                else {"digest": self.candidate_digest, "name": self.candidate_name},
+                "diff_base": self.bundle_diff_base,
+                "diff": self.bundle_diff,
+            },
+            "resolutions": dict(sorted(self.resolutions.items())),
             "counts": {
                 "replayed": self.replayed,
                 "statuses": dict(sorted(self.statuses.items())),
