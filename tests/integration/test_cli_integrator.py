@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import structlog.testing
 from eucgate import samples
 from eucgate.api.server import RunningServer
 from eucgate_client.client import CertificateClient
@@ -262,3 +263,26 @@ def test_json_names_outcomes_as_the_flags_do(
                   env=importer)  # fmt: skip
     receipt = json.loads(got.stdout)["receipt"]
     json_format.ParseDict(receipt, decision_pb2.Receipt())
+
+
+def test_shipment_log_events_name_the_decision_and_reference(
+    tmp_path: Path, secure_server: RunningServer, env: Env
+) -> None:
+    with env.channel(secure_server.port, "importer") as channel:
+        approved = CertificateClient(channel).submit(
+            env.sign(samples.certificate(datetime.now(UTC), number="INT-SHIP-1"))
+        )
+    decision_id = approved.decision.decision_id
+    with structlog.testing.capture_logs() as events:
+        shipped = eucgate(
+            "licence", "ship", decision_id, "1C904", "250.0", "kg", "--reference", "BOE-LOG-1",
+            "-s", f"localhost:{secure_server.port}", env=env.client_env("gateway"),
+        )  # fmt: skip
+    assert shipped.returncode == 0, shipped.stderr
+    (event,) = [e for e in events if e["event"] == "shipment"]
+    assert event["decision_id"] == decision_id
+    assert event["gateway_reference"] == "BOE-LOG-1"
+    assert event["control_code"] == "1C904"
+    # and the gateway reads what it shipped, and what is left, in plain numbers
+    assert "250 kg under 1C904" in shipped.stdout
+    assert "250 shipped" in shipped.stdout

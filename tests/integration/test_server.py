@@ -158,9 +158,14 @@ def _count(client: CertificateClient) -> int:
             "ENVELOPE_INVALID_BASE64",
             "envelope_json.payload",
         ),
-        ({}, "ENVELOPE_MISSING", "signed_certificate"),
+        (
+            {"envelope_json": b'{"payload":""}'},
+            "ENVELOPE_MISSING_FIELD",
+            "envelope_json.payload_type",
+        ),
+        ({}, "ENVELOPE_MISSING", "envelope"),
     ],
-    ids=["not-json", "duplicate-key", "bad-base64", "no-envelope"],
+    ids=["not-json", "duplicate-key", "bad-base64", "no-payload-type", "no-envelope"],
 )
 def test_undecodable_envelopes(
     client: CertificateClient, kwargs: dict[str, bytes], reason: str, field: str
@@ -183,10 +188,16 @@ def test_payload_errors(client: CertificateClient, env: Env) -> None:
         "PAYLOAD_TOO_LARGE": Envelope(good.payload_type, b" " * (2 * 1024 * 1024), good.signatures),
     }
     before = _count(client)
+    fields = {  # one path style: the request's proto field names
+        "PAYLOAD_TYPE_UNSUPPORTED": "envelope.payload_type",
+        "PAYLOAD_INVALID_JSON": "envelope.payload",
+    }
     for reason, envelope in cases.items():
         with pytest.raises(ApiError) as info:
             client.submit(envelope)
         assert _status(info.value) == (grpc.StatusCode.INVALID_ARGUMENT, reason)
+        if reason in fields:
+            assert list(info.value.field_violations) == [fields[reason]]
     missing = samples.certificate(now())
     missing.ClearField("end_user")
     with pytest.raises(ApiError) as info:

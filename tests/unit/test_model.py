@@ -299,7 +299,7 @@ def test_unspecified_end_use_in_python_is_refused() -> None:
 
 def test_unsupported_payload_type() -> None:
     err = _refused("application/json", encode_certificate(valid_certificate(), PAYLOAD_TYPE_JSON))
-    assert (err.reason, err.field) == ("PAYLOAD_TYPE_UNSUPPORTED", "payloadType")
+    assert (err.reason, err.field) == ("PAYLOAD_TYPE_UNSUPPORTED", "envelope.payload_type")
 
 
 @pytest.mark.parametrize("payload", [b"\xff\xff\xff", b"\x0a\x05ab", b"\x0a\x02\xff\xfe"])

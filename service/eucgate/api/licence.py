@@ -103,7 +103,16 @@ class LicenceServicer(pb2_grpc.LicenceServiceServicer):
             )
         )
         s = result.shipment
-        log.info("shipment", shipment_id=s.shipment_id, replayed=result.replayed)
+        log.info(
+            "shipment",
+            shipment_id=s.shipment_id,
+            decision_id=s.decision_id,
+            gateway_reference=s.gateway_reference,
+            licence_number=s.licence_number,
+            control_code=s.control_code,
+            quantity=f"{_text(s.quantity)} {s.unit}",
+            replayed=result.replayed,
+        )
         return pb2.RecordShipmentResponse(
             shipment=pb2.Shipment(
                 shipment_id=s.shipment_id,

@@ -146,11 +146,18 @@ def _envelope_of(request: svc_pb2.SubmitCertificateRequest) -> Envelope:
         if which == "envelope_json":
             return Envelope.from_json(request.envelope_json)
     except EnvelopeError as exc:
+        # One path style for every BadRequest: the request's proto field names, snake
+        # case, whichever form the envelope came in ("payloadType" -> "payload_type").
         prefix = "envelope" if which == "envelope" else "envelope_json"
-        field = f"{prefix}.{exc.field}" if exc.field else prefix
+        field = f"{prefix}.{_snake(exc.field)}" if exc.field else prefix
         raise InvalidSubmission(str(exc), reason=exc.reason, field=field) from exc
     raise InvalidSubmission(
         "one of envelope or envelope_json is required",
         reason="ENVELOPE_MISSING",
-        field="signed_certificate",
+        field="envelope",
     )
+
+
+def _snake(path: str) -> str:
+    """A DSSE JSON path in the proto's field names: "payloadType" -> "payload_type"."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), path)

@@ -101,7 +101,8 @@ def _report_invalid(name: str, exc: InvalidSubmission, json_output: bool) -> Non
             },
         )
         return
-    if not problems:  # not decodable at all: one message says why
+    if all(p["field"].startswith("envelope.") for p in problems):
+        # not decodable at all (nothing inside the EUC to point at): one message says why
         out.print(
             f"[red]{escape(name)}: invalid ({exc.reason})[/]: {escape(str(exc))}",
             highlight=False,

@@ -456,8 +456,9 @@ class Certificate(_Strict):
 def certificate_from_payload(payload_type: str, payload: bytes) -> Certificate:
     """Decode and validate an EUC payload of either supported type.
 
-    Raises InvalidSubmission with reason PAYLOAD_TYPE_UNSUPPORTED (field "payloadType"),
-    PAYLOAD_INVALID_PROTOBUF, PAYLOAD_INVALID_JSON, PAYLOAD_MISSING_FIELD or
+    Raises InvalidSubmission with reason PAYLOAD_TYPE_UNSUPPORTED (field
+    "envelope.payload_type"), PAYLOAD_INVALID_PROTOBUF or PAYLOAD_INVALID_JSON (field
+    "envelope.payload", or the path of an unknown field), PAYLOAD_MISSING_FIELD or
     PAYLOAD_INVALID_FIELD (field = proto path, e.g. "items[0].quantity.value"; every bad
     field of the certificate is in the error's `violations`, see certificate_from_proto).
     """
@@ -470,7 +471,7 @@ def certificate_from_payload(payload_type: str, payload: bytes) -> Certificate:
             f"payload type {payload_type!r} is not supported; "
             f"use one of {', '.join(PAYLOAD_TYPES)}",
             reason="PAYLOAD_TYPE_UNSUPPORTED",
-            field="payloadType",
+            field="envelope.payload_type",
         )
     return certificate_from_proto(msg)
 
@@ -556,6 +557,7 @@ def _decode_proto(payload: bytes) -> certificate_pb2.EndUserCertificate:
         raise InvalidSubmission(
             f"payload is not a valid EndUserCertificate protobuf: {exc}",
             reason="PAYLOAD_INVALID_PROTOBUF",
+            field="envelope.payload",
         ) from None
     # Unknown fields would be signed content the service cannot read: refuse them, as
     # the JSON form does.
@@ -589,6 +591,7 @@ def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
         return InvalidSubmission(
             f"payload is not a valid EndUserCertificate JSON document: {detail}",
             reason="PAYLOAD_INVALID_JSON",
+            field="envelope.payload",
         )
 
     try:
@@ -797,7 +800,7 @@ def encode_certificate(c: Certificate, payload_type: str = PAYLOAD_TYPE_PROTO) -
     raise InvalidSubmission(
         f"payload type {payload_type!r} is not supported",
         reason="PAYLOAD_TYPE_UNSUPPORTED",
-        field="payloadType",
+        field="envelope.payload_type",
     )
 
 
