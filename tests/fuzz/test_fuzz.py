@@ -46,17 +46,11 @@ def test_every_corpus_input_is_handled(target: str) -> None:
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))
-def test_the_seeds_are_in_the_corpus(target: str) -> None:
-    """The seeds each target generates are committed, so a long run starts from them."""
-    committed = {p.read_bytes() for p in _corpus(target)}
-    missing = [s for s in TARGETS[target].seeds() if s not in committed]
-    assert not missing, "run: python -m tests.fuzz.seed"
-
-
-@pytest.mark.parametrize("target", sorted(TARGETS))
 def test_a_short_fuzzing_session_finds_no_crash(target: str, tmp_path: Path) -> None:
     work = tmp_path / "corpus"
     work.mkdir()
+    for i, seed in enumerate(TARGETS[target].seeds()):  # today's seeds, as the code stands
+        (work / f"seed-{i}").write_bytes(seed)
     result = subprocess.run(
         [
             sys.executable,

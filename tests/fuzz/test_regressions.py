@@ -10,6 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from eucgate.core.bundle import parse_bundle
 from eucgate.errors import BundleError
+from eucgate.log.entry import EntryError, check_any_entry, encode_entry
 from eucgate.log.export import stated_size
 from eucgate_client.tlog import (
     CheckpointError,
@@ -17,6 +18,8 @@ from eucgate_client.tlog import (
     open_checkpoint,
     parse_checkpoint_body,
 )
+
+from tests.logdata import make_record
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTROL = 'version: 1\nname: "a\x01"\nrules: []\n'
@@ -77,3 +80,21 @@ def test_the_stated_size_of_an_export_never_raises(tmp_path: Path) -> None:
     assert stated_size(tmp_path) is None
     (tmp_path / "checkpoint").write_text("o\n42\nroot\n")
     assert stated_size(tmp_path) == 42
+
+
+@pytest.mark.parametrize(
+    ("original", "changed"),
+    [
+        (b'"caller":"anonymous"', b'"caller":"\\ud800"'),  # a lone surrogate
+        (b'"envelope":"', b'"envelope":"\xc3\xa9'),  # base64 with a character outside ASCII
+    ],
+    ids=["lone-surrogate", "non-ascii-base64"],
+)
+def test_an_entry_never_raises_anything_but_entry_error(original: bytes, changed: bytes) -> None:
+    """Both raised out of `audit verify` (UnicodeEncodeError, ValueError), which must name
+    the first bad leaf instead."""
+    raw = encode_entry(make_record(1))
+    assert original in raw
+    with pytest.raises(EntryError) as info:
+        check_any_entry(raw.replace(original, changed))
+    assert info.value.reason == "LOG_ENTRY_MALFORMED"

@@ -32,7 +32,6 @@ read the others, and `check_any_entry` checks an entry of any kind.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import json
 import re
@@ -197,7 +196,7 @@ def _b64(value: Any, name: str) -> bytes:
         raise _malformed(f"{name} is not a string")
     try:
         return base64.b64decode(value, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or a character outside ASCII
         raise _malformed(f"{name} is not base64") from exc
 
 
@@ -208,6 +207,15 @@ def _json_body(raw: bytes) -> Any:
         if isinstance(exc, EntryError):
             raise
         raise _malformed(f"not UTF-8 JSON: {exc}") from exc
+
+
+def _canonical(body: Any) -> bytes | None:
+    """The canonical bytes of a decoded body; None when it has none (a "\\ud800"
+    escape decodes to a lone surrogate, which UTF-8 cannot carry)."""
+    try:
+        return canonical_json(body)
+    except UnicodeEncodeError:
+        return None
 
 
 def decode_entry(raw: bytes) -> LogEntry:
@@ -255,7 +263,7 @@ def _decode_decision(raw: bytes, kind: str) -> LogEntry:
         raw=raw,
     )
     if (
-        canonical_json(body) != raw
+        _canonical(body) != raw
         or base64.b64encode(entry.envelope).decode() != body["envelope"]
         or base64.b64encode(entry.decision).decode() != body["decision"]
     ):
@@ -369,7 +377,7 @@ def decode_shipment(raw: bytes) -> ShipmentEntry:
         recorded_at_micros=body["recorded_at"],
         raw=raw,
     )
-    if canonical_json(body) != raw:
+    if _canonical(body) != raw:
         raise _malformed("not the canonical byte form of its content")
     return entry
 
