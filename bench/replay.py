@@ -128,7 +128,7 @@ def build_log(directory: Path, entries: int, distinct: int) -> tuple[Bundle, Che
     writer = ExportWriter(directory)
     for i in range(entries):
         digest, data, decision_bytes, now = templates[i % distinct]
-        record = _Record(new_decision_id(), "bench", f"r{i}", digest, data, decision_bytes,
+        record = _Record(new_decision_id(now), "bench", f"r{i}", digest, data, decision_bytes,
                          bundle.digest, now)  # fmt: skip
         writer.add(encode_entry(record))
     writer.finish(signer.sign(writer.size, writer.root()))

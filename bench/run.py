@@ -1,6 +1,6 @@
 """eucgate's SubmitCertificate against a bare grpcio echo server, in one run, on loopback.
 
-    python -m bench.run --duration 10 --concurrency 16 [--record]
+    python -m bench.run --duration 10 --concurrency 16 [--tls] [--record]
 
 Each server runs in its own process on a free 127.0.0.1 port; the load generator
 (bench.load) drives it with the same concurrency, duration and call budget. The echo
@@ -8,6 +8,8 @@ server goes first, then eucgate. The numbers that carry meaning are the ratios: 
 measurements share this machine, its noise and its load generator, so "eucgate QPS /
 echo QPS" holds up across machines far better than either QPS alone.
 
+`--tls` measures eucgate a second time on mutual TLS (the deployed configuration: a
+client certificate mapped to the importer role), reported as a ratio to plaintext.
 `--record` appends the table, the ratios and the exact command to bench/RESULTS.md.
 """
 
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import grpc
 import grpc.aio
@@ -41,6 +44,7 @@ from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusti
 from eucgate.config import load_settings
 from eucgate.logconfig import configure_logging
 from eucgate.signing import load_certificates, load_private_key, make_demo_pki, sign_envelope
+from eucgate.tlsfiles import LocalAccess, make_local_access
 from eucgate_client.v1 import certificate_service_pb2 as svc_pb2
 from eucgate_client.v1 import decision_pb2
 from google.protobuf import json_format
@@ -170,14 +174,25 @@ def _signed_envelope_fields(directory: Path, count: int) -> list[bytes]:
 
 
 def _serve_eucgate(directory: Path, port_file: Path) -> int:
-    """Child process: serve eucgate from `directory` on a free loopback port until SIGTERM."""
+    """Child process: serve eucgate from `directory` on a free loopback port until SIGTERM;
+    on mutual TLS when `directory` holds a tls/ directory (tlsfiles), else plaintext."""
+    tls = LocalAccess(directory / "tls")
+    transport: dict[str, Any] = (
+        {
+            "tls_cert_path": tls.server_cert,
+            "tls_key_path": tls.server_key,
+            "access_path": tls.access_file,
+        }
+        if tls.access_file.exists()
+        else {"insecure": True}
+    )
     settings = load_settings(
         listen="127.0.0.1:0",
         data_dir=directory / "store",
         bundle_path=directory / "bundle.dsse.json",
         policy_admin_keys=[directory / "policy-admin" / "policy-admin.pub.pem"],
         service_key_path=directory / "pki" / "service.key.pem",
-        insecure=True,
+        **transport,
     )
     # As `eucgate serve` does: JSON log lines per request are part of the real cost.
     configure_logging(settings.log_level, json=settings.log_json)
@@ -202,21 +217,39 @@ def measure_eucgate(
     max_calls: int,
     warmup_calls: int,
     workdir: Path,
+    tls: bool = False,
 ) -> EucgateRun:
     """Start a fresh eucgate server in a subprocess and measure SubmitCertificate.
 
     Every call carries its own request_id, so each one is decided, signed and logged
-    (none is an idempotent replay). Envelopes are signed before the clock starts.
+    (none is an idempotent replay). Envelopes are signed before the clock starts. With
+    `tls`, the server and the load generator speak mutual TLS, as the importer role.
     Raises RuntimeError when the server does not start (its log tail is in the message).
     """
-    directory = workdir / "eucgate"
+    directory = workdir / ("eucgate-tls" if tls else "eucgate")
     directory.mkdir()
     pool = _signed_envelope_fields(directory, min(ENVELOPE_POOL, warmup_calls + max_calls))
+    credentials = None
+    if tls:
+        files = make_local_access(
+            directory / "tls",
+            now=datetime.now(UTC),
+            importers=[f"{s}:{v}" for s, v in samples.JAY_USHIN.registrations],
+        )
+        cert, key = files.client("importer")
+        credentials = grpc.ssl_channel_credentials(
+            files.server_ca.read_bytes(), key.read_bytes(), cert.read_bytes()
+        )
     run_tag = uuid.uuid4().hex[:12]
     outcomes: Counter[str] = Counter()
 
+    def open_channel(port: int) -> grpc.aio.Channel:
+        if credentials is None:
+            return grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+        return grpc.aio.secure_channel(f"localhost:{port}", credentials)
+
     async def drive(port: int) -> load.LoadResult:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with open_channel(port) as channel:
             await asyncio.wait_for(channel.channel_ready(), timeout=START_TIMEOUT_S)
             submit = channel.unary_unary(
                 SUBMIT_METHOD, request_serializer=None, response_deserializer=None
@@ -234,7 +267,7 @@ def measure_eucgate(
 
             return await load.run_load(
                 call,
-                name="eucgate",
+                name="eucgate mTLS" if tls else "eucgate",
                 concurrency=concurrency,
                 duration_s=duration_s,
                 max_calls=max_calls,
@@ -242,7 +275,7 @@ def measure_eucgate(
             )
 
     command = [sys.executable, "-m", "bench.run", "--serve-eucgate", str(directory)]
-    with _child(command, workdir, "eucgate") as port:
+    with _child(command, workdir, directory.name) as port:
         result = asyncio.run(drive(port))
     return EucgateRun(
         result=result,
@@ -316,6 +349,7 @@ def _markdown(
     echo: load.LoadResult,
     eucgate: EucgateRun | None,
     payload_bytes: int,
+    secure: EucgateRun | None = None,
 ) -> str:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -330,6 +364,8 @@ def _markdown(
     rows = [(f"echo ({payload_bytes} B each way)", echo)]
     if eucgate is not None:
         rows.append((f"eucgate SubmitCertificate (~{eucgate.request_bytes} B in)", eucgate.result))
+    if secure is not None:
+        rows.append(("eucgate SubmitCertificate, mutual TLS", secure.result))
     for label, r in rows:
         lines.append(
             f"| {label} | {r.concurrency} | {r.ok} | {r.error_count} | {r.qps:.1f} | "
@@ -345,12 +381,25 @@ def _markdown(
         ]
         if eucgate.result.errors:
             lines.append(f"Errors by status: {eucgate.result.errors}")
+    if eucgate is not None and secure is not None:
+        cost = ratios(secure.result, eucgate.result)
+        lines.append(
+            f"Ratios, mutual TLS / plaintext eucgate: QPS {cost.qps:.3f}, "
+            f"p50 {cost.p50:.2f}x, p99 {cost.p99:.2f}x"
+        )
+        if secure.result.errors:
+            lines.append(f"mTLS errors by status: {secure.result.errors}")
     return "\n".join(lines) + "\n"
 
 
-def _print_report(echo: load.LoadResult, eucgate: EucgateRun | None) -> None:
-    results = [echo] if eucgate is None else [echo, eucgate.result]
+def _print_report(
+    echo: load.LoadResult, eucgate: EucgateRun | None, secure: EucgateRun | None = None
+) -> None:
+    results = [echo] + [r.result for r in (eucgate, secure) if r is not None]
     print(load.format_table(results))
+    if eucgate is not None and secure is not None:
+        cost = ratios(secure.result, eucgate.result)
+        print(f"mTLS QPS / plaintext QPS : {cost.qps:.3f} (p99 {cost.p99:.2f}x)")
     if eucgate is None:
         return
     rt = ratios(eucgate.result, echo)
@@ -376,6 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--payload-bytes", type=int, default=3072, help="echo payload (about a signed EUC)"
     )
     parser.add_argument("--echo-only", action="store_true", help="measure the baseline only")
+    parser.add_argument(
+        "--tls", action="store_true", help="also measure eucgate on mutual TLS (ratio to plain)"
+    )
     parser.add_argument("--record", action="store_true", help=f"append to {RESULTS.name}")
     parser.add_argument("--keep", type=Path, help="keep keys, bundle, store and logs here")
     parser.add_argument("--serve-eucgate", type=Path, help=argparse.SUPPRESS)
@@ -410,13 +462,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.echo_only:
             print(f"eucgate: {args.duration:g} s, {args.concurrency} callers ...", flush=True)
             eucgate = measure_eucgate(workdir=workdir, **bounds)
+        secure = None
+        if args.tls and not args.echo_only:
+            print(f"eucgate mTLS: {args.duration:g} s, {args.concurrency} callers ...", flush=True)
+            secure = measure_eucgate(workdir=workdir, tls=True, **bounds)
         print()
-        _print_report(echo, eucgate)
+        _print_report(echo, eucgate, secure)
         if args.record:
             with RESULTS.open("a") as out:
-                out.write("\n" + _markdown(command, echo, eucgate, args.payload_bytes))
+                out.write("\n" + _markdown(command, echo, eucgate, args.payload_bytes, secure))
             print(f"\nappended to {RESULTS.relative_to(ROOT)}")
-        failed = echo.error_count + (eucgate.result.error_count if eucgate else 0)
+        failed = echo.error_count + sum(r.result.error_count for r in (eucgate, secure) if r)
     return 1 if failed else 0
 
 

@@ -12,9 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate_client.dsse import Envelope
-from eucgate_client.tlog import leaf_hash
+from eucgate_client.receipt import ReceiptError, verify_receipt
+from eucgate_client.tlog import RECEIPT_LEAF_HASH_KEY, leaf_hash
+from eucgate_client.v1 import decision_pb2, envelope_pb2
+from google.protobuf.message import DecodeError
 
 from eucgate import licences
 from eucgate.core.bundle import Bundle
@@ -24,11 +28,25 @@ from eucgate.core.decision import Decision
 from eucgate.core.ledger import LedgerView
 from eucgate.core.pki import ChainCache
 from eucgate.core.receipt import receipt_statement, sign_receipt
+from eucgate.core.registry import SnapshotRegistry, issuers_of
 from eucgate.core.submission import Submission
-from eucgate.errors import PermissionDenied, RequestConflict
+from eucgate.errors import FailedPrecondition, PermissionDenied, RequestConflict
 from eucgate.ids import new_decision_id
 from eucgate.log.entry import encode_entry
-from eucgate.store.base import AppendResult, DecisionRecord, Reservation, Store
+from eucgate.store.base import (
+    AppendResult,
+    DecisionRecord,
+    QuotaTaken,
+    RegistryChanged,
+    Reservation,
+    Store,
+)
+
+log = structlog.get_logger("eucgate.gate")
+
+# How often one submission is decided again because concurrent approvals took its quota
+# in between; each time on the totals then committed, so more than one is rare.
+MAX_REDECISIONS = 3
 
 
 def utc_now() -> datetime:
@@ -92,10 +110,6 @@ class Gate:
         self._active = ActiveBundle(bundle, self._clock())
         return self._active
 
-    @property
-    def store(self) -> Store:
-        return self._store
-
     def now(self) -> datetime:
         """The gate's clock reading (UTC): what decisions are made at."""
         return self._clock()
@@ -114,13 +128,13 @@ class Gate:
         to: the certificate's importer or end user must carry one of them, or nothing is
         decided (PermissionDenied, IMPORTER_NOT_BOUND). None: any certificate.
 
-        Approvals reserve quota in the recording transaction; one that a concurrent
-        approval outran is decided again there on the balances then (see `licences`), so
-        the record returned may differ from the first decision. Raises InvalidSubmission
-        for input that cannot be decoded (nothing is recorded), RequestConflict when
-        `request_id` was used with another envelope, StoreError when the store cannot
-        commit, FailedPrecondition (QUOTA_EXHAUSTED) only under a bundle that keeps
-        quotas without a QTY-001 rule.
+        Approvals reserve quota in the recording transaction; one that concurrent
+        approvals outran is decided again, outside it, on the balances the store saw
+        (see `licences`), so the record returned may differ from the first decision.
+        Raises InvalidSubmission for input that cannot be decoded (nothing is recorded),
+        RequestConflict when `request_id` was used with another envelope, StoreError
+        when the store cannot commit, FailedPrecondition (QUOTA_EXHAUSTED) only under a
+        bundle that keeps quotas without a QTY-001 rule.
         """
         submission = Submission.from_envelope(
             envelope,
@@ -143,25 +157,74 @@ class Gate:
             return AppendResult(record=earlier, replayed=True)
         bundle = self._active.bundle  # one snapshot: a decision never sees a mix of bundles
         now = self._clock()
-        certificate = submission.certificate
+        plan = licences.QuotaPlan.of(bundle, submission.certificate)
 
-        def decided(view: LedgerView) -> DecisionRecord:
-            decision = decide(submission, bundle, view, now, chain_cache=self._chain_cache)
+        ledger: LedgerView = licences.snapshot(self._store, plan)
+        registry = self._registry_snapshot(submission)
+
+        def decided() -> DecisionRecord:
+            decision = decide(
+                submission, bundle, ledger, now, registry=registry, chain_cache=self._chain_cache
+            )
             return self.signed_record(
                 caller,
                 request_id,
                 envelope,
                 submission.envelope_digest,
                 decision,
-                licences.reservations(decision, bundle, certificate),
+                licences.reservations(decision, plan),
             )
 
-        def redecide(approved: licences.Approved) -> DecisionRecord:
-            # Runs in the store's transaction when a concurrent approval took the quota.
-            return decided(licences.view_of(bundle, certificate, approved))
+        record = decided()
+        for _ in range(MAX_REDECISIONS):
+            try:
+                return self._store.append(record)
+            except QuotaTaken as taken:
+                # Concurrent approvals took the quota after this decision was made: decide
+                # again on the totals the store saw (QTY-001 then rejects, and a rejection
+                # reserves nothing, so it fits). See `licences`.
+                ledger = licences.view_of(plan, taken.approved)
+            except RegistryChanged as changed:
+                # A concurrent decision used this EUC (or its number) first: decide again
+                # on the registry as the store holds it (DOC-005/DOC-006 then reject).
+                registry = SnapshotRegistry(changed.entries)
+            record = decided()
+        return self._store.append(record)
 
-        first = decided(licences.snapshot(self._store, bundle, certificate))
-        return self._store.append(first, redecide)
+    def _registry_snapshot(self, submission: Submission) -> SnapshotRegistry:
+        """The registry entries of the submission's EUC (issuer keys and number), read
+        once before deciding; the store re-checks them when it records."""
+        number = submission.certificate.certificate_number
+        return SnapshotRegistry(
+            {
+                (issuer, number): self._store.registry_entry(issuer, number)
+                for issuer in issuers_of(submission.certificate)
+            }
+        )
+
+    def check_authentic(self, record: DecisionRecord) -> None:
+        """Refuse a stored record whose bytes are not the ones this service signed.
+
+        The receipt's signature (by the service key) covers the decision id, outcome and
+        the leaf hash of the record's log entry, which covers the envelope, the decision
+        bytes, the caller and the ledger reads: a row changed with database access fails
+        here. Raises FailedPrecondition (RECORD_NOT_AUTHENTIC).
+        """
+        try:
+            statement = verify_receipt(
+                decision_pb2.Receipt(envelope=envelope_pb2.Envelope.FromString(record.receipt)),
+                self._key.public_key(),
+            )
+        except (ReceiptError, DecodeError) as exc:
+            raise _not_authentic(record, f"its receipt does not verify: {exc}") from None
+        leaf = leaf_hash(encode_entry(record, record.ledger_reads, kind=record.kind))
+        signed = (
+            statement.get("decision_id"),
+            statement.get("outcome"),
+            statement.get(RECEIPT_LEAF_HASH_KEY),
+        )
+        if signed != (record.decision_id, record.outcome, leaf.hex()):
+            raise _not_authentic(record, "its stored bytes differ from what its receipt signed")
 
     def signed_record(
         self,
@@ -174,9 +237,9 @@ class Gate:
         *,
         resolves: str = "",
     ) -> DecisionRecord:
-        """A new record of `decision` (fresh decision id) with its signed receipt, bound to
-        the log entry the store will write for it. Pure but for the id and the key."""
-        decision_id = new_decision_id()
+        """A new record of `decision` (a fresh decision id of its clock reading) with its
+        signed receipt, bound to the log entry the store will write for it."""
+        decision_id = new_decision_id(decision.decided_at)
         unsigned = DecisionRecord(
             decision_id=decision_id,
             caller=caller,
@@ -217,6 +280,15 @@ def parties_of(submission: Submission) -> frozenset[str]:
         f"{r.scheme}:{r.value}"
         for party in (certificate.importer, certificate.end_user)
         for r in party.registrations
+    )
+
+
+def _not_authentic(record: DecisionRecord, why: str) -> FailedPrecondition:
+    log.error("record_not_authentic", decision_id=record.decision_id, why=why)
+    return FailedPrecondition(
+        f"decision {record.decision_id} cannot be trusted: {why}; nothing was changed",
+        reason="RECORD_NOT_AUTHENTIC",
+        field="decision_id",
     )
 
 

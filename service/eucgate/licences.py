@@ -8,11 +8,13 @@ How an approval never passes a quota while `decide()` stays pure:
 2. An APPROVED decision carries `reservations` (what it takes from each quota, with the
    quota of the bundle it was made under).
 3. The store's batch transaction re-checks each reservation against the totals then
-   committed, plus those reserved earlier in the same batch. If one no longer fits,
-   the store calls back (`redecide`): the same submission is decided again, at the same
-   clock reading, on the balances inside the transaction. QTY-001 then rejects, and that
-   decision, with the balances it read, is what is recorded and answered. One code path
-   decides; replay gets the same answer from the recorded balances.
+   committed, plus those reserved earlier in the same batch. If one no longer fits, the
+   store refuses the record (`QuotaTaken`, with the totals it saw) and the gate decides
+   the same submission again, at the same clock reading, on those totals (`view_of`),
+   outside the transaction: no application code runs while the store holds its lock.
+   QTY-001 then rejects, and that decision, with the balances it read, is what is
+   recorded and answered. One code path decides; replay gets the same answer from the
+   recorded balances.
 
 Quota units: the ledger keeps each (licence, control code) total in the unit of its first
 reservation and converts exactly (core.quota) when a later bundle keeps it in another.
@@ -21,26 +23,42 @@ reservation and converts exactly (core.quota) when a later bundle keeps it in an
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
-from eucgate.core.bundle import Bundle
+from eucgate.core.bundle import Bundle, LicensedImporter
 from eucgate.core.decision import Decision, Outcome
 from eucgate.core.ledger import SnapshotLedger
 from eucgate.core.model import Certificate
 from eucgate.core.quota import QuotaUnitError, convert, demand
 from eucgate.core.receipt import QuotaBalance
 from eucgate.log import entry
-from eucgate.store.base import LicenceBalance, Reservation, Store
+from eucgate.store.base import Ledger, LicenceBalance, Reservation
 
 Approved = Mapping[tuple[str, str], Decimal]
 
 
-def snapshot(store: Store, bundle: Bundle, certificate: Certificate) -> SnapshotLedger:
+@dataclass(frozen=True)
+class QuotaPlan:
+    """Which licence a submission's quotas draw on, found once per submission: the
+    licensed importer of the bundle that is the certificate's end user (None if it has
+    no licence), with what it needs to read balances and reserve."""
+
+    bundle: Bundle
+    certificate: Certificate
+    licensee: LicensedImporter | None
+
+    @classmethod
+    def of(cls, bundle: Bundle, certificate: Certificate) -> QuotaPlan:
+        return cls(bundle, certificate, bundle.licensed_importer_for(certificate.end_user))
+
+
+def snapshot(store: Ledger, plan: QuotaPlan) -> SnapshotLedger:
     """The committed balances of the end user's licence quotas (none if unlicensed).
 
     Raises StoreError.
     """
-    licensee = bundle.licensed_importer_for(certificate.end_user)
+    licensee = plan.licensee
     if licensee is None or not licensee.quotas:
         return SnapshotLedger({})
     rows = {row.control_code: row for row in store.balances(licensee.licence_number)}
@@ -55,13 +73,13 @@ def snapshot(store: Store, bundle: Bundle, certificate: Certificate) -> Snapshot
             )
         except QuotaUnitError:
             continue  # QTY-001 cannot compare; the store refuses to reserve across units
-    return view_of(bundle, certificate, approved)
+    return view_of(plan, approved)
 
 
-def view_of(bundle: Bundle, certificate: Certificate, approved: Approved) -> SnapshotLedger:
+def view_of(plan: QuotaPlan, approved: Approved) -> SnapshotLedger:
     """The view `decide()` reads when `approved` (in the quotas' units) is taken:
     remaining = quota - approved for every quota-kept code of the end user's licence."""
-    licensee = bundle.licensed_importer_for(certificate.end_user)
+    licensee = plan.licensee
     if licensee is None:
         return SnapshotLedger({})
     number = licensee.licence_number
@@ -73,21 +91,17 @@ def view_of(bundle: Bundle, certificate: Certificate, approved: Approved) -> Sna
     )
 
 
-def reservations(
-    decision: Decision, bundle: Bundle, certificate: Certificate
-) -> tuple[Reservation, ...]:
+def reservations(decision: Decision, plan: QuotaPlan) -> tuple[Reservation, ...]:
     """What an APPROVED decision takes from its licence's quotas; () otherwise.
 
     Raises QuotaUnitError only if QTY-001 is absent from the bundle and an item's unit
     does not convert (with QTY-001 such a decision is REFERRED, never APPROVED).
     """
-    if decision.outcome is not Outcome.APPROVED:
-        return ()
-    licensee = bundle.licensed_importer_for(certificate.end_user)
-    if licensee is None or not licensee.quotas:
+    licensee = plan.licensee
+    if decision.outcome is not Outcome.APPROVED or licensee is None or not licensee.quotas:
         return ()
     taken = []
-    for code, amount in demand(bundle, licensee, certificate.items).items():
+    for code, amount in demand(plan.bundle, licensee, plan.certificate.items).items():
         quota = licensee.quota_for(code)
         assert quota is not None  # demand() counts only quota-kept codes
         taken.append(Reservation(licensee.licence_number, code, amount, quota.unit, quota.quantity))
@@ -125,7 +139,7 @@ def log_reads(decision: Decision) -> tuple[entry.LedgerRead, ...]:
 
 
 def balance_rows(
-    store: Store, bundle: Bundle, licence_number: str
+    store: Ledger, bundle: Bundle, licence_number: str
 ) -> list[tuple[str, str, Decimal, Decimal, Decimal]]:
     """(control code, unit, quota, approved, shipped) per quota of `licence_number` under
     `bundle`, totals in the quota's unit; codes with ledger rows but no quota in this

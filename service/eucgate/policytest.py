@@ -24,6 +24,13 @@ from eucgate.core.bundletests import BundleTestCase, BundleTests
 from eucgate.core.decide import decide
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.model import PAYLOAD_TYPE_JSON
+from eucgate.core.registry import (
+    EmptyRegistry,
+    RegistryEntry,
+    RegistryView,
+    SnapshotRegistry,
+    issuers_of,
+)
 from eucgate.core.submission import Submission
 from eucgate.errors import EucgateError
 from eucgate.signing import Issuer, PrivateKey, issue_ca, issue_crl, issue_signer, sign_envelope
@@ -151,7 +158,13 @@ def _run(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: CasePki)
     try:
         envelope = case_envelope(tests, case, pki)
         submission = Submission.from_envelope(envelope, max_payload_bytes=1 << 20, max_signatures=8)
-        decision = decide(submission, case_bundle(bundle, case, pki), EmptyLedger(), case.now)
+        decision = decide(
+            submission,
+            case_bundle(bundle, case, pki),
+            EmptyLedger(),
+            case.now,
+            registry=case_registry(case, submission),
+        )
     except (EucgateError, ValueError) as exc:
         return CaseResult(case.name, *expected, outcome="", rules=(), error=str(exc))
     return CaseResult(
@@ -159,6 +172,24 @@ def _run(bundle: Bundle, tests: BundleTests, case: BundleTestCase, pki: CasePki)
         *expected,
         outcome=decision.outcome.value,
         rules=tuple(dict.fromkeys(r.rule_id for r in decision.reasons)),
+    )
+
+
+# The decision a case's registry says used its number before.
+_EARLIER_DECISION = "dec_" + "0" * 26
+
+
+def case_registry(case: BundleTestCase, submission: Submission) -> RegistryView:
+    """The registry of decided EUCs as `case` says it is (empty unless it says)."""
+    if case.registry is None:
+        return EmptyRegistry()
+    digest = submission.euc_digest if case.registry.content == "same" else "0" * 64
+    entry = RegistryEntry(
+        euc_digest=digest, decision_id=_EARLIER_DECISION, outcome=case.registry.outcome.value
+    )
+    number = submission.certificate.certificate_number
+    return SnapshotRegistry(
+        {(issuer, number): entry for issuer in issuers_of(submission.certificate)}
     )
 
 

@@ -11,6 +11,8 @@ verdict is a person's, so replay skips these entries.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from eucgate_client.dsse import Envelope
 from eucgate_client.v1 import envelope_pb2
 
@@ -21,14 +23,19 @@ from eucgate.core.ledger import RecordingLedger
 from eucgate.core.submission import Submission
 from eucgate.errors import FailedPrecondition, NotFound, PermissionDenied
 from eucgate.gate import Gate, decision_of
-from eucgate.store.base import AppendResult
+from eucgate.store.base import AppendResult, Decisions, Ledger, Recorder
 
 REVIEW_RULE_ID = "REV-001"
 MAX_NOTE_CHARS = 2000
 
 
+class ReviewStore(Decisions, Ledger, Recorder, Protocol):
+    """What a review reads and writes: the referral, the licence's balances, the record."""
+
+
 def resolve(
     gate: Gate,
+    store: ReviewStore,
     reviewer: str,
     decision_id: str,
     approve: bool,
@@ -43,12 +50,15 @@ def resolve(
     submitted, nor one naming an importer it is bound to (`reviewer_importers`); only
     anonymous local use (insecure) turns it off, having no identities to compare.
 
+    The referral is judged by its signed bytes: a record whose outcome, decision or
+    envelope differ from what its receipt signed is refused, so a row changed in the
+    database cannot be resolved (and take quota) a second time.
+
     Raises NotFound (DECISION_NOT_FOUND); PermissionDenied (REVIEW_OWN_SUBMISSION);
-    FailedPrecondition: REFERRAL_NOT_REFERRED (the
-    decision is not REFERRED), REFERRAL_ALREADY_RESOLVED, QUOTA_EXHAUSTED,
-    QUOTA_UNIT_MISMATCH; StoreError.
+    FailedPrecondition: RECORD_NOT_AUTHENTIC, REFERRAL_NOT_REFERRED (the decision is not
+    REFERRED), REFERRAL_ALREADY_RESOLVED, QUOTA_EXHAUSTED, QUOTA_UNIT_MISMATCH;
+    StoreError.
     """
-    store = gate.store
     referred = store.get(decision_id)
     if referred is None:
         raise NotFound(f"no decision {decision_id}", reason="DECISION_NOT_FOUND")
@@ -62,6 +72,7 @@ def resolve(
             reason="REVIEW_OWN_SUBMISSION",
             field="decision_id",
         )
+    gate.check_authentic(referred)
     if referred.outcome != Outcome.REFERRED.value:
         raise FailedPrecondition(
             f"decision {decision_id} is {referred.outcome}, not REFERRED",
@@ -83,9 +94,10 @@ def resolve(
     original = decision_of(referred)
     bundle = gate.bundle
     certificate = submission.certificate
-    licensee = bundle.licensed_importer_for(certificate.end_user)
+    plan = licences.QuotaPlan.of(bundle, certificate)
+    licensee = plan.licensee
     review = Review(resolves=decision_id, reviewer=reviewer, note=note)
-    ledger = RecordingLedger(licences.snapshot(store, bundle, certificate))
+    ledger = RecordingLedger(licences.snapshot(store, plan))
     if approve and licensee is not None:
         for quota in licensee.quotas:  # the balances the approval is taken against
             ledger.remaining(licensee.licence_number, quota.control_code)
@@ -113,7 +125,7 @@ def resolve(
         envelope,
         referred.envelope_digest,
         decision,
-        licences.reservations(decision, bundle, certificate),
+        licences.reservations(decision, plan),
         resolves=decision_id,
     )
     return store.append(record)

@@ -77,13 +77,14 @@ def test_concurrent_submissions_never_approve_past_the_quota(
     env: Env, quota_channel: grpc.Channel
 ) -> None:
     client = CertificateClient(quota_channel, timeout=60)
-    envelope = env.sign(euc("3"))  # 3 kg each: 33 fit in 100 kg, 34 do not
+    # 3 kg each: 33 fit in 100 kg, 34 do not. Each its own EUC (one EUC, one use).
+    envelopes = [env.sign(euc("3", number=f"JUL-RACE-{n:03d}")) for n in range(200)]
     start = threading.Barrier(32)
 
     def submit(n: int) -> decision_pb2.Decision:
         if n < 32:
             start.wait(timeout=30)  # the first wave leaves together
-        return client.submit(envelope, request_id=f"race-{n}").decision
+        return client.submit(envelopes[n], request_id=f"race-{n}").decision
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         decisions = list(pool.map(submit, range(200)))
@@ -140,7 +141,7 @@ def test_balances_and_shipments(env: Env, quota_channel: grpc.Channel) -> None:
     balance = licences.balance(LICENCE).balances[0]
     assert (balance.approved, balance.shipped, balance.remaining) == ("60", "60.000", "40")
 
-    refused = certificates.submit(env.sign(euc("41"))).decision
+    refused = certificates.submit(env.sign(euc("41", number="JUL-EUC-2026-0043"))).decision
     assert [r.rule_id for r in refused.reasons] == ["QTY-001"]
     with pytest.raises(ApiError) as not_approved:
         licences.record_shipment("BOE-0004", refused.decision_id, "1C904", "1", "kg")

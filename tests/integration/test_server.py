@@ -271,7 +271,10 @@ def test_get_decision_errors(client: CertificateClient) -> None:
 
 def test_list_filters_and_paging(client: CertificateClient, env: Env) -> None:
     t0 = now() - timedelta(seconds=1)
-    approved = [client.submit(env.sign(samples.certificate(now()))) for _ in range(3)]
+    approved = [
+        client.submit(env.sign(samples.certificate(now(), number=f"JUL-LIST-{n}")))
+        for n in range(3)
+    ]
     rejected = client.submit(env.sign(samples.military_end_use(now())))
     unlicensed = client.submit(
         env.sign(samples.unlicensed_importer(now()), signer=env.unlicensed_signer)

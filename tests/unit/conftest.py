@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eucgate.store import PostgresStore, SqliteStore
+from eucgate.store import Store
 
 from tests.pgdb import fresh_schema
 
 STORES = ["sqlite", "postgresql"]
-AnyStore = SqliteStore | PostgresStore
+AnyStore = Store  # the contract both drivers keep: every store test runs on each
 # `@sqlite_only` pins `location` (and so `store`) to the SQLite file at `db_path`.
 sqlite_only = pytest.mark.parametrize("location", ["sqlite"], indirect=True)
 

@@ -101,6 +101,8 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
         "DOC-002",
         "DOC-003",
         "DOC-004",
+        "DOC-005",
+        "DOC-006",
         "CMT-001",
         "CMT-002",
         "EUS-001",
@@ -250,15 +252,15 @@ def test_unknown_check_names_line_and_path() -> None:
     text = SAMPLE_TEXT.replace("check: end_use_permitted", "check: end_use_permited")
     err = _refused(text)
     line = _line_of(text, "end_use_permited")
-    assert str(err).startswith(f"policy.yaml:{line}: rules[12].check: unknown check")
-    assert err.field == "rules[12].check"
+    assert str(err).startswith(f"policy.yaml:{line}: rules[14].check: unknown check")
+    assert err.field == "rules[14].check"
     assert err.reason == "BUNDLE_INVALID"
 
 
 def test_invalid_check_params_name_the_rule() -> None:
     text = SAMPLE_TEXT.replace("        - no_military_end_user\n", "        - no_drones\n")
     err = _refused(text)
-    assert "rules[10].params" in str(err)
+    assert "rules[12].params" in str(err)
     assert "no_drones" in str(err) or "required" in str(err)
     cmt_params = text.index("    params:", text.index("check: undertakings_given"))
     assert str(err).startswith(f"policy.yaml:{text[:cmt_params].count(chr(10)) + 1}:")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -25,7 +25,7 @@ from eucgate.log.entry import (
     entry_kind,
 )
 from eucgate.store import DecisionFilter, DecisionRecord, SqliteStore, open_store
-from eucgate.store.base import Reservation, Shipment
+from eucgate.store.base import QuotaTaken, Reservation, Shipment
 from eucgate.store.sqlite import SCHEMA_VERSION
 
 from tests.logdata import make_record as logged_record
@@ -80,34 +80,27 @@ def test_approvals_reserve_until_the_quota_is_used(store: AnyStore) -> None:
     assert store.tree_state().size == 2
 
 
-def test_an_approval_that_no_longer_fits_is_decided_again(store: AnyStore) -> None:
+def test_an_approval_that_no_longer_fits_says_what_the_store_saw(store: AnyStore) -> None:
+    # The store refuses it with the totals it saw; the caller decides again on them
+    # (outside the transaction) and appends that decision instead.
     store.append(approval(1, "900"))
-    seen: list[Mapping[tuple[str, str], Decimal]] = []
-
-    def redecide(approved: Mapping[tuple[str, str], Decimal]) -> DecisionRecord:
-        seen.append(dict(approved))
-        return make_record(2, outcome="REJECTED")
-
-    result = store.append(approval(2, "200"), redecide)
-    assert seen == [{(LICENCE, "1C904"): Decimal("900")}]
-    assert result.record.outcome == "REJECTED"
+    with pytest.raises(QuotaTaken, match="cannot cover") as caught:
+        store.append(approval(2, "200"))
+    assert caught.value.reason == "QUOTA_EXHAUSTED"
+    assert caught.value.approved == {(LICENCE, "1C904"): Decimal("900")}
+    assert store.get("dec_00000002") is None
+    result = store.append(make_record(2, outcome="REJECTED"))
     assert store.get("dec_00000002") == result.record
     assert store.balances(LICENCE)[0].approved == Decimal("900")
-
-
-def test_a_redecision_that_still_does_not_fit_is_refused(store: AnyStore) -> None:
-    store.append(approval(1, "900"))
-    with pytest.raises(FailedPrecondition, match="cannot cover"):
-        store.append(approval(2, "200"), lambda _approved: approval(2, "150"))
-    assert store.get("dec_00000002") is None
 
 
 def test_concurrent_approvals_never_pass_the_quota(store: AnyStore) -> None:
     # 200 appends of 7 kg against 100 kg: each batch sees what earlier ones reserved.
     def one(n: int) -> str:
-        return store.append(
-            approval(n, "7", quota="100"), lambda _a: make_record(n, outcome="REJECTED")
-        ).record.outcome
+        try:
+            return store.append(approval(n, "7", quota="100")).record.outcome
+        except QuotaTaken:
+            return store.append(make_record(n, outcome="REJECTED")).record.outcome
 
     with ThreadPoolExecutor(max_workers=32) as pool:
         outcomes = list(pool.map(one, range(200)))
@@ -190,7 +183,14 @@ def test_version_2_store_is_migrated_keeping_its_log(tmp_path: Path) -> None:
     root = store.tree_state().root
     store.close()
     with sqlite3.connect(path) as conn:  # what a version 2 file looks like
-        for table in ("shipments", "reservations", "resolutions", "quota_ledger"):
+        for table in (
+            "shipments",
+            "reservations",
+            "resolutions",
+            "quota_ledger",
+            "decision_parties",
+            "euc_registry",
+        ):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE log_entries RENAME COLUMN record_id TO decision_id")
         conn.execute("UPDATE schema_version SET version = 2")

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eucgate.api.status import build_status
 from eucgate.errors import ConfigError, NotFound, PermissionDenied
 from eucgate.metrics import ServerInterceptorBase
-from eucgate.store.base import DecisionRecord, Store
+from eucgate.store.base import DecisionRecord, Decisions
 
 log = structlog.get_logger("eucgate.access")
 
@@ -156,11 +156,11 @@ def allowed(method: str, caller: Caller) -> bool:
     return rule is not None and not rule.roles.isdisjoint(caller.roles)
 
 
-def visible_record(store: Store, caller: Caller, decision_id: str) -> DecisionRecord:
+def visible_record(decisions: Decisions, caller: Caller, decision_id: str) -> DecisionRecord:
     """The record `decision_id` if `caller` may see it; NotFound (DECISION_NOT_FOUND)
     otherwise, the same answer as for an id that does not exist, so a scoped caller
     learns nothing of other importers' decisions."""
-    record = store.get(decision_id)
+    record = decisions.get(decision_id)
     scope = caller.scope()
     if record is None or (scope is not None and scope.isdisjoint(record.parties)):
         raise NotFound(f"no decision {decision_id}", reason="DECISION_NOT_FOUND")

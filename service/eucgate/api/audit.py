@@ -30,7 +30,7 @@ from eucgate.ids import is_decision_id
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.replay.engine import Replayer, Status
 from eucgate.replay.run import ReplayJob, replay_entries
-from eucgate.store.base import Store, StoredCheckpoint
+from eucgate.store.base import AuditLog, Bundles, Decisions, StoredCheckpoint
 
 log = structlog.get_logger("eucgate.api.audit")
 
@@ -43,7 +43,7 @@ MAX_PAGE_BYTES = 1024 * 1024
 
 def attach_log_proof(
     receipt: decision_pb2.Receipt,
-    store: Store,
+    log: AuditLog,
     decision_id: str,
     *,
     leaf_index: int | None = None,
@@ -55,11 +55,11 @@ def attach_log_proof(
     it; otherwise the latest. Leaves the fields empty for a decision not yet covered by
     a checkpoint. Raises StoreError.
     """
-    index = store.leaf_index(decision_id) if leaf_index is None else leaf_index
-    signed = checkpoint if checkpoint is not None else store.latest_checkpoint()
+    index = log.leaf_index(decision_id) if leaf_index is None else leaf_index
+    signed = checkpoint if checkpoint is not None else log.latest_checkpoint()
     if index is None or signed is None or signed.size <= index:
         return
-    _, proof = store.inclusion_proof(index, signed.size)
+    _, proof = log.inclusion_proof(index, signed.size)
     receipt.leaf_index = index
     receipt.checkpoint = signed.note
     receipt.inclusion_proof.extend(proof)
@@ -89,8 +89,8 @@ def _candidate(text: bytes) -> Bundle | None:
         ) from None
 
 
-def _latest(store: Store) -> StoredCheckpoint:
-    signed = store.latest_checkpoint()
+def _latest(log: AuditLog) -> StoredCheckpoint:
+    signed = log.latest_checkpoint()
     if signed is None:
         raise NotFound("the log has no checkpoint yet", reason="LOG_EMPTY")
     return signed
@@ -101,8 +101,17 @@ def _note_at(signed: StoredCheckpoint, size: int) -> str:
 
 
 class AuditServicer(audit_grpc.AuditServiceServicer):
-    def __init__(self, store: Store, signer: CheckpointSigner, access: Access) -> None:
-        self._store = store
+    def __init__(
+        self,
+        log: AuditLog,
+        decisions: Decisions,
+        bundles: Bundles,
+        signer: CheckpointSigner,
+        access: Access,
+    ) -> None:
+        self._log = log
+        self._decisions = decisions
+        self._bundles = bundles
         self._signer = signer
         self._access = access
 
@@ -110,7 +119,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
     def GetCheckpoint(
         self, request: audit_pb2.GetCheckpointRequest, context: grpc.ServicerContext
     ) -> audit_pb2.GetCheckpointResponse:
-        signed = _latest(self._store)
+        signed = _latest(self._log)
         return audit_pb2.GetCheckpointResponse(
             checkpoint=signed.note, tree_size=signed.size, verifier_key=self._signer.verifier_key
         )
@@ -129,8 +138,8 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
                     field="decision_id",
                 )
             if scope is not None:
-                visible_record(self._store, self._access.require(context), request.decision_id)
-            found = self._store.leaf_index(request.decision_id)
+                visible_record(self._decisions, self._access.require(context), request.decision_id)
+            found = self._log.leaf_index(request.decision_id)
             if found is None:
                 raise NotFound(f"no decision {request.decision_id}", reason="DECISION_NOT_FOUND")
             index = found
@@ -148,9 +157,9 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
                 reason="LOG_LEAF_MISSING",
                 field="leaf",
             )
-        signed = _latest(self._store)
+        signed = _latest(self._log)
         size = request.tree_size or signed.size
-        leaf, proof = self._store.inclusion_proof(index, size)
+        leaf, proof = self._log.inclusion_proof(index, size)
         return audit_pb2.GetInclusionProofResponse(
             leaf_index=index,
             tree_size=size,
@@ -163,9 +172,9 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
     def GetConsistencyProof(
         self, request: audit_pb2.GetConsistencyProofRequest, context: grpc.ServicerContext
     ) -> audit_pb2.GetConsistencyProofResponse:
-        signed = _latest(self._store)
+        signed = _latest(self._log)
         second = request.second_size or signed.size
-        proof = self._store.consistency_proof(request.first_size, second)
+        proof = self._log.consistency_proof(request.first_size, second)
         return audit_pb2.GetConsistencyProofResponse(
             first_size=request.first_size,
             second_size=second,
@@ -199,8 +208,8 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
             candidate = _candidate(request.candidate_bundle)
             prefix: list[bytes] = []
             if 0 < start < signed.size:
-                prefix = self._store.inclusion_proof(start, start + 1)[1]
-            proof = self._store.consistency_proof(end, signed.size) if end else []
+                prefix = self._log.inclusion_proof(start, start + 1)[1]
+            proof = self._log.consistency_proof(end, signed.size) if end else []
         except EucgateError as exc:
             log.info("rpc_refused", rpc="Replay", reason=exc.reason)
             context.abort_with_status(status_for(exc))
@@ -216,7 +225,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
                     candidate_bundle_digest="" if candidate is None else candidate.digest,
                 )
             )
-            replayer = Replayer(bundles=self._store.get_bundle, candidate=candidate)
+            replayer = Replayer(bundles=self._bundles.get_bundle, candidate=candidate)
             job = ReplayJob(candidate=None if candidate is None else candidate.canonical())
             items = self._entries(start, end)
             for result in replay_entries(items, job, replayer=replayer):
@@ -243,7 +252,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
             raise InvalidSubmission(
                 "limit must not be negative", reason="LOG_LIMIT_INVALID", field="limit"
             )
-        signed = _latest(self._store)
+        signed = _latest(self._log)
         if start < 0:
             raise InvalidSubmission(
                 "start_index must not be negative", reason="LOG_INDEX_INVALID", field="start_index"
@@ -260,7 +269,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
     def _entries(self, start: int, end: int) -> Iterator[tuple[int, bytes]]:
         index = start
         while index < end:
-            batch = self._store.entries(index, min(DEFAULT_PAGE_SIZE, end - index))
+            batch = self._log.entries(index, min(DEFAULT_PAGE_SIZE, end - index))
             if not batch:
                 return
             for entry in batch:
@@ -276,7 +285,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
             raise InvalidSubmission(
                 "limit must not be negative", reason="LOG_LIMIT_INVALID", field="limit"
             )
-        signed = _latest(self._store)
+        signed = _latest(self._log)
         if request.start_index < 0:
             raise InvalidSubmission(
                 "start_index must not be negative",
@@ -301,7 +310,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
         index = start
         tree_size = end
         while index < end:
-            batch = self._store.entries(index, min(page_size, end - index))
+            batch = self._log.entries(index, min(page_size, end - index))
             page: list[bytes] = []
             size = 0
             for entry in batch:

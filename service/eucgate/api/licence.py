@@ -19,7 +19,7 @@ from eucgate.core.quota import QuotaUnitError
 from eucgate.errors import FailedPrecondition, InvalidSubmission, NotFound
 from eucgate.gate import Gate
 from eucgate.ids import is_decision_id, new_shipment_id
-from eucgate.store.base import Shipment
+from eucgate.store.base import Ledger, Recorder, Shipment
 
 log = structlog.get_logger("eucgate.api")
 
@@ -35,8 +35,10 @@ def _text(value: Decimal) -> str:
 
 
 class LicenceServicer(pb2_grpc.LicenceServiceServicer):
-    def __init__(self, gate: Gate, access: Access) -> None:
+    def __init__(self, gate: Gate, ledger: Ledger, recorder: Recorder, access: Access) -> None:
         self._gate = gate
+        self._ledger = ledger
+        self._recorder = recorder
         self._access = access
 
     @rpc_handler
@@ -58,7 +60,7 @@ class LicenceServicer(pb2_grpc.LicenceServiceServicer):
                 reason="LICENCE_NOT_FOUND",
             )
         try:
-            rows = licences.balance_rows(self._gate.store, bundle, request.licence_number)
+            rows = licences.balance_rows(self._ledger, bundle, request.licence_number)
         except QuotaUnitError as exc:
             raise FailedPrecondition(str(exc), reason="QUOTA_UNIT_MISMATCH") from exc
         if request.control_code:
@@ -90,16 +92,17 @@ class LicenceServicer(pb2_grpc.LicenceServiceServicer):
         self, request: pb2.RecordShipmentRequest, context: grpc.ServicerContext
     ) -> pb2.RecordShipmentResponse:
         _check_shipment(request)
-        result = self._gate.store.record_shipment(
+        now = self._gate.now()
+        result = self._recorder.record_shipment(
             Shipment(
-                shipment_id=new_shipment_id(),
+                shipment_id=new_shipment_id(now),
                 decision_id=request.decision_id,
                 caller=self._access.require(context).name,
                 gateway_reference=request.gateway_reference,
                 control_code=request.control_code,
                 quantity=Decimal(request.quantity.value),
                 unit=request.quantity.unit,
-                recorded_at=self._gate.now(),
+                recorded_at=now,
             )
         )
         s = result.shipment

@@ -15,14 +15,18 @@ from eucgate.api.status import rpc_handler
 from eucgate.errors import InvalidSubmission
 from eucgate.gate import Gate, decision_of
 from eucgate.ids import is_decision_id
-from eucgate.store.base import DecisionFilter
+from eucgate.store.base import AuditLog, DecisionFilter
 
 log = structlog.get_logger("eucgate.api")
 
 
 class ReviewServicer(pb2_grpc.ReviewServiceServicer):
-    def __init__(self, gate: Gate, access: Access) -> None:
+    def __init__(
+        self, gate: Gate, store: review.ReviewStore, log: AuditLog, access: Access
+    ) -> None:
         self._gate = gate
+        self._store = store
+        self._log = log
         self._access = access
 
     @rpc_handler
@@ -33,7 +37,7 @@ class ReviewServicer(pb2_grpc.ReviewServiceServicer):
             raise InvalidSubmission(
                 "page_size must not be negative", reason="PAGE_SIZE_INVALID", field="page_size"
             )
-        store = self._gate.store
+        store = self._store
         flt = DecisionFilter(outcome="REFERRED", unresolved=not request.include_resolved)
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         page = store.list(flt, size, request.page_token)
@@ -74,6 +78,7 @@ class ReviewServicer(pb2_grpc.ReviewServiceServicer):
         caller = self._access.require(context)
         result = review.resolve(
             self._gate,
+            self._store,
             caller.name,
             request.decision_id,
             request.verdict == pb2.VERDICT_APPROVE,
@@ -83,5 +88,5 @@ class ReviewServicer(pb2_grpc.ReviewServiceServicer):
         )
         structlog.contextvars.bind_contextvars(decision_id=result.record.decision_id)
         log.info("referral_resolved", resolves=request.decision_id, outcome=result.record.outcome)
-        decision, receipt = response_parts(self._gate.store, result.record, result)
+        decision, receipt = response_parts(self._log, result.record, result)
         return pb2.ResolveReferralResponse(decision=decision, receipt=receipt)

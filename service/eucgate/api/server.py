@@ -56,7 +56,7 @@ from eucgate.gate import Gate, utc_now
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.metrics import Metrics, MetricsServer, RpcMetricsInterceptor
 from eucgate.policysource import PolicySource, Reloader
-from eucgate.store import PoolSettings, PostgresStore, SqliteStore, is_postgresql, open_store
+from eucgate.store import PoolSettings, Store, is_postgresql, open_store
 
 log = structlog.get_logger("eucgate.server")
 
@@ -79,7 +79,7 @@ class RunningServer:
     ops_server: grpc.Server | None
     health: health.HealthServicer
     gate: Gate
-    store: SqliteStore | PostgresStore
+    store: Store
     log_signer: CheckpointSigner
     reloader: Reloader
     port: int
@@ -237,19 +237,19 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
             interceptors=[RpcMetricsInterceptor(metrics), AccessInterceptor(access)],
         )
         certificate_service_pb2_grpc.add_CertificateServiceServicer_to_server(
-            CertificateServicer(gate, access), server
+            CertificateServicer(gate, store, store, access), server
         )
         audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
-            AuditServicer(store, log_signer, access), server
+            AuditServicer(store, store, store, log_signer, access), server
         )
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
             PolicyServicer(reloader, store, access, settings.bundle_path), server
         )
         licence_service_pb2_grpc.add_LicenceServiceServicer_to_server(
-            LicenceServicer(gate, access), server
+            LicenceServicer(gate, store, store, access), server
         )
         review_service_pb2_grpc.add_ReviewServiceServicer_to_server(
-            ReviewServicer(gate, access), server
+            ReviewServicer(gate, store, store, access), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(

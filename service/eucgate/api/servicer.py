@@ -29,7 +29,7 @@ from eucgate.api.status import rpc_handler
 from eucgate.errors import DeadlineExceeded, InvalidSubmission
 from eucgate.gate import Gate, decision_of
 from eucgate.ids import is_decision_id
-from eucgate.store.base import AppendResult, DecisionFilter, DecisionRecord, Store
+from eucgate.store.base import AppendResult, AuditLog, DecisionFilter, DecisionRecord, Decisions
 
 log = structlog.get_logger("eucgate.api")
 
@@ -39,7 +39,7 @@ MAX_PAGE_SIZE = 500
 
 
 def response_parts(
-    store: Store, record: DecisionRecord, appended: AppendResult | None = None
+    log: AuditLog, record: DecisionRecord, appended: AppendResult | None = None
 ) -> tuple[decision_pb2.Decision, decision_pb2.Receipt]:
     """The decision and its receipt with log proof: against the checkpoint of the commit
     that recorded it when `appended` carries one, else against the latest checkpoint."""
@@ -47,7 +47,7 @@ def response_parts(
     receipt = decision_pb2.Receipt(envelope=envelope_pb2.Envelope.FromString(record.receipt))
     attach_log_proof(
         receipt,
-        store,
+        log,
         record.decision_id,
         leaf_index=None if appended is None else appended.leaf_index,
         checkpoint=None if appended is None else appended.checkpoint,
@@ -56,8 +56,10 @@ def response_parts(
 
 
 class CertificateServicer(svc_grpc.CertificateServiceServicer):
-    def __init__(self, gate: Gate, access: Access) -> None:
+    def __init__(self, gate: Gate, decisions: Decisions, log: AuditLog, access: Access) -> None:
         self._gate = gate
+        self._decisions = decisions
+        self._log = log
         self._access = access
 
     @rpc_handler
@@ -81,7 +83,7 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
         )
         structlog.contextvars.bind_contextvars(decision_id=result.record.decision_id)
         log.info("decision", outcome=result.record.outcome, replayed=result.replayed)
-        decision, receipt = response_parts(self._gate.store, result.record, result)
+        decision, receipt = response_parts(self._log, result.record, result)
         return svc_pb2.SubmitCertificateResponse(
             decision=decision, receipt=receipt, replayed=result.replayed
         )
@@ -97,8 +99,8 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
                 field="decision_id",
             )
         caller = self._access.require(context)
-        record = visible_record(self._gate.store, caller, request.decision_id)
-        decision, receipt = response_parts(self._gate.store, record)
+        record = visible_record(self._decisions, caller, request.decision_id)
+        decision, receipt = response_parts(self._log, record)
         return svc_pb2.GetDecisionResponse(decision=decision, receipt=receipt)
 
     @rpc_handler
@@ -129,7 +131,7 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
             parties=self._access.require(context).scope(),
         )
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        page = self._gate.store.list(flt, size, request.page_token)
+        page = self._decisions.list(flt, size, request.page_token)
         return svc_pb2.ListDecisionsResponse(
             decisions=[
                 decision_to_proto(r.decision_id, r.request_id, decision_of(r)) for r in page.records

@@ -28,13 +28,23 @@ class Expectation(_Frozen):
     rules: tuple[str, ...] = ()
 
 
+class RegistryCase(_Frozen):
+    """The registry of decided EUCs as a case sees it: the certificate's number was
+    already used by a decision with this outcome, for this EUC (`same`) or for an EUC
+    with other content (`other`)."""
+
+    content: Literal["same", "other"]
+    outcome: Outcome
+
+
 class BundleTestCase(_Frozen):
     """One case. `signer`: `end_user` signs with a certificate naming the certificate's
     end user; `other` with one naming another organisation under the same trusted root;
     `untrusted` with one under a root the bundle does not trust. `tamper` changes the
     payload after signing. `consignee_signer` adds a consignee signature, by the
     certificate's consignee or by another organisation. `crls: expired` gives the bundle
-    CRLs whose next update lies before `now`."""
+    CRLs whose next update lies before `now`. `registry` says the certificate's number
+    was used before (unused if omitted)."""
 
     name: str = Field(min_length=1)
     now: AwareDatetime
@@ -43,6 +53,7 @@ class BundleTestCase(_Frozen):
     tamper: bool = False
     consignee_signer: Literal["none", "consignee", "other"] = "none"
     crls: Literal["current", "expired"] = "current"
+    registry: RegistryCase | None = None
     expect: Expectation
 
 

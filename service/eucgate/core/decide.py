@@ -29,6 +29,7 @@ from eucgate.core.decision import (
 from eucgate.core.ledger import LedgerView, RecordingLedger
 from eucgate.core.model import Item, Party
 from eucgate.core.pki import ChainCache, verify_signatures
+from eucgate.core.registry import EmptyRegistry, RecordingRegistry, RegistryView
 from eucgate.core.rules import CHECKS, RuleContext, RuleUnavailable
 from eucgate.core.submission import Submission
 
@@ -42,9 +43,14 @@ def decide(
     ledger_view: LedgerView,
     now: datetime,
     *,
+    registry: RegistryView | None = None,
     chain_cache: ChainCache | None = None,
 ) -> Decision:
     """Decide a submission under a bundle at `now` (the caller's clock reading).
+
+    `ledger_view` holds the quota balances and `registry` the decided EUCs (none if
+    omitted), as the caller read them; the entries the rules read of each are recorded
+    in the decision, so replay can hand them back.
 
     Signatures are verified once, against the bundle's trust per role, at
     `verification_time` (the declared signing time when believable, else `now`); CRLs
@@ -68,8 +74,14 @@ def decide(
         signers = None
         reasons.append(_engine_reason("signature verification", exc))
     ledger = RecordingLedger(ledger_view)  # the balances read go into the decision
+    used = RecordingRegistry(registry or EmptyRegistry())  # so do the registry entries
     ctx = RuleContext(
-        submission=submission, bundle=bundle, signer_results=signers, ledger=ledger, now=now
+        submission=submission,
+        bundle=bundle,
+        signer_results=signers,
+        ledger=ledger,
+        now=now,
+        registry=used,
     )
     for rule in bundle.rules:
         if not rule.in_effect(now):
@@ -108,6 +120,7 @@ def decide(
         licence_number=licensee.licence_number if licensee is not None else "",
         signers=signers or (),
         ledger_reads=ledger.reads,
+        registry_reads=used.reads,
     )
 
 

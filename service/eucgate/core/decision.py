@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from eucgate.core.ledger import LedgerRead
+from eucgate.core.registry import RegistryRead
 
 # Canonical-JSON bytes (escapes counted) of one reason's message and cited field path.
 MAX_REASON_MESSAGE_BYTES = 512
@@ -201,9 +202,10 @@ class Review(_Frozen):
 class Decision(_Frozen):
     """The result of `decide()`; identity (decision id, request id) is added by the edge.
 
-    `ledger_reads` are the quota balances the rules read; `review` is set only on the
-    decision that resolves a referral. Both are left out of the dump when empty, so
-    decisions that have neither keep the bytes they always had.
+    `ledger_reads` are the quota balances the rules read, `registry_reads` the entries of
+    the registry of decided EUCs they read; `review` is set only on the decision that
+    resolves a referral. Each is left out of the dump when empty, so decisions that
+    have none keep the bytes they always had.
     """
 
     outcome: Outcome
@@ -220,6 +222,7 @@ class Decision(_Frozen):
     licence_number: str = ""
     signers: tuple[SignerResult, ...] = ()
     ledger_reads: tuple[LedgerRead, ...] = ()
+    registry_reads: tuple[RegistryRead, ...] = ()
     review: Review | None = None
 
     @model_serializer(mode="wrap")
@@ -227,6 +230,8 @@ class Decision(_Frozen):
         data: dict[str, Any] = handler(self)
         if not self.ledger_reads:
             data.pop("ledger_reads", None)
+        if not self.registry_reads:
+            data.pop("registry_reads", None)
         if self.review is None:
             data.pop("review", None)
         return data

@@ -35,7 +35,13 @@ from eucgate.core.model import (
     Party,
     PaymentMethod,
 )
-from eucgate.core.registry import EmptyRegistry, RegistryEntry, RegistryView, issuers_of
+from eucgate.core.registry import (
+    USING_OUTCOMES,
+    EmptyRegistry,
+    RegistryEntry,
+    RegistryView,
+    issuers_of,
+)
 from eucgate.core.screening import ScreeningMatch
 
 if TYPE_CHECKING:
@@ -351,7 +357,6 @@ def signed_not_in_future(ctx: RuleContext, params: NoParams) -> list[Finding]:
 
 
 # One EUC, one use: the registry of decided EUCs (core.registry).
-_TAKING = ("APPROVED", "REFERRED")  # outcomes that use an EUC up
 
 
 def _registry_entries(ctx: RuleContext) -> list[tuple[str, RegistryEntry]]:
@@ -382,7 +387,7 @@ def certificate_not_used(ctx: RuleContext, params: NoParams) -> list[Finding]:
     good for one decision; a REJECTED one may be corrected and sent again."""
     digest = ctx.submission.euc_digest
     for _issuer, entry in _registry_entries(ctx):
-        if entry.euc_digest == digest and entry.outcome in _TAKING:
+        if entry.euc_digest == digest and entry.outcome in USING_OUTCOMES:
             return [
                 Finding(
                     "certificate_number",

@@ -1,8 +1,9 @@
 """Replaying one log entry: rebuild the inputs it records, call decide(), compare.
 
 Exact replay loads the bundle the entry names by digest, rebuilds the submission from the
-envelope bytes, the clock from `decided_at` and the ledger from `ledger_reads`, calls the
-same `core.decide.decide` the server calls, and compares the canonical decision bytes
+envelope bytes, the clock from `decided_at`, the ledger from `ledger_reads` and the
+registry of decided EUCs from the decision's `registry_reads`, calls the same
+`core.decide.decide` the server calls, and compares the canonical decision bytes
 with the recorded ones: any difference is a finding with a field-level diff. What-if
 replay decides the same inputs under a candidate bundle instead and compares outcome and
 reasons (rule id, outcome, field), since the bundle digest differs by construction.
@@ -32,6 +33,7 @@ from eucgate.core.decide import decide
 from eucgate.core.model import Item, ItemForm, Quantity
 from eucgate.core.pki import ChainCache
 from eucgate.core.quota import convert
+from eucgate.core.registry import RegistryRead, SnapshotRegistry
 from eucgate.core.submission import Submission
 from eucgate.errors import EucgateError
 from eucgate.log.entry import (
@@ -391,6 +393,9 @@ class Replayer:
             bundle,
             RecordedLedger(entry.ledger_reads, adjust),
             now,
+            registry=SnapshotRegistry.of_reads(
+                RegistryRead.model_validate(r) for r in recorded.get("registry_reads", ())
+            ),
             chain_cache=self._cache if self.use_chain_cache else None,
         )
         document = decision.model_dump(mode="json")

@@ -31,7 +31,7 @@ def open_store(
     location: str | Path,
     signer: CheckpointSigner | None = None,
     pool: PoolSettings | None = None,
-) -> SqliteStore | PostgresStore:
+) -> Store:
     """The store at `location`: a postgresql:// URL (shared by replicas; `pool` applies),
     else the path of a SQLite file. Raises StoreError as the store's `open` does."""
     if isinstance(location, str) and is_postgresql(location):

@@ -15,14 +15,15 @@ import binascii
 import builtins
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from eucgate.core.decision import Outcome
-from eucgate.errors import InvalidSubmission
+from eucgate.core.registry import RegistryEntry, RegistryRead, issuer_keys
+from eucgate.errors import FailedPrecondition, InvalidSubmission
 from eucgate.log.entry import KIND_DECISION, KIND_RESOLUTION, LedgerRead
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,6 +101,18 @@ class DecisionRecord:
         return KIND_RESOLUTION if self.resolves else KIND_DECISION
 
     @property
+    def registry_reads(self) -> tuple[RegistryRead, ...]:
+        """The registry entries the signed decision read (core.registry)."""
+        return recorded_registry(self.decision)[0]
+
+    @property
+    def registry_claim(self) -> RegistryClaim | None:
+        """What this decision writes into the registry of decided EUCs; None for a
+        referral's resolution (its referral already holds the EUC) or bytes that are not
+        a decision."""
+        return None if self.resolves else recorded_registry(self.decision, self.decision_id)[1]
+
+    @property
     def parties(self) -> frozenset[str]:
         """The registrations ("SCHEME:VALUE") of the importer and end user the signed
         decision names: whose decision this is, for importer-scoped reads."""
@@ -123,6 +136,44 @@ def recorded_extras(decision: bytes) -> tuple[tuple[LedgerRead, ...], str]:
     return reads, str(review["resolves"]) if isinstance(review, dict) else ""
 
 
+@dataclass(frozen=True)
+class RegistryClaim:
+    """The registry rows a decision writes: under each issuer key, its certificate
+    number used by this decision."""
+
+    issuers: tuple[str, ...]
+    certificate_number: str
+    entry: RegistryEntry
+
+
+def recorded_registry(
+    decision: bytes, decision_id: str = ""
+) -> tuple[tuple[RegistryRead, ...], RegistryClaim | None]:
+    """(registry reads, registry claim of decision `decision_id`) as the decision bytes
+    hold them."""
+    try:
+        body: Any = json.loads(decision)
+    except ValueError:
+        return (), None
+    if not isinstance(body, dict):
+        return (), None
+    reads = tuple(RegistryRead.model_validate(r) for r in body.get("registry_reads", ()))
+    end_user, number = body.get("end_user"), body.get("certificate_number")
+    if not isinstance(end_user, dict) or not number:
+        return reads, None
+    issuers = issuer_keys(
+        (tuple(r) for r in end_user.get("registrations", ())),
+        str(end_user.get("country_code", "")),
+        str(end_user.get("legal_name", "")),
+    )
+    entry = RegistryEntry(
+        euc_digest=str(body.get("euc_digest", "")),
+        decision_id=decision_id,
+        outcome=str(body.get("outcome", "")),
+    )
+    return reads, RegistryClaim(issuers, str(number), entry)
+
+
 def recorded_parties(decision: bytes) -> frozenset[str]:
     """The importer and end-user registrations ("SCHEME:VALUE") the decision bytes hold;
     empty for bytes that name none (or are not a decision document)."""
@@ -140,11 +191,31 @@ def recorded_parties(decision: bytes) -> frozenset[str]:
     return frozenset(found)
 
 
-Redecide = Callable[[Mapping[tuple[str, str], Decimal]], DecisionRecord]
-"""Called by `Store.append` inside its transaction when an approval no longer fits its
-quotas: given the approved totals now committed per (licence, control code), in the
-reservations' units, it returns the record to store instead (the same submission decided
-again on those balances)."""
+class RegistryChanged(FailedPrecondition):
+    """A decision that read the registry of decided EUCs, which concurrent decisions
+    changed since: `entries` holds what the store holds now under the keys it read; the
+    gate decides again on them, outside the store's transaction."""
+
+    reason = "REGISTRY_CHANGED"
+
+    def __init__(
+        self, message: str, *, entries: Mapping[tuple[str, str], RegistryEntry | None]
+    ) -> None:
+        super().__init__(message)
+        self.entries = dict(entries)
+
+
+class QuotaTaken(FailedPrecondition):
+    """An approval whose reservations no longer fit: concurrent approvals took the
+    quota after it was decided. `approved` holds the approved totals the store saw per
+    (licence, control code), in the reservations' units; the gate decides again on
+    them, outside the store's transaction."""
+
+    reason = "QUOTA_EXHAUSTED"
+
+    def __init__(self, message: str, *, approved: Mapping[tuple[str, str], Decimal]) -> None:
+        super().__init__(message)
+        self.approved = dict(approved)
 
 
 @dataclass(frozen=True)
@@ -378,52 +449,12 @@ def _bad_token(message: str) -> InvalidSubmission:
     return InvalidSubmission(message, reason=PAGE_TOKEN_INVALID, field="page_token")
 
 
-class Store(Protocol):
-    """The durable decision store. Implementations are safe to call from many threads.
-
-    Every method raises errors.StoreError when the storage itself fails or the store
-    is closed; a client should retry those.
-    """
+class Decisions(Protocol):
+    """Recorded decisions, read back. Every method raises StoreError when the storage
+    fails or the store is closed (a client should retry those)."""
 
     def find_request(self, caller: str, request_id: str) -> DecisionRecord | None:
         """The committed record for (caller, request_id), or None."""
-        ...
-
-    def append(self, record: DecisionRecord, redecide: Redecide | None = None) -> AppendResult:
-        """Store `record` durably (committed and fsync'd) before returning.
-
-        If (caller, request_id) is already stored with the same envelope_digest, returns
-        the earlier record with replayed=True and stores nothing. Raises RequestConflict
-        (REQUEST_ID_REUSED) if it is stored with another digest. Concurrent duplicates
-        resolve the same way: exactly one is stored.
-
-        The record's `reservations` are taken from the quota ledger in the same
-        transaction. If one no longer fits (a concurrent approval took the balance), the
-        record from `redecide` is stored instead, and returned; without `redecide`, or
-        if that record does not fit either, raises FailedPrecondition (QUOTA_EXHAUSTED)
-        and stores nothing. A record that `resolves` a referral already resolved raises
-        FailedPrecondition (REFERRAL_ALREADY_RESOLVED).
-        """
-        ...
-
-    def balances(self, licence_number: str) -> builtins.list[LicenceBalance]:
-        """The committed ledger rows of a licence, by control code."""
-        ...
-
-    def record_shipment(self, shipment: Shipment) -> ShipmentResult:
-        """Debit a shipment against the approval it names, with its own log entry.
-
-        The same gateway_reference with the same request returns the earlier debit
-        (replayed); with another request raises RequestConflict
-        (SHIPMENT_REFERENCE_REUSED). Raises NotFound (DECISION_NOT_FOUND), and
-        FailedPrecondition: SHIPMENT_NOT_APPROVED (the decision reserved nothing under
-        that control code), SHIPMENT_EXCEEDS_APPROVAL (more than approved, with earlier
-        debits), QUOTA_UNIT_MISMATCH (a unit that does not convert).
-        """
-        ...
-
-    def resolution_of(self, decision_id: str) -> str | None:
-        """The id of the decision that resolved referral `decision_id`, or None."""
         ...
 
     def get(self, decision_id: str) -> DecisionRecord | None:
@@ -440,6 +471,64 @@ class Store(Protocol):
         """
         ...
 
+    def resolution_of(self, decision_id: str) -> str | None:
+        """The id of the decision that resolved referral `decision_id`, or None."""
+        ...
+
+
+class Recorder(Protocol):
+    """The writes, each committed durably (and fsync'd) before it returns, with its
+    audit-log leaf in the same transaction (store.sequencer says what each checks)."""
+
+    def append(self, record: DecisionRecord) -> AppendResult:
+        """Store `record`.
+
+        If (caller, request_id) is already stored with the same envelope_digest, returns
+        the earlier record with replayed=True and stores nothing. Raises RequestConflict
+        (REQUEST_ID_REUSED) if it is stored with another digest. Concurrent duplicates
+        resolve the same way: exactly one is stored. The record's `reservations` are
+        taken from the quota ledger in the same transaction; if one no longer fits (a
+        concurrent approval took the balance) raises QuotaTaken with the totals seen,
+        and stores nothing. The registry entries the decision read must still be what
+        the store holds, else RegistryChanged with what it holds now; a decision (not
+        a resolution) then takes its EUC in the registry (store.sequencer says when).
+        A record that `resolves` a referral already resolved raises FailedPrecondition
+        (REFERRAL_ALREADY_RESOLVED).
+        """
+        ...
+
+    def record_shipment(self, shipment: Shipment) -> ShipmentResult:
+        """Debit a shipment against the approval it names, with its own log entry.
+
+        The same gateway_reference with the same request returns the earlier debit
+        (replayed); with another request raises RequestConflict
+        (SHIPMENT_REFERENCE_REUSED). Raises NotFound (DECISION_NOT_FOUND), and
+        FailedPrecondition: SHIPMENT_NOT_APPROVED (the decision reserved nothing under
+        that control code), SHIPMENT_EXCEEDS_APPROVAL (more than approved, with earlier
+        debits), QUOTA_UNIT_MISMATCH (a unit that does not convert).
+        """
+        ...
+
+
+class Registry(Protocol):
+    """The registry of decided EUCs (core.registry), as committed."""
+
+    def registry_entry(self, issuer: str, certificate_number: str) -> RegistryEntry | None:
+        """The decision that used (issuer, certificate number), or None."""
+        ...
+
+
+class Ledger(Protocol):
+    """The quota ledger's committed totals."""
+
+    def balances(self, licence_number: str) -> builtins.list[LicenceBalance]:
+        """The committed ledger rows of a licence, by control code."""
+        ...
+
+
+class Bundles(Protocol):
+    """Every policy bundle ever used, by digest (replay loads them)."""
+
     def put_bundle(self, digest: str, canonical: bytes) -> None:
         """Keep a policy bundle's canonical bytes under its digest, durably; idempotent.
 
@@ -451,7 +540,9 @@ class Store(Protocol):
         """The canonical bytes stored under `digest`, or None."""
         ...
 
-    # --- The audit log (DESIGN.md section 5): one leaf per appended record. ----------
+
+class AuditLog(Protocol):
+    """The audit log: one leaf per recorded decision, shipment or resolution."""
 
     def tree_state(self) -> TreeState:
         """The committed tree: size and root."""
@@ -461,8 +552,8 @@ class Store(Protocol):
         """The latest signed checkpoint, or None before the first one."""
         ...
 
-    def leaf_index(self, decision_id: str) -> int | None:
-        """The log position of a committed decision, or None."""
+    def leaf_index(self, record_id: str) -> int | None:
+        """The log position of a committed decision or shipment, or None."""
         ...
 
     def inclusion_proof(self, index: int, size: int) -> tuple[bytes, builtins.list[bytes]]:
@@ -485,11 +576,33 @@ class Store(Protocol):
         """Up to `count` log entries from index `start`, as the exact leaf bytes."""
         ...
 
+
+class Store(Decisions, Recorder, Ledger, Registry, Bundles, AuditLog, Protocol):
+    """A whole store, as the server opens it; its parts go to whoever uses them."""
+
     def ping(self) -> None:
         """Return when the storage answers a trivial query; raise StoreError when it does
         not (readiness checks call this)."""
         ...
 
+    def stats(self) -> StoreStats:
+        """A snapshot of the writer's counters."""
+        ...
+
+    def observe_writes(self, observer: WriteObserver | None) -> None:
+        """Tell `observer` of every batch the writer commits (None stops it)."""
+        ...
+
     def close(self) -> None:
         """Finish pending writes, then release the storage; later calls raise StoreError."""
         ...
+
+
+class WriteObserver(Protocol):
+    """Told of the writer's work; called on the writer thread, so it must be quick."""
+
+    def batch_committed(self, size: int, seconds: float) -> None:
+        """A batch of `size` jobs went through the driver (committed or failed)."""
+
+    def decision_recorded(self, outcome: str) -> None:
+        """A commit recorded a new decision (not a replayed one) with `outcome`."""

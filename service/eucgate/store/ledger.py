@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from eucgate.core.quota import QuotaUnitError, convert
 from eucgate.errors import FailedPrecondition, NotFound
-from eucgate.store.base import DecisionRecord, Redecide, Reservation, Shipment
+from eucgate.store.base import DecisionRecord, QuotaTaken, Reservation, Shipment
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,12 @@ def fits(reads: LedgerReads, record: DecisionRecord) -> bool:
     return all(approved(reads, r) + r.quantity <= r.quota for r in record.reservations)
 
 
-def fitting(
-    reads: LedgerReads, record: DecisionRecord, redecide: Redecide | None
-) -> DecisionRecord:
-    """The record to store: `record` if its reservations fit the quotas now, else the
-    one `redecide` makes from the balances now. Raises FailedPrecondition
-    (REFERRAL_ALREADY_RESOLVED, QUOTA_EXHAUSTED, QUOTA_UNIT_MISMATCH); whatever
-    `redecide` raises."""
+def check_fits(reads: LedgerReads, record: DecisionRecord) -> None:
+    """Refuse `record` unless it may be stored now: a resolution whose referral is still
+    open, and reservations that fit their quotas (committed totals plus what the batch
+    took before it). Raises FailedPrecondition (REFERRAL_ALREADY_RESOLVED,
+    QUOTA_UNIT_MISMATCH), QuotaTaken (QUOTA_EXHAUSTED, with the approved totals seen:
+    the gate decides again on them)."""
     if record.resolves:
         resolved_by = reads.resolution(record.resolves)
         if resolved_by is not None:
@@ -128,19 +127,15 @@ def fitting(
                 field="decision_id",
             )
     if fits(reads, record):
-        return record
-    if redecide is not None:
-        balances = {
-            (r.licence_number, r.control_code): approved(reads, r) for r in record.reservations
-        }
-        again = redecide(balances)
-        if fits(reads, again):
-            return again
+        return
     short = ", ".join(
         f"{r.control_code} of licence {r.licence_number}" for r in record.reservations
     )
-    raise FailedPrecondition(
-        f"the quota left under {short} cannot cover this approval", reason="QUOTA_EXHAUSTED"
+    raise QuotaTaken(
+        f"the quota left under {short} cannot cover this approval",
+        approved={
+            (r.licence_number, r.control_code): approved(reads, r) for r in record.reservations
+        },
     )
 
 

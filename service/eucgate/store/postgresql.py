@@ -30,54 +30,39 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-from eucgate_client.tlog import EMPTY_ROOT, CompactRange, leaf_hash
+from eucgate_client.tlog import EMPTY_ROOT, CompactRange
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from eucgate.errors import (
-    BundleError,
-    EucgateError,
-    InvalidSubmission,
-    RequestConflict,
-    StoreError,
-)
-from eucgate.log import merkle
+from eucgate.core.registry import RegistryEntry
+from eucgate.errors import StoreError
 from eucgate.log.checkpoint import CheckpointSigner
-from eucgate.log.entry import encode_entry, encode_shipment
-from eucgate.store import ledger
+from eucgate.store import tree as trees
 from eucgate.store.base import (
     AppendResult,
     DecisionFilter,
     DecisionRecord,
     LicenceBalance,
     Page,
-    PageCursor,
-    Redecide,
     Shipment,
     ShipmentResult,
     Store,
     StoredCheckpoint,
     StoreStats,
     TreeState,
-    check_log_index,
-    check_log_size,
-    decode_page_token,
-    encode_page_token,
-    from_micros,
-    recorded_extras,
-    recorded_parties,
-    to_micros,
-)
-from eucgate.store.ledger import LedgerRow, ReservationRow
-from eucgate.store.tree import NodeReader, read_nodes, stored_tree
-from eucgate.store.writer import (
-    MAX_BATCH,  # noqa: F401 (re-exported: it was defined here)
-    Answer,
-    AppendJob,
-    BatchWriter,
-    Job,
-    ShipmentJob,
     WriteObserver,
 )
+from eucgate.store.reads import (
+    RECORD_COLUMNS,
+    SHIPMENT_COLUMNS,
+    Dialect,
+    page_of,
+    record_of,
+    registry_entry_of,
+)
+from eucgate.store.sequencer import sequence, take_euc
+from eucgate.store.transaction import Statements, Transaction
+from eucgate.store.tree import NodeReader, stored_tree
+from eucgate.store.writer import AppendJob, BatchWriter, BundleJob, Job, ShipmentJob
 
 # A commit whose outcome is unknown (the connection broke during COMMIT): the write may
 # be stored. The caller retries with the same idempotency key and gets the stored one.
@@ -130,6 +115,15 @@ CREATE TABLE decision_parties (
     decided_at  BIGINT NOT NULL,  -- copy of decisions.decided_at, so paging needs this index
     decision_id TEXT NOT NULL REFERENCES decisions (decision_id),
     PRIMARY KEY (party, decided_at, decision_id)
+)"""
+CREATE_EUC_REGISTRY = """
+CREATE TABLE euc_registry (
+    issuer             TEXT NOT NULL,  -- the EUC's issuer (end user) by one of its keys
+    certificate_number TEXT NOT NULL,  -- the issuer's certificate number
+    euc_digest         TEXT NOT NULL,  -- hex SHA-256 of the EUC payload that used it
+    decision_id        TEXT NOT NULL REFERENCES decisions (decision_id),  -- who used it
+    outcome            TEXT NOT NULL,  -- that decision's outcome
+    PRIMARY KEY (issuer, certificate_number)
 )"""
 CREATE_BUNDLES = """
 CREATE TABLE bundles (
@@ -223,6 +217,8 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     ),
     # Version 2 also indexes every decision already stored (see _backfill_parties).
     (2, "importer scopes: decisions by the registrations they name", (CREATE_DECISION_PARTIES,)),
+    # Version 3 also fills it from every decision already stored (see _backfill_registry).
+    (3, "the registry of decided EUCs: one EUC, one use", (CREATE_EUC_REGISTRY,)),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -256,7 +252,13 @@ ON CONFLICT DO NOTHING"""
 INSERT_DECISION_PARTY = """
 INSERT INTO decision_parties (party, decided_at, decision_id) VALUES (%s, %s, %s)
 ON CONFLICT DO NOTHING"""
-SELECT_DECISION_BYTES = "SELECT decision_id, decided_at, decision FROM decisions"
+SELECT_ALL_RECORDS = "SELECT" + RECORD_COLUMNS + " FROM decisions AS d"
+SELECT_ALL_RECORDS_IN_LOG_ORDER = (
+    "SELECT"
+    + RECORD_COLUMNS
+    + " FROM decisions AS d JOIN log_entries AS l ON l.record_id = d.decision_id"
+    + " ORDER BY l.leaf_index"
+)
 INSERT_LOG_ENTRY = "INSERT INTO log_entries (leaf_index, record_id, entry) VALUES (%s, %s, %s)"
 INSERT_TREE_NODE = "INSERT INTO tree_nodes (level, node_index, hash) VALUES (%s, %s, %s)"
 SELECT_LEDGER_ROW_FOR_UPDATE = """
@@ -283,6 +285,12 @@ INSERT INTO shipments (
     quantity, unit, recorded_at
 ) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"""
 INSERT_RESOLUTION = "INSERT INTO resolutions (referral_id, decision_id) VALUES (%s, %s)"
+INSERT_REGISTRY = """
+INSERT INTO euc_registry (issuer, certificate_number, euc_digest, decision_id, outcome)
+VALUES (%s, %s, %s, %s, %s)"""
+UPDATE_REGISTRY = """
+UPDATE euc_registry SET euc_digest = %s, decision_id = %s, outcome = %s
+WHERE issuer = %s AND certificate_number = %s"""
 INSERT_BUNDLE = """
 INSERT INTO bundles (digest, canonical) VALUES (%s, %s) ON CONFLICT (digest) DO NOTHING"""
 # Never moves the checkpoint back: a slower replica's older note loses to a newer one.
@@ -296,52 +304,32 @@ ASYNC_COMMIT = "SET LOCAL synchronous_commit = off"
 
 # --- Reads ----------------------------------------------------------------------------
 
-RECORD_COLUMNS = """
-d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
-d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations"""
 SELECT_BY_REQUEST = (
     "SELECT" + RECORD_COLUMNS + " FROM decisions AS d WHERE d.caller = %s AND d.request_id = %s"
 )
 SELECT_BY_ID = "SELECT" + RECORD_COLUMNS + " FROM decisions AS d WHERE d.decision_id = %s"
 SELECT_DECISION_EXISTS = "SELECT 1 FROM decisions WHERE decision_id = %s"
 SELECT_BUNDLE = "SELECT canonical FROM bundles WHERE digest = %s"
+SELECT_REGISTRY = """
+SELECT euc_digest, decision_id, outcome FROM euc_registry
+WHERE issuer = %s AND certificate_number = %s"""
+# Under the tree-state lock batches are serialised anyway; the row lock keeps the
+# registry read and its update one step even so.
+SELECT_REGISTRY_FOR_UPDATE = SELECT_REGISTRY + " FOR UPDATE"
 SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
 SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
 SELECT_NODE = "SELECT hash FROM tree_nodes WHERE level = %s AND node_index = %s"
 SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = %s"
 SELECT_ENTRIES = """
 SELECT entry FROM log_entries WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s"""
-SELECT_SHIPMENT = """
-SELECT shipment_id, decision_id, caller, licence_number, control_code, quantity, unit,
-       recorded_at
-FROM shipments WHERE gateway_reference = %s"""
+SELECT_SHIPMENT = "SELECT" + SHIPMENT_COLUMNS + " FROM shipments WHERE gateway_reference = %s"
 SELECT_RESOLUTION = "SELECT decision_id FROM resolutions WHERE referral_id = %s"
 SELECT_LEDGER_OF_LICENCE = """
 SELECT control_code, unit, approved, shipped FROM quota_ledger
 WHERE licence_number = %s ORDER BY control_code"""
 SELECT_ONE = "SELECT 1"
-
-# `list`: one head, then any of the conditions, then the order; `{k}` names the table
-# whose (decided_at, decision_id) index drives the scan (see the SQLite store).
-LIST_ALL = "SELECT" + RECORD_COLUMNS + " FROM decisions AS d WHERE TRUE"
-LIST_BY_IMPORTER = (
-    "SELECT"
-    + RECORD_COLUMNS
-    + """
-FROM decision_importers AS i JOIN decisions AS d ON d.decision_id = i.decision_id
-WHERE i.registration = %(registration)s"""
-)
-LIST_OUTCOME = " AND d.outcome = %(outcome)s"
-# An importer caller's scope.
-LIST_PARTIES = """ AND d.decision_id IN (
-    SELECT p.decision_id FROM decision_parties AS p WHERE p.party = ANY(%(parties)s))"""
-LIST_UNRESOLVED = (
-    " AND NOT EXISTS (SELECT 1 FROM resolutions AS r WHERE r.referral_id = d.decision_id)"
-)
-LIST_AFTER = " AND {k}.decided_at >= %(after)s"
-LIST_BEFORE = " AND {k}.decided_at < %(before)s"
-LIST_CURSOR = " AND ({k}.decided_at, {k}.decision_id) < (%(cursor_at)s, %(cursor_id)s)"
-LIST_ORDER = " ORDER BY {k}.decided_at DESC, {k}.decision_id DESC LIMIT %(limit)s"
+# `Store.list` builds its query in store.reads with this driver's parameters.
+DIALECT = Dialect(param=lambda name: f"%({name})s", true="TRUE")
 
 
 @dataclass(frozen=True)
@@ -392,6 +380,8 @@ def _migrate(conn: psycopg.Connection[Any]) -> int:
                 conn.execute(INSERT_EMPTY_TREE_STATE, (EMPTY_ROOT,))
             if version == 2:
                 _backfill_parties(conn)
+            if version == 3:
+                _backfill_registry(conn)
             conn.execute(UPDATE_SCHEMA_VERSION, (version,))
         return SCHEMA_VERSION
 
@@ -470,16 +460,13 @@ class PostgresStore(Store):
             row = conn.execute(SELECT_BY_REQUEST, (caller, request_id)).fetchone()
         return None if row is None else _record(row)
 
-    def append(self, record: DecisionRecord, redecide: Redecide | None = None) -> AppendResult:
-        """Store `record`, committed before this returns (see Store.append).
-
-        `redecide` runs on the writer thread, inside the transaction, and only when the
-        record's reservations no longer fit. Raises RequestConflict, FailedPrecondition
-        (QUOTA_EXHAUSTED, QUOTA_UNIT_MISMATCH, REFERRAL_ALREADY_RESOLVED), and StoreError:
-        STORE_UNAVAILABLE when nothing was stored, STORE_COMMIT_UNKNOWN when the connection
-        broke during COMMIT (retry with the same request_id: the stored record is replayed).
+    def append(self, record: DecisionRecord) -> AppendResult:
+        """Store `record`, committed before this returns (Recorder.append). Raises as
+        Recorder.append says, and StoreError: STORE_UNAVAILABLE when nothing was stored,
+        STORE_COMMIT_UNKNOWN when the connection broke during COMMIT (retry with the same
+        request_id: the stored record is replayed).
         """
-        job = AppendJob(record, Future(), redecide)
+        job = AppendJob(record, Future())
         self._writer.submit(job)
         return job.future.result()
 
@@ -512,33 +499,28 @@ class PostgresStore(Store):
         return None if row is None else _record(row)
 
     def list(self, flt: DecisionFilter, page_size: int, page_token: str) -> Page:
-        """Committed records matching `flt`, newest first (see Store.list)."""
-        if page_size < 1:
-            raise InvalidSubmission(
-                f"page_size must be at least 1, got {page_size}",
-                reason="PAGE_SIZE_INVALID",
-                field="page_size",
-            )
-        cursor = decode_page_token(flt, page_token)
-        sql, params = _list_query(flt, cursor, page_size + 1)
+        """Committed records matching `flt`, newest first (Decisions.list)."""
+        return page_of(flt, page_size, page_token, DIALECT, self._fetch_list)
+
+    def _fetch_list(self, sql: str, params: dict[str, Any]) -> builtins.list[DecisionRecord]:
         with self._connection() as conn:
-            rows = conn.execute(sql.encode(), params).fetchall()
-        records = tuple(_record(row) for row in rows[:page_size])
-        token = ""
-        if len(rows) > page_size:
-            last = records[-1]
-            token = encode_page_token(flt, PageCursor(last.decided_at, last.decision_id))
-        return Page(records=records, next_page_token=token)
+            return [_record(row) for row in conn.execute(sql.encode(), params).fetchall()]
 
     def put_bundle(self, digest: str, canonical: bytes) -> None:
         """Keep a bundle durably under `digest`; storing the same bytes again is a no-op
-        (also when replicas store it at once). Raises BundleError if `digest` already
-        holds other bytes, StoreError on failure."""
+        (also when replicas store it at once: batches are serialised). Raises
+        BundleError if `digest` already holds other bytes, StoreError on failure."""
+        if self.get_bundle(digest) == canonical:
+            return
+        job = BundleJob(digest, bytes(canonical), Future())
+        self._writer.submit(job)
+        job.future.result()
+
+    def registry_entry(self, issuer: str, certificate_number: str) -> RegistryEntry | None:
+        """The decision that used (issuer, number), or None. Raises StoreError."""
         with self._connection() as conn:
-            conn.execute(INSERT_BUNDLE, (digest, bytes(canonical)))
-            row = conn.execute(SELECT_BUNDLE, (digest,)).fetchone()
-        if row is None or bytes(row[0]) != canonical:
-            raise BundleError(f"bundle {digest} is already stored with different content")
+            row = conn.execute(SELECT_REGISTRY, (issuer, certificate_number)).fetchone()
+        return None if row is None else registry_entry_of(row)
 
     def get_bundle(self, digest: str) -> bytes | None:
         """The canonical bytes stored under `digest`, or None. Raises StoreError."""
@@ -572,38 +554,22 @@ class PostgresStore(Store):
                 return self._publish_checkpoint(conn, size, root)
         return None if row is None else StoredCheckpoint(size=int(row[0]), note=str(row[1]))
 
-    def leaf_index(self, decision_id: str) -> int | None:
+    def leaf_index(self, record_id: str) -> int | None:
         """The log position of a committed record, or None. Raises StoreError."""
         with self._connection() as conn:
-            row = conn.execute(SELECT_LEAF_INDEX, (decision_id,)).fetchone()
+            row = conn.execute(SELECT_LEAF_INDEX, (record_id,)).fetchone()
         return None if row is None else int(row[0])
 
     def inclusion_proof(self, index: int, size: int) -> tuple[bytes, builtins.list[bytes]]:
-        """(leaf hash, inclusion proof) in O(log n) reads; see Store.inclusion_proof.
+        """(leaf hash, inclusion proof) in O(log n) reads; see AuditLog.inclusion_proof.
         Stored nodes never change, so reading them outside one snapshot is safe."""
         with self._connection() as conn:
-            integrated = _tree_size(conn)
-            check_log_size(size, integrated)
-            check_log_index(index, size)
-            ranges = merkle.inclusion_ranges(index, size)
-            nodes = read_nodes([(0, index), *merkle.nodes_of(ranges)], _node_reader(conn))
-        return nodes[(0, index)], merkle.assemble(ranges, nodes)
+            return trees.inclusion_proof(_node_reader(conn), _tree_size(conn), index, size)
 
     def consistency_proof(self, first: int, second: int) -> builtins.list[bytes]:
-        """The consistency proof in O(log n) reads; see Store.consistency_proof."""
+        """The consistency proof in O(log n) reads; see AuditLog.consistency_proof."""
         with self._connection() as conn:
-            integrated = _tree_size(conn)
-            check_log_size(first, integrated, field="first_size")
-            check_log_size(second, integrated, field="second_size")
-            if first > second:
-                raise InvalidSubmission(
-                    f"first_size {first} is larger than second_size {second}",
-                    reason="PROOF_SIZES_INVALID",
-                    field="first_size",
-                )
-            ranges = merkle.consistency_ranges(first, second)
-            nodes = read_nodes(merkle.nodes_of(ranges), _node_reader(conn))
-        return merkle.assemble(ranges, nodes)
+            return trees.consistency_proof(_node_reader(conn), _tree_size(conn), first, second)
 
     def entries(self, start: int, count: int) -> builtins.list[bytes]:
         """Up to `count` committed entries from `start`, in index order. Raises StoreError."""
@@ -656,10 +622,10 @@ class PostgresStore(Store):
     # --- Writer -------------------------------------------------------------------------
 
     def _sequence_batch(self, batch: Sequence[Job]) -> None:
-        """One transaction for the whole batch: lock the tree state, apply each job under
-        its own savepoint (a job that fails alone is answered with its error, the others
-        still commit), write the new tree state, COMMIT, then answer every caller."""
-        results: list[tuple[Job, Answer]] = []
+        """The batch transaction: BEGIN, lock the tree-state row (the one point where
+        replicas queue), every job under its own savepoint (store.sequencer), the new
+        tree state (only if still the size read under the lock), COMMIT; then sign a
+        checkpoint of the committed tree and answer every caller."""
         committing = False
         try:
             with self._pool.connection() as conn:
@@ -668,13 +634,10 @@ class PostgresStore(Store):
                     row = conn.execute(SELECT_TREE_STATE_FOR_UPDATE).fetchone()
                     assert row is not None  # migration 1 inserts the row
                     start = self._tree_at(conn, int(row[0]), bytes(row[1]))
-                    tree = start.copy()
-                    for job in batch:
-                        answer, tree = self._apply(conn, job, tree)
-                        results.append((job, answer))
-                    if tree.size != start.size:
+                    results, grown = sequence(_transaction(conn), batch, start)
+                    if grown.size != start.size:
                         moved = conn.execute(
-                            UPDATE_TREE_STATE, (tree.size, tree.root(), start.size)
+                            UPDATE_TREE_STATE, (grown.size, grown.root(), start.size)
                         ).rowcount
                         if moved != 1:
                             raise StoreError("the tree state moved under its lock")
@@ -699,12 +662,12 @@ class PostgresStore(Store):
             if not isinstance(exc, Exception):
                 raise
             return
-        self._tree = tree
+        self._tree = grown
         checkpoint = self._checkpoint
         if self._signer is not None:
             try:
                 with self._pool.connection() as conn:
-                    checkpoint = self._publish_checkpoint(conn, tree.size, tree.root())
+                    checkpoint = self._publish_checkpoint(conn, grown.size, grown.root())
                 self._checkpoint = checkpoint
             except (psycopg.Error, PoolTimeout):
                 # The batch is committed; the next commit or open signs again. Callers
@@ -736,111 +699,6 @@ class PostgresStore(Store):
             conn.execute(UPSERT_CHECKPOINT, (size, note))
         return StoredCheckpoint(size=size, note=note)
 
-    def _apply(
-        self, conn: psycopg.Connection[Any], job: Job, tree: CompactRange
-    ) -> tuple[Answer, CompactRange]:
-        """Write one job inside the open transaction; returns its answer or its error,
-        and the batch's working tree after it (`tree` itself unless a leaf was added)."""
-        if isinstance(job, ShipmentJob):
-            return self._apply_shipment(conn, job.shipment, tree)
-        assert isinstance(job, AppendJob)  # bundles are stored outside the writer
-        record = job.record
-        row = conn.execute(SELECT_BY_REQUEST, (record.caller, record.request_id)).fetchone()
-        if row is not None:
-            existing = _record(row)
-            if existing.envelope_digest != record.envelope_digest:
-                return RequestConflict(
-                    f"request_id {record.request_id!r} was already used with another envelope",
-                    field="request_id",
-                ), tree
-            index = conn.execute(SELECT_LEAF_INDEX, (existing.decision_id,)).fetchone()
-            return AppendResult(
-                record=existing, replayed=True, leaf_index=None if index is None else index[0]
-            ), tree
-        conn.execute(SAVEPOINT_RECORD)
-        grown = tree.copy()
-        try:
-            record = ledger.fitting(_LedgerReads(conn), record, job.redecide)
-            _insert_record(conn, record)
-            _reserve(conn, record)
-            _log(
-                conn,
-                grown,
-                record.decision_id,
-                encode_entry(record, record.ledger_reads, kind=record.kind),
-            )
-        except EucgateError as exc:
-            _undo(conn)
-            return exc, tree
-        except psycopg.OperationalError:
-            raise  # the connection or the server failed: the whole batch fails
-        except psycopg.Error as exc:
-            _undo(conn)
-            return StoreError(f"cannot store this write: {_describe(exc)}"), tree
-        except Exception as exc:  # the re-decision itself failed: nothing is stored
-            _undo(conn)
-            return StoreError(f"cannot decide again on the ledger: {exc}"), tree
-        conn.execute(RELEASE_RECORD)
-        return AppendResult(record=record, replayed=False, leaf_index=tree.size), grown
-
-    def _apply_shipment(
-        self, conn: psycopg.Connection[Any], shipment: Shipment, tree: CompactRange
-    ) -> tuple[Answer, CompactRange]:
-        """Check and debit one shipment inside the open transaction (see _apply)."""
-        row = conn.execute(SELECT_SHIPMENT, (shipment.gateway_reference,)).fetchone()
-        if row is not None:
-            earlier = _shipment(shipment.gateway_reference, row)
-            if not earlier.same_request(shipment):
-                return RequestConflict(
-                    f"gateway_reference {shipment.gateway_reference!r} was already used for "
-                    "another shipment",
-                    reason="SHIPMENT_REFERENCE_REUSED",
-                    field="gateway_reference",
-                ), tree
-            index = conn.execute(SELECT_LEAF_INDEX, (earlier.shipment_id,)).fetchone()
-            assert index is not None  # a shipment and its log entry commit together
-            return ShipmentResult(earlier, replayed=True, leaf_index=int(index[0])), tree
-        conn.execute(SAVEPOINT_RECORD)
-        grown = tree.copy()
-        try:
-            debited = _debit(conn, shipment)
-            entry = encode_shipment(
-                shipment_id=debited.shipment_id,
-                decision_id=debited.decision_id,
-                caller=debited.caller,
-                gateway_reference=debited.gateway_reference,
-                licence_number=debited.licence_number,
-                control_code=debited.control_code,
-                quantity=format(debited.quantity, "f"),
-                unit=debited.unit,
-                recorded_at=debited.recorded_at,
-            )
-            _log(conn, grown, debited.shipment_id, entry)
-            conn.execute(
-                INSERT_SHIPMENT,
-                (
-                    debited.gateway_reference,
-                    debited.shipment_id,
-                    debited.decision_id,
-                    debited.caller,
-                    debited.licence_number,
-                    debited.control_code,
-                    debited.quantity,
-                    debited.unit,
-                    to_micros(debited.recorded_at),
-                ),
-            )
-        except EucgateError as exc:
-            _undo(conn)
-            return exc, tree
-        except psycopg.OperationalError:
-            raise
-        except psycopg.Error as exc:
-            _undo(conn)
-            return StoreError(f"cannot store this write: {_describe(exc)}"), tree
-        conn.execute(RELEASE_RECORD)
-        return ShipmentResult(debited, replayed=False, leaf_index=tree.size), grown
-
 
 def _describe(exc: BaseException) -> str:
     """One line about a database error, never the connection string (it may hold a
@@ -849,97 +707,10 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else 'no detail'}"
 
 
-def _undo(conn: psycopg.Connection[Any]) -> None:
-    """Roll one job back to its savepoint; the batch goes on without it."""
-    conn.execute(ROLLBACK_TO_RECORD)
-    conn.execute(RELEASE_RECORD)
-
-
 def _tree_size(conn: psycopg.Connection[Any]) -> int:
     row = conn.execute(SELECT_TREE_STATE).fetchone()
     assert row is not None
     return int(row[0])
-
-
-def _log(conn: psycopg.Connection[Any], tree: CompactRange, record_id: str, entry: bytes) -> None:
-    """Log `entry` as the next leaf of `tree`: its bytes, leaf hash and completed nodes."""
-    leaf = leaf_hash(entry)
-    index = tree.size
-    conn.execute(INSERT_LOG_ENTRY, (index, record_id, entry))
-    with conn.cursor() as cur:
-        cur.executemany(INSERT_TREE_NODE, [(0, index, leaf), *tree.append(leaf)])
-
-
-class _LedgerReads:
-    """The ledger rows, read and locked until COMMIT in the batch's open transaction
-    (ledger.LedgerReads)."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
-
-    def resolution(self, referral_id: str) -> str | None:
-        row = self._conn.execute(SELECT_RESOLUTION, (referral_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def ledger_row(self, licence_number: str, control_code: str) -> LedgerRow | None:
-        row = self._conn.execute(
-            SELECT_LEDGER_ROW_FOR_UPDATE, (licence_number, control_code)
-        ).fetchone()
-        return None if row is None else LedgerRow.of(row)
-
-    def reservation(self, decision_id: str, control_code: str) -> ReservationRow | None:
-        row = self._conn.execute(
-            SELECT_RESERVATION_FOR_UPDATE, (decision_id, control_code)
-        ).fetchone()
-        return None if row is None else ReservationRow.of(row)
-
-    def decision_exists(self, decision_id: str) -> bool:
-        return self._conn.execute(SELECT_DECISION_EXISTS, (decision_id,)).fetchone() is not None
-
-
-def _reserve(conn: psycopg.Connection[Any], record: DecisionRecord) -> None:
-    """Add the record's reservations to the ledger rows `ledger.fitting` locked just
-    before."""
-    reads = _LedgerReads(conn)
-    for r in record.reservations:
-        row = reads.ledger_row(r.licence_number, r.control_code)
-        if row is None:
-            conn.execute(INSERT_LEDGER_ROW, (r.licence_number, r.control_code, r.unit, r.quantity))
-        else:
-            total = ledger.approved_after(row, r)
-            conn.execute(UPDATE_LEDGER_APPROVED, (total, r.licence_number, r.control_code))
-        conn.execute(
-            INSERT_RESERVATION,
-            (record.decision_id, r.control_code, r.licence_number, r.unit, r.quantity),
-        )
-    if record.resolves:
-        conn.execute(INSERT_RESOLUTION, (record.resolves, record.decision_id))
-
-
-def _debit(conn: psycopg.Connection[Any], shipment: Shipment) -> Shipment:
-    """Check a new shipment against its approval and move the shipped totals (rows
-    locked). Returns the shipment with its licence. Raises NotFound, FailedPrecondition."""
-    debit = ledger.debit(_LedgerReads(conn), shipment)
-    s = debit.shipment
-    conn.execute(
-        UPDATE_RESERVATION_SHIPPED, (debit.reservation_shipped, s.decision_id, s.control_code)
-    )
-    conn.execute(UPDATE_LEDGER_SHIPPED, (debit.ledger_shipped, s.licence_number, s.control_code))
-    return s
-
-
-def _shipment(gateway_reference: str, row: Sequence[Any]) -> Shipment:
-    return Shipment(
-        shipment_id=row[0],
-        decision_id=row[1],
-        caller=row[2],
-        gateway_reference=gateway_reference,
-        licence_number=row[3],
-        control_code=row[4],
-        quantity=Decimal(row[5]),
-        unit=row[6],
-        recorded_at=from_micros(int(row[7])),
-    )
 
 
 def _node_reader(conn: psycopg.Connection[Any]) -> NodeReader:
@@ -950,84 +721,77 @@ def _node_reader(conn: psycopg.Connection[Any]) -> NodeReader:
     return node
 
 
-def _insert_record(conn: psycopg.Connection[Any], record: DecisionRecord) -> None:
-    decided_at = to_micros(record.decided_at)
-    conn.execute(
-        INSERT_DECISION,
-        (
-            record.decision_id,
-            record.caller,
-            record.request_id,
-            record.envelope_digest,
-            record.envelope,
-            record.decision,
-            record.receipt,
-            record.outcome,
-            decided_at,
-            record.bundle_digest,
-            list(record.importer_registrations),
-        ),
-    )
-    for value in record.importer_registrations:
-        conn.execute(INSERT_DECISION_IMPORTER, (value, decided_at, record.decision_id))
-    for party in sorted(record.parties):
-        conn.execute(INSERT_DECISION_PARTY, (party, decided_at, record.decision_id))
+def _backfill_registry(conn: psycopg.Connection[Any]) -> None:
+    """Take each EUC for the decisions stored before version 3, in log order."""
+    tx = _transaction(conn)
+    for row in conn.execute(SELECT_ALL_RECORDS_IN_LOG_ORDER).fetchall():
+        take_euc(tx, _record(row))
 
 
 def _backfill_parties(conn: psycopg.Connection[Any]) -> None:
     """Index the decisions stored before version 2 by the parties their bytes name."""
-    for decision_id, decided_at, decision in conn.execute(SELECT_DECISION_BYTES).fetchall():
-        for party in sorted(recorded_parties(bytes(decision))):
-            conn.execute(INSERT_DECISION_PARTY, (party, decided_at, decision_id))
-
-
-def _list_query(
-    flt: DecisionFilter, cursor: PageCursor | None, limit: int
-) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {"limit": limit}
-    if flt.importer_registration:
-        sql, key = LIST_BY_IMPORTER, "i"
-        params["registration"] = flt.importer_registration
-    else:
-        sql, key = LIST_ALL, "d"
-    if flt.outcome:
-        sql += LIST_OUTCOME
-        params["outcome"] = flt.outcome
-    if flt.parties is not None:
-        sql += LIST_PARTIES
-        params["parties"] = sorted(flt.parties)
-    if flt.unresolved:
-        sql += LIST_UNRESOLVED
-    if flt.decided_after is not None:
-        sql += LIST_AFTER
-        params["after"] = to_micros(flt.decided_after)
-    if flt.decided_before is not None:
-        sql += LIST_BEFORE
-        params["before"] = to_micros(flt.decided_before)
-    if cursor is not None:
-        sql += LIST_CURSOR
-        params["cursor_at"] = to_micros(cursor.decided_at)
-        params["cursor_id"] = cursor.decision_id
-    sql += LIST_ORDER
-    # Only the fixed table aliases above are substituted; every value is a parameter.
-    return sql.replace("{k}", key), params
+    tx = _transaction(conn)
+    for row in conn.execute(SELECT_ALL_RECORDS).fetchall():
+        tx.insert_parties(_record(row))
 
 
 def _record(row: Sequence[Any]) -> DecisionRecord:
-    decision = bytes(row[5])
-    reads, resolves = recorded_extras(decision)
-    return DecisionRecord(
-        decision_id=row[0],
-        caller=row[1],
-        request_id=row[2],
-        envelope_digest=row[3],
-        envelope=bytes(row[4]),
-        decision=decision,
-        receipt=bytes(row[6]),
-        outcome=row[7],
-        decided_at=from_micros(int(row[8])),
-        bundle_digest=row[9],
-        importer_registrations=tuple(row[10]),
-        ledger_reads=reads,
-        resolves=resolves,
-    )
+    return record_of(row, row[10])
+
+
+STATEMENTS = Statements(
+    savepoint=SAVEPOINT_RECORD,
+    rollback_to_savepoint=ROLLBACK_TO_RECORD,
+    release_savepoint=RELEASE_RECORD,
+    select_by_request=SELECT_BY_REQUEST,
+    select_leaf_index=SELECT_LEAF_INDEX,
+    select_shipment=SELECT_SHIPMENT,
+    select_bundle=SELECT_BUNDLE,
+    select_resolution=SELECT_RESOLUTION,
+    select_ledger_row=SELECT_LEDGER_ROW_FOR_UPDATE,
+    select_reservation=SELECT_RESERVATION_FOR_UPDATE,
+    select_decision_exists=SELECT_DECISION_EXISTS,
+    insert_decision=INSERT_DECISION,
+    insert_decision_importer=INSERT_DECISION_IMPORTER,
+    insert_decision_party=INSERT_DECISION_PARTY,
+    insert_ledger_row=INSERT_LEDGER_ROW,
+    update_ledger_approved=UPDATE_LEDGER_APPROVED,
+    update_ledger_shipped=UPDATE_LEDGER_SHIPPED,
+    insert_reservation=INSERT_RESERVATION,
+    update_reservation_shipped=UPDATE_RESERVATION_SHIPPED,
+    insert_resolution=INSERT_RESOLUTION,
+    insert_shipment=INSERT_SHIPMENT,
+    insert_log_entry=INSERT_LOG_ENTRY,
+    insert_tree_node=INSERT_TREE_NODE,
+    insert_bundle=INSERT_BUNDLE,
+    select_registry=SELECT_REGISTRY_FOR_UPDATE,
+    insert_registry=INSERT_REGISTRY,
+    update_registry=UPDATE_REGISTRY,
+    registrations=list,
+    record=_record,
+)
+
+
+def _transaction(conn: psycopg.Connection[Any]) -> Transaction:
+    """The batch's open transaction for the sequencer. A statement that fails on its own
+    (a constraint) is a StoreError for its job; a broken connection (OperationalError)
+    propagates and fails the batch."""
+
+    def run(sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        try:
+            return conn.execute(sql, params)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot store this write: {_describe(exc)}") from exc
+
+    def run_many(sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(sql, rows)
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot store this write: {_describe(exc)}") from exc
+
+    return Transaction(STATEMENTS, run, run_many)

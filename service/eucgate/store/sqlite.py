@@ -32,57 +32,44 @@ from typing import Any
 
 from eucgate_client.tlog import EMPTY_ROOT, CompactRange, leaf_hash
 
-from eucgate.errors import (
-    BundleError,
-    EucgateError,
-    InvalidSubmission,
-    RequestConflict,
-    StoreError,
-)
-from eucgate.log import merkle
+from eucgate.core.registry import RegistryEntry
+from eucgate.errors import StoreError
 from eucgate.log.checkpoint import CheckpointSigner
-from eucgate.log.entry import encode_entry, encode_shipment
-from eucgate.store import ledger
+from eucgate.log.entry import encode_entry
+from eucgate.store import tree as trees
 from eucgate.store.base import (
     AppendResult,
     DecisionFilter,
     DecisionRecord,
     LicenceBalance,
     Page,
-    PageCursor,
-    Redecide,
     Shipment,
     ShipmentResult,
     Store,
     StoredCheckpoint,
     StoreStats,
     TreeState,
-    check_log_index,
-    check_log_size,
-    decode_page_token,
-    encode_page_token,
-    from_micros,
-    recorded_extras,
-    to_micros,
-)
-from eucgate.store.ledger import LedgerRow, ReservationRow
-from eucgate.store.tree import NodeReader, read_nodes, stored_tree
-from eucgate.store.writer import (
-    MAX_BATCH,  # noqa: F401 (re-exported: it was defined here)
-    Answer,
-    AppendJob,
-    BatchWriter,
-    BundleJob,
-    Job,
-    ShipmentJob,
     WriteObserver,
 )
+from eucgate.store.reads import (
+    RECORD_COLUMNS,
+    SHIPMENT_COLUMNS,
+    Dialect,
+    page_of,
+    record_of,
+    registry_entry_of,
+)
+from eucgate.store.sequencer import sequence, take_euc
+from eucgate.store.transaction import Statements, Transaction
+from eucgate.store.tree import NodeReader, stored_tree
+from eucgate.store.writer import AppendJob, BatchWriter, BundleJob, Job, ShipmentJob
 
 # The layout version this code reads and writes. A file of version 1 (before the audit
-# log), 2 (before the quota ledger) or 3 (before importer scopes) is migrated at open;
-# any other version is refused: a binary never runs on a schema it does not understand.
-SCHEMA_VERSION = 4
-MIGRATABLE_VERSIONS = (1, 2, 3)
+# log), 2 (before the quota ledger), 3 (before importer scopes) or 4 (before the registry
+# of decided EUCs) is migrated at open; any other version is refused: a binary never
+# runs on a schema it does not understand.
+SCHEMA_VERSION = 5
+MIGRATABLE_VERSIONS = (1, 2, 3, 4)
 
 # How long a connection waits for another process's lock before failing (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
@@ -135,6 +122,17 @@ CREATE TABLE decision_parties (
     decision_id TEXT NOT NULL      -- the decision that names this party
         REFERENCES decisions (decision_id),
     PRIMARY KEY (party, decided_at, decision_id)
+) WITHOUT ROWID"""
+
+CREATE_EUC_REGISTRY = """
+CREATE TABLE euc_registry (
+    issuer             TEXT NOT NULL,  -- the EUC's issuer (end user) by one of its keys
+    certificate_number TEXT NOT NULL,  -- the issuer's certificate number
+    euc_digest         TEXT NOT NULL,  -- hex SHA-256 of the EUC payload that used it
+    decision_id        TEXT NOT NULL   -- the decision that used it
+        REFERENCES decisions (decision_id),
+    outcome            TEXT NOT NULL,  -- that decision's outcome
+    PRIMARY KEY (issuer, certificate_number)
 ) WITHOUT ROWID"""
 
 CREATE_BUNDLES = """
@@ -230,6 +228,7 @@ SCHEMA = (
     CREATE_DECISIONS_BY_OUTCOME,
     CREATE_DECISION_IMPORTERS,
     CREATE_DECISION_PARTIES,
+    CREATE_EUC_REGISTRY,
     CREATE_BUNDLES,
     *LOG_SCHEMA,
     *LEDGER_SCHEMA,
@@ -279,13 +278,19 @@ INSERT_DECISION_PARTY = """
 INSERT OR IGNORE INTO decision_parties (party, decided_at, decision_id) VALUES (?, ?, ?)"""
 
 INSERT_BUNDLE = "INSERT INTO bundles (digest, canonical) VALUES (?, ?)"
+INSERT_REGISTRY = """
+INSERT INTO euc_registry (issuer, certificate_number, euc_digest, decision_id, outcome)
+VALUES (?, ?, ?, ?, ?)"""
+UPDATE_REGISTRY = """
+UPDATE euc_registry SET euc_digest = ?, decision_id = ?, outcome = ?
+WHERE issuer = ? AND certificate_number = ?"""
 
 INSERT_LOG_ENTRY = "INSERT INTO log_entries (leaf_index, record_id, entry) VALUES (?, ?, ?)"
 SELECT_LEDGER_ROW = """
 SELECT unit, approved, shipped FROM quota_ledger WHERE licence_number = ? AND control_code = ?"""
 INSERT_LEDGER_ROW = """
 INSERT INTO quota_ledger (licence_number, control_code, unit, approved, shipped)
-VALUES (?, ?, ?, ?, ?)"""
+VALUES (?, ?, ?, ?, '0')"""
 UPDATE_LEDGER_APPROVED = """
 UPDATE quota_ledger SET approved = ? WHERE licence_number = ? AND control_code = ?"""
 UPDATE_LEDGER_SHIPPED = """
@@ -303,10 +308,7 @@ INSERT INTO shipments (
     gateway_reference, shipment_id, decision_id, caller, licence_number, control_code,
     quantity, unit, recorded_at
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
-SELECT_SHIPMENT = """
-SELECT shipment_id, decision_id, caller, licence_number, control_code, quantity, unit,
-       recorded_at
-FROM shipments WHERE gateway_reference = ?"""
+SELECT_SHIPMENT = "SELECT" + SHIPMENT_COLUMNS + " FROM shipments WHERE gateway_reference = ?"
 INSERT_RESOLUTION = "INSERT INTO resolutions (referral_id, decision_id) VALUES (?, ?)"
 SELECT_RESOLUTION = "SELECT decision_id FROM resolutions WHERE referral_id = ?"
 SELECT_LEDGER_OF_LICENCE = """
@@ -321,21 +323,18 @@ ON CONFLICT (id) DO UPDATE SET size = excluded.size, note = excluded.note"""
 
 # --- Reads ----------------------------------------------------------------------------
 
-SELECT_BY_REQUEST = """
-SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
-       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
-FROM decisions AS d
-WHERE d.caller = ? AND d.request_id = ?"""
-
-SELECT_BY_ID = """
-SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
-       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
-FROM decisions AS d
-WHERE d.decision_id = ?"""
-
+SELECT_BY_REQUEST = (
+    "SELECT"
+    + RECORD_COLUMNS
+    + """
+FROM decisions AS d WHERE d.caller = ? AND d.request_id = ?"""
+)
+SELECT_BY_ID = "SELECT" + RECORD_COLUMNS + " FROM decisions AS d WHERE d.decision_id = ?"
 SELECT_BUNDLE = "SELECT canonical FROM bundles WHERE digest = ?"
+SELECT_REGISTRY = """
+SELECT euc_digest, decision_id, outcome FROM euc_registry
+WHERE issuer = ? AND certificate_number = ?"""
 SELECT_ONE = "SELECT 1"
-
 SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
 SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
 SELECT_NODE = "SELECT hash FROM tree_nodes WHERE level = ? AND node_index = ?"
@@ -343,39 +342,9 @@ SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = ?"
 SELECT_ENTRIES = """
 SELECT entry FROM log_entries WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?"""
 # Version 1 files: every record, in the order it became durable, to log at migration.
-SELECT_ALL_IN_APPEND_ORDER = """
-SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
-       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
-FROM decisions AS d
-ORDER BY d.seq"""
-
-# `list` is one of these two heads, then any of the conditions, then the order. The
-# conditions name `{k}`, the table whose (decided_at, decision_id) index drives the scan:
-# `d` itself, or the importer side table `i` (which copies decided_at for this reason).
-LIST_ALL = """
-SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
-       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
-FROM decisions AS d
-WHERE 1 = 1"""
-
-LIST_BY_IMPORTER = """
-SELECT d.decision_id, d.caller, d.request_id, d.envelope_digest, d.envelope, d.decision,
-       d.receipt, d.outcome, d.decided_at, d.bundle_digest, d.importer_registrations
-FROM decision_importers AS i JOIN decisions AS d ON d.decision_id = i.decision_id
-WHERE i.registration = :registration"""
-
-LIST_OUTCOME = " AND d.outcome = :outcome"
-# An importer caller's scope: `{parties}` is a list of named parameters, one per party.
-LIST_PARTIES = """ AND d.decision_id IN (
-    SELECT p.decision_id FROM decision_parties AS p WHERE p.party IN ({parties}))"""
-LIST_NOTHING = " AND 0"
-LIST_UNRESOLVED = (
-    " AND NOT EXISTS (SELECT 1 FROM resolutions AS r WHERE r.referral_id = d.decision_id)"
-)
-LIST_AFTER = " AND {k}.decided_at >= :after"
-LIST_BEFORE = " AND {k}.decided_at < :before"
-LIST_CURSOR = " AND ({k}.decided_at, {k}.decision_id) < (:cursor_at, :cursor_id)"
-LIST_ORDER = " ORDER BY {k}.decided_at DESC, {k}.decision_id DESC LIMIT :limit"
+SELECT_ALL_IN_APPEND_ORDER = "SELECT" + RECORD_COLUMNS + " FROM decisions AS d ORDER BY d.seq"
+# `Store.list` builds its query in store.reads with this driver's parameters.
+DIALECT = Dialect(param=lambda name: f":{name}", true="1 = 1")
 
 
 class SqliteStore(Store):
@@ -406,10 +375,10 @@ class SqliteStore(Store):
         """Open (creating if absent) the store at `path`.
 
         With `signer`, a checkpoint is signed after every commit (and at open, if the
-        stored one is older than the tree). A version 1 file is migrated: its records
-        are logged in the order they became durable. Raises StoreError if the file
-        cannot be opened, is not an eucgate store, WAL mode cannot be enabled, or it was
-        written with another schema version.
+        stored one is older than the tree). Older files are migrated (see
+        _ensure_schema). Raises StoreError if the file cannot be opened, is not an
+        eucgate store, WAL mode cannot be enabled, or it was written with another
+        schema version.
         """
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = _connect(path)
@@ -428,7 +397,82 @@ class SqliteStore(Store):
             conn.close()
             raise
 
-    # --- Store interface ----------------------------------------------------------------
+    # --- Writes: queued for the writer, which commits them in batches ------------------
+
+    def append(self, record: DecisionRecord) -> AppendResult:
+        """Store `record`, committed and fsync'd before this returns (Recorder.append)."""
+        job = AppendJob(record, Future())
+        self._writer.submit(job)
+        return job.future.result()
+
+    def record_shipment(self, shipment: Shipment) -> ShipmentResult:
+        """Debit `shipment` with its log entry (Recorder.record_shipment)."""
+        job = ShipmentJob(shipment, Future())
+        self._writer.submit(job)
+        return job.future.result()
+
+    def put_bundle(self, digest: str, canonical: bytes) -> None:
+        """Keep a bundle durably under `digest`; storing the same bytes again is a no-op.
+
+        Raises BundleError if `digest` already holds other bytes, StoreError on failure.
+        """
+        if self.get_bundle(digest) == canonical:
+            return
+        job = BundleJob(digest, bytes(canonical), Future())
+        self._writer.submit(job)
+        job.future.result()
+
+    def _commit_batch(self, batch: Sequence[Job]) -> None:
+        """The batch transaction: BEGIN IMMEDIATE (SQLite's one writer lock), every job
+        under its own savepoint (store.sequencer), the new tree state, COMMIT (fsync'd);
+        then sign a checkpoint of the committed tree and answer every caller."""
+        conn = self._writer_conn
+        try:
+            conn.execute(BEGIN_IMMEDIATE)
+            results, grown = sequence(_transaction(conn, self._path), batch, self._tree)
+            if grown.size != self._tree.size:
+                conn.execute(UPDATE_TREE_STATE, (grown.size, grown.root()))
+            conn.execute(COMMIT)
+        except BaseException as exc:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute(ROLLBACK)
+            message = f"{self._path}: commit failed, nothing of it was stored: {exc}"
+            self._writer.failed(batch, lambda: StoreError(message))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._tree = grown
+        checkpoint = self._checkpoint
+        if self._signer is not None:
+            try:
+                checkpoint = self._checkpoint = self._publish_checkpoint(conn)
+            except sqlite3.Error:
+                # The batch is committed; its checkpoint is re-made at the next commit
+                # or open. Callers get the last checkpoint that was stored.
+                checkpoint = self._checkpoint
+        self._writer.committed(results, checkpoint)
+
+    def _publish_checkpoint(self, conn: sqlite3.Connection) -> StoredCheckpoint:
+        """Sign the committed tree state and keep it as the latest checkpoint.
+
+        Runs outside any transaction, after COMMIT. The row is written without its own
+        fsync (see PRAGMA_SYNCHRONOUS_NORMAL). Raises sqlite3.Error.
+        """
+        assert self._signer is not None
+        size = self._tree.size
+        stored = conn.execute(SELECT_CHECKPOINT).fetchone()
+        if stored is not None and stored[0] == size:
+            return StoredCheckpoint(size=size, note=str(stored[1]))
+        note = self._signer.sign(size, self._tree.root())
+        conn.execute(PRAGMA_SYNCHRONOUS_NORMAL)
+        try:
+            conn.execute(UPSERT_CHECKPOINT, (size, note))
+        finally:
+            conn.execute(PRAGMA_SYNCHRONOUS_FULL)
+        return StoredCheckpoint(size=size, note=note)
+
+    # --- Reads: committed data only, on pooled read-only connections --------------------
 
     def find_request(self, caller: str, request_id: str) -> DecisionRecord | None:
         """The committed record for (caller, request_id), or None. Raises StoreError."""
@@ -436,18 +480,25 @@ class SqliteStore(Store):
             row = conn.execute(SELECT_BY_REQUEST, (caller, request_id)).fetchone()
         return None if row is None else _record(row)
 
-    def append(self, record: DecisionRecord, redecide: Redecide | None = None) -> AppendResult:
-        """Store `record`, committed and fsync'd before this returns (see Store.append).
+    def get(self, decision_id: str) -> DecisionRecord | None:
+        """The committed record with `decision_id`, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_BY_ID, (decision_id,)).fetchone()
+        return None if row is None else _record(row)
 
-        `redecide` runs on the writer thread, inside the transaction, and only when the
-        record's reservations no longer fit. Raises RequestConflict if (caller,
-        request_id) holds another envelope_digest, FailedPrecondition (QUOTA_EXHAUSTED,
-        QUOTA_UNIT_MISMATCH, REFERRAL_ALREADY_RESOLVED), and StoreError if the commit
-        failed (nothing of it is stored), `redecide` raised, or the store is closed.
-        """
-        job = AppendJob(record, Future(), redecide)
-        self._writer.submit(job)
-        return job.future.result()
+    def list(self, flt: DecisionFilter, page_size: int, page_token: str) -> Page:
+        """Committed records matching `flt`, newest first (Decisions.list)."""
+        return page_of(flt, page_size, page_token, DIALECT, self._fetch_list)
+
+    def _fetch_list(self, sql: str, params: dict[str, Any]) -> builtins.list[DecisionRecord]:
+        with self._reader() as conn:
+            return [_record(row) for row in conn.execute(sql, params).fetchall()]
+
+    def resolution_of(self, decision_id: str) -> str | None:
+        """The decision that resolved referral `decision_id`, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_RESOLUTION, (decision_id,)).fetchone()
+        return None if row is None else str(row[0])
 
     def balances(self, licence_number: str) -> builtins.list[LicenceBalance]:
         """The committed ledger rows of a licence, by control code. Raises StoreError."""
@@ -458,67 +509,17 @@ class SqliteStore(Store):
             for row in rows
         ]
 
-    def record_shipment(self, shipment: Shipment) -> ShipmentResult:
-        """Debit `shipment`, committed and fsync'd with its log entry (see
-        Store.record_shipment). Raises StoreError as append does."""
-        job = ShipmentJob(shipment, Future())
-        self._writer.submit(job)
-        return job.future.result()
-
-    def resolution_of(self, decision_id: str) -> str | None:
-        """The decision that resolved referral `decision_id`, or None. Raises StoreError."""
+    def registry_entry(self, issuer: str, certificate_number: str) -> RegistryEntry | None:
+        """The decision that used (issuer, number), or None. Raises StoreError."""
         with self._reader() as conn:
-            row = conn.execute(SELECT_RESOLUTION, (decision_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def get(self, decision_id: str) -> DecisionRecord | None:
-        """The committed record with `decision_id`, or None. Raises StoreError."""
-        with self._reader() as conn:
-            row = conn.execute(SELECT_BY_ID, (decision_id,)).fetchone()
-        return None if row is None else _record(row)
-
-    def list(self, flt: DecisionFilter, page_size: int, page_token: str) -> Page:
-        """Committed records matching `flt`, newest first (see Store.list).
-
-        Raises InvalidSubmission for a bad page token or page_size, StoreError on failure.
-        """
-        if page_size < 1:
-            raise InvalidSubmission(
-                f"page_size must be at least 1, got {page_size}",
-                reason="PAGE_SIZE_INVALID",
-                field="page_size",
-            )
-        cursor = decode_page_token(flt, page_token)
-        sql, params = _list_query(flt, cursor, page_size + 1)
-        with self._reader() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        records = tuple(_record(row) for row in rows[:page_size])
-        token = ""
-        if len(rows) > page_size:
-            last = records[-1]
-            token = encode_page_token(flt, PageCursor(last.decided_at, last.decision_id))
-        return Page(records=records, next_page_token=token)
-
-    def put_bundle(self, digest: str, canonical: bytes) -> None:
-        """Keep a bundle durably under `digest`; storing the same bytes again is a no-op.
-
-        Raises BundleError if `digest` already holds other bytes, StoreError on failure.
-        """
-        stored = self.get_bundle(digest)
-        if stored is not None:
-            _check_same_bundle(digest, stored, canonical)
-            return
-        job = BundleJob(digest, bytes(canonical), Future())
-        self._writer.submit(job)
-        job.future.result()
+            row = conn.execute(SELECT_REGISTRY, (issuer, certificate_number)).fetchone()
+        return None if row is None else registry_entry_of(row)
 
     def get_bundle(self, digest: str) -> bytes | None:
         """The canonical bytes stored under `digest`, or None. Raises StoreError."""
         with self._reader() as conn:
             row = conn.execute(SELECT_BUNDLE, (digest,)).fetchone()
         return None if row is None else bytes(row[0])
-
-    # --- Audit log ----------------------------------------------------------------------
 
     def tree_state(self) -> TreeState:
         """The committed tree's size and root. Raises StoreError."""
@@ -532,37 +533,23 @@ class SqliteStore(Store):
             row = conn.execute(SELECT_CHECKPOINT).fetchone()
         return None if row is None else StoredCheckpoint(size=row[0], note=row[1])
 
-    def leaf_index(self, decision_id: str) -> int | None:
-        """The log position of a committed decision, or None. Raises StoreError."""
+    def leaf_index(self, record_id: str) -> int | None:
+        """The log position of a committed record, or None. Raises StoreError."""
         with self._reader() as conn:
-            row = conn.execute(SELECT_LEAF_INDEX, (decision_id,)).fetchone()
+            row = conn.execute(SELECT_LEAF_INDEX, (record_id,)).fetchone()
         return None if row is None else int(row[0])
 
     def inclusion_proof(self, index: int, size: int) -> tuple[bytes, builtins.list[bytes]]:
-        """(leaf hash, inclusion proof) in O(log n) reads; see Store.inclusion_proof."""
+        """(leaf hash, inclusion proof) in O(log n) reads; see AuditLog.inclusion_proof."""
         with self._reader() as conn:
             integrated = conn.execute(SELECT_TREE_STATE).fetchone()[0]
-            check_log_size(size, integrated)
-            check_log_index(index, size)
-            ranges = merkle.inclusion_ranges(index, size)
-            nodes = read_nodes([(0, index), *merkle.nodes_of(ranges)], _node_reader(conn))
-        return nodes[(0, index)], merkle.assemble(ranges, nodes)
+            return trees.inclusion_proof(_node_reader(conn), integrated, index, size)
 
     def consistency_proof(self, first: int, second: int) -> builtins.list[bytes]:
-        """The consistency proof in O(log n) reads; see Store.consistency_proof."""
+        """The consistency proof in O(log n) reads; see AuditLog.consistency_proof."""
         with self._reader() as conn:
             integrated = conn.execute(SELECT_TREE_STATE).fetchone()[0]
-            check_log_size(first, integrated, field="first_size")
-            check_log_size(second, integrated, field="second_size")
-            if first > second:
-                raise InvalidSubmission(
-                    f"first_size {first} is larger than second_size {second}",
-                    reason="PROOF_SIZES_INVALID",
-                    field="first_size",
-                )
-            ranges = merkle.consistency_ranges(first, second)
-            nodes = read_nodes(merkle.nodes_of(ranges), _node_reader(conn))
-        return merkle.assemble(ranges, nodes)
+            return trees.consistency_proof(_node_reader(conn), integrated, first, second)
 
     def entries(self, start: int, count: int) -> builtins.list[bytes]:
         """Up to `count` committed entries from `start`, in index order. Raises StoreError."""
@@ -600,180 +587,6 @@ class SqliteStore(Store):
     def observe_writes(self, observer: WriteObserver | None) -> None:
         """Tell `observer` of every batch the writer commits (None stops it)."""
         self._writer.observer = observer
-
-    # --- Writer -----------------------------------------------------------------------
-
-    def _commit_batch(self, batch: Sequence[Job]) -> None:
-        """One transaction: every job of the batch commits together or not at all.
-
-        A job that fails on its own (a conflict, a constraint) is rolled back to its
-        savepoint and answered with its error; the others still commit. Callers are
-        answered only after COMMIT returned.
-        """
-        conn = self._writer_conn
-        results: list[tuple[Job, Answer]] = []
-        tree = self._tree.copy()  # becomes the store's tree only once COMMIT returned
-        try:
-            conn.execute(BEGIN_IMMEDIATE)
-            for job in batch:
-                answer, tree = self._apply(conn, job, tree)
-                results.append((job, answer))
-            if tree.size != self._tree.size:
-                conn.execute(UPDATE_TREE_STATE, (tree.size, tree.root()))
-            conn.execute(COMMIT)
-        except BaseException as exc:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute(ROLLBACK)
-            message = f"{self._path}: commit failed, nothing of it was stored: {exc}"
-            self._writer.failed(batch, lambda: StoreError(message))
-            if not isinstance(exc, Exception):
-                raise
-            return
-        self._tree = tree
-        checkpoint = self._checkpoint
-        if self._signer is not None:
-            try:
-                checkpoint = self._checkpoint = self._publish_checkpoint(conn)
-            except sqlite3.Error:
-                # The batch is committed; its checkpoint is re-made at the next commit
-                # or open. Callers get the last checkpoint that was stored.
-                checkpoint = self._checkpoint
-        self._writer.committed(results, checkpoint)
-
-    def _publish_checkpoint(self, conn: sqlite3.Connection) -> StoredCheckpoint:
-        """Sign the committed tree state and keep it as the latest checkpoint.
-
-        Runs outside any transaction, after COMMIT. The row is written without its own
-        fsync (see PRAGMA_SYNCHRONOUS_NORMAL). Raises sqlite3.Error.
-        """
-        assert self._signer is not None
-        size = self._tree.size
-        stored = conn.execute(SELECT_CHECKPOINT).fetchone()
-        if stored is not None and stored[0] == size:
-            return StoredCheckpoint(size=size, note=str(stored[1]))
-        note = self._signer.sign(size, self._tree.root())
-        conn.execute(PRAGMA_SYNCHRONOUS_NORMAL)
-        try:
-            conn.execute(UPSERT_CHECKPOINT, (size, note))
-        finally:
-            conn.execute(PRAGMA_SYNCHRONOUS_FULL)
-        return StoredCheckpoint(size=size, note=note)
-
-    def _apply(
-        self, conn: sqlite3.Connection, job: Job, tree: CompactRange
-    ) -> tuple[Answer, CompactRange]:
-        """Write one job inside the open transaction; returns its answer or its error,
-        and the batch's working tree after it (`tree` itself unless a record was logged).
-        """
-        if isinstance(job, ShipmentJob):
-            return self._apply_shipment(conn, job.shipment, tree)
-        record: DecisionRecord | None = None
-        if isinstance(job, AppendJob):
-            record = job.record
-            row = conn.execute(SELECT_BY_REQUEST, (record.caller, record.request_id)).fetchone()
-            if row is not None:
-                existing = _record(row)
-                if existing.envelope_digest != record.envelope_digest:
-                    return RequestConflict(
-                        f"request_id {record.request_id!r} was already used with another envelope",
-                        field="request_id",
-                    ), tree
-                index = conn.execute(SELECT_LEAF_INDEX, (existing.decision_id,)).fetchone()
-                return AppendResult(
-                    record=existing, replayed=True, leaf_index=None if index is None else index[0]
-                ), tree
-            try:
-                record = ledger.fitting(_LedgerReads(conn), record, job.redecide)
-            except EucgateError as exc:
-                return exc, tree
-            except Exception as exc:  # the re-decision itself failed: nothing is stored
-                return StoreError(f"{self._path}: cannot decide again on the ledger: {exc}"), tree
-        else:
-            row = conn.execute(SELECT_BUNDLE, (job.digest,)).fetchone()
-            if row is not None:
-                try:
-                    _check_same_bundle(job.digest, bytes(row[0]), job.canonical)
-                except BundleError as exc:
-                    return exc, tree
-                return None, tree
-        conn.execute(SAVEPOINT_RECORD)
-        grown = tree.copy()
-        try:
-            if record is not None:
-                _insert_record(conn, record)
-                _reserve(conn, record)
-                _append_to_log(conn, grown, record)
-            else:
-                assert isinstance(job, BundleJob)
-                conn.execute(INSERT_BUNDLE, (job.digest, job.canonical))
-        except sqlite3.Error as exc:
-            conn.execute(ROLLBACK_TO_RECORD)
-            conn.execute(RELEASE_RECORD)
-            return StoreError(f"{self._path}: cannot store this write: {exc}"), tree
-        conn.execute(RELEASE_RECORD)
-        if record is not None:
-            return AppendResult(record=record, replayed=False, leaf_index=tree.size), grown
-        return None, tree
-
-    def _apply_shipment(
-        self, conn: sqlite3.Connection, shipment: Shipment, tree: CompactRange
-    ) -> tuple[Answer, CompactRange]:
-        """Check and debit one shipment inside the open transaction (see _apply)."""
-        row = conn.execute(SELECT_SHIPMENT, (shipment.gateway_reference,)).fetchone()
-        if row is not None:
-            earlier = _shipment(shipment.gateway_reference, row)
-            if not earlier.same_request(shipment):
-                return RequestConflict(
-                    f"gateway_reference {shipment.gateway_reference!r} was already used for "
-                    "another shipment",
-                    reason="SHIPMENT_REFERENCE_REUSED",
-                    field="gateway_reference",
-                ), tree
-            index = conn.execute(SELECT_LEAF_INDEX, (earlier.shipment_id,)).fetchone()
-            return ShipmentResult(earlier, replayed=True, leaf_index=int(index[0])), tree
-        try:
-            debit = ledger.debit(_LedgerReads(conn), shipment)
-        except EucgateError as exc:
-            return exc, tree
-        conn.execute(SAVEPOINT_RECORD)
-        grown = tree.copy()
-        try:
-            _write_debit(conn, debit)
-            entry = encode_shipment(
-                shipment_id=debit.shipment.shipment_id,
-                decision_id=debit.shipment.decision_id,
-                caller=debit.shipment.caller,
-                gateway_reference=debit.shipment.gateway_reference,
-                licence_number=debit.shipment.licence_number,
-                control_code=debit.shipment.control_code,
-                quantity=format(debit.shipment.quantity, "f"),
-                unit=debit.shipment.unit,
-                recorded_at=debit.shipment.recorded_at,
-            )
-            _log(conn, grown, debit.shipment.shipment_id, entry)
-            conn.execute(
-                INSERT_SHIPMENT,
-                (
-                    debit.shipment.gateway_reference,
-                    debit.shipment.shipment_id,
-                    debit.shipment.decision_id,
-                    debit.shipment.caller,
-                    debit.shipment.licence_number,
-                    debit.shipment.control_code,
-                    format(debit.shipment.quantity, "f"),
-                    debit.shipment.unit,
-                    to_micros(debit.shipment.recorded_at),
-                ),
-            )
-        except sqlite3.Error as exc:
-            conn.execute(ROLLBACK_TO_RECORD)
-            conn.execute(RELEASE_RECORD)
-            return StoreError(f"{self._path}: cannot store this write: {exc}"), tree
-        conn.execute(RELEASE_RECORD)
-        return ShipmentResult(debit.shipment, replayed=False, leaf_index=tree.size), grown
-
-    # --- Readers ----------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _reader(self) -> Iterator[sqlite3.Connection]:
@@ -840,7 +653,10 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 _migrate_to_ledger(conn)
                 found = 3
             if found == 3:
-                _migrate_to_parties(conn)
+                _migrate_to_parties(conn, path)
+                found = 4
+            if found == 4:
+                _migrate_to_registry(conn, path)
             elif found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: store schema version {found!r} is not the version this"
@@ -878,99 +694,33 @@ def _migrate_to_ledger(conn: sqlite3.Connection) -> None:
     conn.execute(UPDATE_SCHEMA_VERSION, (3,))
 
 
-def _migrate_to_parties(conn: sqlite3.Connection) -> None:
+def _migrate_to_parties(conn: sqlite3.Connection, path: Path) -> None:
     """Version 3 to 4, inside the caller's transaction: index every decision by the
     importer and end-user registrations its signed bytes name (importer scopes)."""
     conn.execute(CREATE_DECISION_PARTIES)
+    tx = _transaction(conn, path)
     for row in conn.execute(SELECT_ALL_IN_APPEND_ORDER).fetchall():
-        _insert_parties(conn, _record(row))
+        tx.insert_parties(_record(row))
+    conn.execute(UPDATE_SCHEMA_VERSION, (4,))
+
+
+def _migrate_to_registry(conn: sqlite3.Connection, path: Path) -> None:
+    """Version 4 to 5, inside the caller's transaction: the registry of decided EUCs,
+    filled from every decision in the order it became durable, as the writer would."""
+    conn.execute(CREATE_EUC_REGISTRY)
+    tx = _transaction(conn, path)
+    for row in conn.execute(SELECT_ALL_IN_APPEND_ORDER).fetchall():
+        take_euc(tx, _record(row))
     conn.execute(UPDATE_SCHEMA_VERSION, (SCHEMA_VERSION,))
 
 
 def _append_to_log(conn: sqlite3.Connection, tree: CompactRange, record: DecisionRecord) -> None:
-    """Log `record` as the next leaf of `tree`: its entry, leaf hash and completed nodes."""
-    _log(
-        conn, tree, record.decision_id, encode_entry(record, record.ledger_reads, kind=record.kind)
-    )
-
-
-def _log(conn: sqlite3.Connection, tree: CompactRange, record_id: str, entry: bytes) -> None:
+    """Version 1 migration: log `record` as the next leaf of `tree`, as the writer does."""
+    entry = encode_entry(record, record.ledger_reads, kind=record.kind)
     leaf = leaf_hash(entry)
     index = tree.size
-    conn.execute(INSERT_LOG_ENTRY, (index, record_id, entry))
+    conn.execute(INSERT_LOG_ENTRY, (index, record.decision_id, entry))
     conn.executemany(INSERT_TREE_NODE, [(0, index, leaf), *tree.append(leaf)])
-
-
-class _LedgerReads:
-    """The ledger rows, read in the writer's open transaction (ledger.LedgerReads)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def resolution(self, referral_id: str) -> str | None:
-        row = self._conn.execute(SELECT_RESOLUTION, (referral_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def ledger_row(self, licence_number: str, control_code: str) -> LedgerRow | None:
-        row = self._conn.execute(SELECT_LEDGER_ROW, (licence_number, control_code)).fetchone()
-        return None if row is None else LedgerRow.of(row)
-
-    def reservation(self, decision_id: str, control_code: str) -> ReservationRow | None:
-        row = self._conn.execute(SELECT_RESERVATION, (decision_id, control_code)).fetchone()
-        return None if row is None else ReservationRow.of(row)
-
-    def decision_exists(self, decision_id: str) -> bool:
-        return self._conn.execute(SELECT_DECISION_EXISTS, (decision_id,)).fetchone() is not None
-
-
-def _reserve(conn: sqlite3.Connection, record: DecisionRecord) -> None:
-    """Add the record's reservations to the ledger (checked by ledger.fitting just before)."""
-    reads = _LedgerReads(conn)
-    for r in record.reservations:
-        row = reads.ledger_row(r.licence_number, r.control_code)
-        if row is None:
-            conn.execute(
-                INSERT_LEDGER_ROW,
-                (r.licence_number, r.control_code, r.unit, format(r.quantity, "f"), "0"),
-            )
-        else:
-            total = ledger.approved_after(row, r)
-            conn.execute(
-                UPDATE_LEDGER_APPROVED, (format(total, "f"), r.licence_number, r.control_code)
-            )
-        conn.execute(
-            INSERT_RESERVATION,
-            (record.decision_id, r.control_code, r.licence_number, r.unit, format(r.quantity, "f")),
-        )
-    if record.resolves:
-        conn.execute(INSERT_RESOLUTION, (record.resolves, record.decision_id))
-
-
-def _write_debit(conn: sqlite3.Connection, debit: ledger.Debit) -> None:
-    """Move the shipped totals of a checked shipment's reservation and ledger row."""
-    s = debit.shipment
-    conn.execute(
-        UPDATE_RESERVATION_SHIPPED,
-        (format(debit.reservation_shipped, "f"), s.decision_id, s.control_code),
-    )
-    conn.execute(
-        UPDATE_LEDGER_SHIPPED,
-        (format(debit.ledger_shipped, "f"), s.licence_number, s.control_code),
-    )
-
-
-def _shipment(gateway_reference: str, row: Sequence[Any]) -> Shipment:
-    return Shipment(
-        shipment_id=row[0],
-        decision_id=row[1],
-        caller=row[2],
-        gateway_reference=gateway_reference,
-        licence_number=row[3],
-        control_code=row[4],
-        quantity=Decimal(row[5]),
-        unit=row[6],
-        recorded_at=from_micros(row[7]),
-    )
 
 
 def _load_tree(conn: sqlite3.Connection) -> CompactRange:
@@ -990,92 +740,61 @@ def _node_reader(conn: sqlite3.Connection) -> NodeReader:
     return node
 
 
-def _insert_record(conn: sqlite3.Connection, record: DecisionRecord) -> None:
-    decided_at = to_micros(record.decided_at)
-    conn.execute(
-        INSERT_DECISION,
-        (
-            record.decision_id,
-            record.caller,
-            record.request_id,
-            record.envelope_digest,
-            record.envelope,
-            record.decision,
-            record.receipt,
-            record.outcome,
-            decided_at,
-            record.bundle_digest,
-            json.dumps(list(record.importer_registrations)),
-        ),
-    )
-    conn.executemany(
-        INSERT_DECISION_IMPORTER,
-        [(value, decided_at, record.decision_id) for value in record.importer_registrations],
-    )
-    _insert_parties(conn, record)
-
-
-def _insert_parties(conn: sqlite3.Connection, record: DecisionRecord) -> None:
-    decided_at = to_micros(record.decided_at)
-    conn.executemany(
-        INSERT_DECISION_PARTY,
-        [(party, decided_at, record.decision_id) for party in sorted(record.parties)],
-    )
-
-
-def _list_query(
-    flt: DecisionFilter, cursor: PageCursor | None, limit: int
-) -> tuple[str, dict[str, Any]]:
-    params: dict[str, Any] = {"limit": limit}
-    if flt.importer_registration:
-        sql, key = LIST_BY_IMPORTER, "i"
-        params["registration"] = flt.importer_registration
-    else:
-        sql, key = LIST_ALL, "d"
-    if flt.outcome:
-        sql += LIST_OUTCOME
-        params["outcome"] = flt.outcome
-    if flt.parties is not None:
-        names = [f"party{n}" for n in range(len(flt.parties))]
-        params.update(zip(names, sorted(flt.parties), strict=True))
-        placeholders = ", ".join(f":{name}" for name in names)
-        sql += LIST_PARTIES.replace("{parties}", placeholders) if names else LIST_NOTHING
-    if flt.unresolved:
-        sql += LIST_UNRESOLVED
-    if flt.decided_after is not None:
-        sql += LIST_AFTER
-        params["after"] = to_micros(flt.decided_after)
-    if flt.decided_before is not None:
-        sql += LIST_BEFORE
-        params["before"] = to_micros(flt.decided_before)
-    if cursor is not None:
-        sql += LIST_CURSOR
-        params["cursor_at"] = to_micros(cursor.decided_at)
-        params["cursor_id"] = cursor.decision_id
-    sql += LIST_ORDER
-    # Only the fixed table aliases above are substituted; every value is a parameter.
-    return sql.replace("{k}", key), params
-
-
 def _record(row: Sequence[Any]) -> DecisionRecord:
-    reads, resolves = recorded_extras(bytes(row[5]))
-    return DecisionRecord(
-        decision_id=row[0],
-        caller=row[1],
-        request_id=row[2],
-        envelope_digest=row[3],
-        envelope=bytes(row[4]),
-        decision=bytes(row[5]),
-        receipt=bytes(row[6]),
-        outcome=row[7],
-        decided_at=from_micros(row[8]),
-        bundle_digest=row[9],
-        importer_registrations=tuple(json.loads(row[10])),
-        ledger_reads=reads,
-        resolves=resolves,
-    )
+    return record_of(row, json.loads(row[10]))
 
 
-def _check_same_bundle(digest: str, stored: bytes, canonical: bytes) -> None:
-    if stored != canonical:
-        raise BundleError(f"bundle {digest} is already stored with different content")
+def _registrations(values: Sequence[str]) -> str:
+    return json.dumps(list(values))
+
+
+STATEMENTS = Statements(
+    savepoint=SAVEPOINT_RECORD,
+    rollback_to_savepoint=ROLLBACK_TO_RECORD,
+    release_savepoint=RELEASE_RECORD,
+    select_by_request=SELECT_BY_REQUEST,
+    select_leaf_index=SELECT_LEAF_INDEX,
+    select_shipment=SELECT_SHIPMENT,
+    select_bundle=SELECT_BUNDLE,
+    select_resolution=SELECT_RESOLUTION,
+    select_ledger_row=SELECT_LEDGER_ROW,
+    select_reservation=SELECT_RESERVATION,
+    select_decision_exists=SELECT_DECISION_EXISTS,
+    insert_decision=INSERT_DECISION,
+    insert_decision_importer=INSERT_DECISION_IMPORTER,
+    insert_decision_party=INSERT_DECISION_PARTY,
+    insert_ledger_row=INSERT_LEDGER_ROW,
+    update_ledger_approved=UPDATE_LEDGER_APPROVED,
+    update_ledger_shipped=UPDATE_LEDGER_SHIPPED,
+    insert_reservation=INSERT_RESERVATION,
+    update_reservation_shipped=UPDATE_RESERVATION_SHIPPED,
+    insert_resolution=INSERT_RESOLUTION,
+    insert_shipment=INSERT_SHIPMENT,
+    insert_log_entry=INSERT_LOG_ENTRY,
+    insert_tree_node=INSERT_TREE_NODE,
+    insert_bundle=INSERT_BUNDLE,
+    select_registry=SELECT_REGISTRY,
+    insert_registry=INSERT_REGISTRY,
+    update_registry=UPDATE_REGISTRY,
+    registrations=_registrations,
+    record=_record,
+)
+
+
+def _transaction(conn: sqlite3.Connection, path: Path) -> Transaction:
+    """The writer's open transaction for the sequencer: a statement that fails (a
+    constraint, a full disk) is a StoreError for its job."""
+
+    def run(sql: str, params: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot store this write: {exc}") from exc
+
+    def run_many(sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{path}: cannot store this write: {exc}") from exc
+
+    return Transaction(STATEMENTS, run, run_many)

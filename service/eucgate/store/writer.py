@@ -21,17 +21,16 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
 
 from eucgate.errors import EucgateError, StoreError
 from eucgate.store.base import (
     AppendResult,
     DecisionRecord,
-    Redecide,
     Shipment,
     ShipmentResult,
     StoredCheckpoint,
     StoreStats,
+    WriteObserver,
 )
 
 # The most jobs one transaction takes; more wait for the next commit.
@@ -42,7 +41,6 @@ MAX_BATCH = 256
 class AppendJob:
     record: DecisionRecord
     future: Future[AppendResult]
-    redecide: Redecide | None = None
 
 
 @dataclass(frozen=True)
@@ -56,16 +54,6 @@ class BundleJob:
     digest: str
     canonical: bytes
     future: Future[None]
-
-
-class WriteObserver(Protocol):
-    """Told of the writer's work; called on the writer thread, so it must be quick."""
-
-    def batch_committed(self, size: int, seconds: float) -> None:
-        """A batch of `size` jobs went through the driver (committed or failed)."""
-
-    def decision_recorded(self, outcome: str) -> None:
-        """A commit recorded a new decision (not a replayed one) with `outcome`."""
 
 
 Job = AppendJob | ShipmentJob | BundleJob
