@@ -210,7 +210,8 @@ def test_errors_are_json_under_json(tmp_path: Path, server: RunningServer) -> No
 def test_every_command_takes_json() -> None:
     for command in (
         ["keygen"], ["sign"], ["serve"], ["policy", "sign"], ["audit", "export"],
-        ["db", "migrate"], ["access", "add"], ["receipt", "verify"],
+        ["db", "migrate"], ["access", "add"], ["access", "table"], ["receipt", "verify"],
+        ["policy", "export"],
     ):  # fmt: skip
         shown = eucgate(*command, "--help")
         assert "--json" in shown.stdout, command

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from eucgate.api.access import AccessMap, CallerEntry, markdown_table
+from eucgate.api.access import PUBLIC, RPC_ROLES, AccessMap, CallerEntry, markdown_table
 from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
 from eucgate.errors import ConfigError
@@ -33,8 +33,29 @@ EXIT_USAGE = 2
 
 
 @access_app.command("table")
-def table() -> None:
+def table(
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
     """Print the table of which role may call which RPC (Markdown, as in docs/access.md)."""
+    if json_output:
+        print_json(
+            out,
+            {
+                "methods": [
+                    {
+                        "method": method.lstrip("/"),
+                        "roles": sorted(r.value for r in rule.roles),
+                        "scope": rule.scope,
+                    }
+                    for method, rule in RPC_ROLES.items()
+                ]
+                + [
+                    {"method": m.lstrip("/"), "roles": ["any"], "scope": "any TLS peer"}
+                    for m in sorted(PUBLIC)
+                ]
+            },
+        )
+        return
     typer.echo(markdown_table(), nl=False)
 
 
