@@ -190,6 +190,8 @@ def test_version_2_store_is_migrated_keeping_its_log(tmp_path: Path) -> None:
             "quota_ledger",
             "decision_parties",
             "euc_registry",
+            "checkpoints",
+            "cosignatures",
         ):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("ALTER TABLE log_entries RENAME COLUMN record_id TO decision_id")

@@ -173,7 +173,8 @@ def test_version_1_store_is_migrated_in_append_order(
     with sqlite3.connect(path) as conn:  # what a version 1 file looks like
         ledger = ("shipments", "reservations", "resolutions", "quota_ledger")
         log = ("log_entries", "tree_nodes", "tree_state", "checkpoint")
-        for table in (*ledger, *log, "decision_parties", "euc_registry"):
+        later = ("decision_parties", "euc_registry", "checkpoints", "cosignatures")
+        for table in (*ledger, *log, *later):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE schema_version SET version = 1")
     migrated = SqliteStore.open(path, signer)
@@ -202,3 +203,24 @@ def test_a_damaged_tree_is_refused_at_open(tmp_path: Path) -> None:
         conn.execute("UPDATE tree_nodes SET hash = zeroblob(32) WHERE level = 1")
     with pytest.raises(StoreError, match="do not give the stored root"):
         SqliteStore.open(path)
+
+
+def test_every_checkpoint_is_kept_with_its_cosignatures(
+    location: str, signer: CheckpointSigner
+) -> None:
+    store = open_store(location, signer)
+    try:
+        sizes = []
+        for i in range(3):
+            sizes.append(store.append(make_record(i)).checkpoint.size)  # type: ignore[union-attr]
+        assert sizes == [1, 2, 3]
+        kept = [store.checkpoint_at(n) for n in sizes]
+        assert all(k is not None and k.size == n for k, n in zip(kept, sizes, strict=True))
+        assert kept[0].note.split("\n")[1] == "1"  # type: ignore[union-attr]
+        assert store.checkpoint_at(99) is None
+        store.add_cosignature(2, "witness.example/w1", "— witness.example/w1 AAAA")
+        store.add_cosignature(2, "witness.example/w1", "— witness.example/w1 AAAA")  # again
+        assert store.cosignatures(2) == ["— witness.example/w1 AAAA"]
+        assert store.cosignatures(1) == []
+    finally:
+        store.close()

@@ -110,7 +110,8 @@ def test_a_version_4_sqlite_file_gets_its_registry_from_its_decisions(tmp_path: 
     store.append(record(2, "d1", "APPROVED", rejected))
     store.close()
     with sqlite3.connect(path) as conn:  # what a version 4 file looks like
-        conn.execute("DROP TABLE euc_registry")
+        for table in ("euc_registry", "checkpoints", "cosignatures"):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE schema_version SET version = 4")
     migrated = SqliteStore.open(path)
     try:

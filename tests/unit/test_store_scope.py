@@ -94,8 +94,8 @@ def test_a_version_3_sqlite_file_is_indexed_at_open(tmp_path: Path) -> None:
     fill(store)
     store.close()
     with sqlite3.connect(path) as conn:  # what a version 3 file looks like
-        conn.execute("DROP TABLE decision_parties")
-        conn.execute("DROP TABLE euc_registry")
+        for table in ("decision_parties", "euc_registry", "checkpoints", "cosignatures"):
+            conn.execute(f"DROP TABLE {table}")
         conn.execute("UPDATE schema_version SET version = 3")
     migrated = SqliteStore.open(path)
     try:
@@ -112,8 +112,8 @@ def test_a_version_1_postgresql_database_is_indexed_by_migration() -> None:
         fill(store)
         store.close()
         with psycopg.connect(url, autocommit=True) as conn:  # what version 1 looks like
-            conn.execute("DROP TABLE euc_registry")
-            conn.execute("DROP TABLE decision_parties")
+            for table in ("checkpoints", "cosignatures", "euc_registry", "decision_parties"):
+                conn.execute(f"DROP TABLE {table}")
             conn.execute("UPDATE schema_version SET version = 1")
         assert migrate(url) == PG_VERSION
         migrated = open_store(url)

@@ -96,8 +96,12 @@ def _latest(log: AuditLog) -> StoredCheckpoint:
     return signed
 
 
-def _note_at(signed: StoredCheckpoint, size: int) -> str:
-    return signed.note if signed.size == size else ""
+def _note_at(log: AuditLog, signed: StoredCheckpoint, size: int) -> str:
+    """The checkpoint the log signed at `size` ("" if it signed none there)."""
+    if signed.size == size:
+        return signed.note
+    kept = log.checkpoint_at(size)
+    return "" if kept is None else kept.note
 
 
 class AuditServicer(audit_grpc.AuditServiceServicer):
@@ -165,7 +169,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
             tree_size=size,
             hashes=proof,
             leaf_hash=leaf,
-            checkpoint=_note_at(signed, size),
+            checkpoint=_note_at(self._log, signed, size),
         )
 
     @rpc_handler
@@ -179,7 +183,7 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
             first_size=request.first_size,
             second_size=second,
             hashes=proof,
-            checkpoint=_note_at(signed, second),
+            checkpoint=_note_at(self._log, signed, second),
         )
 
     def StreamEntries(

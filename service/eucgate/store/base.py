@@ -576,8 +576,26 @@ class AuditLog(Protocol):
         """Up to `count` log entries from index `start`, as the exact leaf bytes."""
         ...
 
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint the log signed for tree size `size` (every one is kept), or
+        None if it signed none at that size."""
+        ...
 
-class Store(Decisions, Recorder, Ledger, Registry, Bundles, AuditLog, Protocol):
+    def cosignatures(self, size: int) -> builtins.list[str]:
+        """The witnesses' cosignature lines (C2SP tlog-cosignature) kept for the
+        checkpoint of `size`, by witness name."""
+        ...
+
+
+class Witnessed(Protocol):
+    """Where the log keeps what its witnesses cosigned."""
+
+    def add_cosignature(self, size: int, witness: str, signature: str) -> None:
+        """Keep `witness`'s cosignature line of the checkpoint of `size`; idempotent."""
+        ...
+
+
+class Store(Decisions, Recorder, Ledger, Registry, Bundles, AuditLog, Witnessed, Protocol):
     """A whole store, as the server opens it; its parts go to whoever uses them."""
 
     def ping(self) -> None:

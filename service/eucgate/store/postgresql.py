@@ -62,7 +62,14 @@ from eucgate.store.reads import (
 from eucgate.store.sequencer import sequence, take_euc
 from eucgate.store.transaction import Statements, Transaction
 from eucgate.store.tree import NodeReader, stored_tree
-from eucgate.store.writer import AppendJob, BatchWriter, BundleJob, Job, ShipmentJob
+from eucgate.store.writer import (
+    AppendJob,
+    BatchWriter,
+    BundleJob,
+    CosignatureJob,
+    Job,
+    ShipmentJob,
+)
 
 # A commit whose outcome is unknown (the connection broke during COMMIT): the write may
 # be stored. The caller retries with the same idempotency key and gets the stored one.
@@ -125,6 +132,21 @@ CREATE TABLE euc_registry (
     outcome            TEXT NOT NULL,  -- that decision's outcome
     PRIMARY KEY (issuer, certificate_number)
 )"""
+CREATE_CHECKPOINTS = """
+CREATE TABLE checkpoints (
+    size BIGINT PRIMARY KEY,  -- the tree size the note commits to
+    note TEXT NOT NULL        -- every checkpoint the log signed, kept for older proofs
+)"""
+CREATE_COSIGNATURES = """
+CREATE TABLE cosignatures (
+    size      BIGINT NOT NULL,  -- the checkpoint's tree size
+    witness   TEXT NOT NULL,    -- the witness's key name
+    signature TEXT NOT NULL,    -- its C2SP tlog-cosignature line
+    PRIMARY KEY (size, witness)
+)"""
+COPY_LATEST_CHECKPOINT = """
+INSERT INTO checkpoints (size, note) SELECT size, note FROM checkpoint
+ON CONFLICT (size) DO NOTHING"""
 CREATE_BUNDLES = """
 CREATE TABLE bundles (
     digest    TEXT PRIMARY KEY,  -- the bundle's id: digest of its canonical form
@@ -219,6 +241,11 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (2, "importer scopes: decisions by the registrations they name", (CREATE_DECISION_PARTIES,)),
     # Version 3 also fills it from every decision already stored (see _backfill_registry).
     (3, "the registry of decided EUCs: one EUC, one use", (CREATE_EUC_REGISTRY,)),
+    (
+        4,
+        "every checkpoint kept, and witnesses' cosignatures",
+        (CREATE_CHECKPOINTS, CREATE_COSIGNATURES, COPY_LATEST_CHECKPOINT),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -288,6 +315,11 @@ INSERT_RESOLUTION = "INSERT INTO resolutions (referral_id, decision_id) VALUES (
 INSERT_REGISTRY = """
 INSERT INTO euc_registry (issuer, certificate_number, euc_digest, decision_id, outcome)
 VALUES (%s, %s, %s, %s, %s)"""
+INSERT_CHECKPOINT = """
+INSERT INTO checkpoints (size, note) VALUES (%s, %s) ON CONFLICT (size) DO NOTHING"""
+INSERT_COSIGNATURE = """
+INSERT INTO cosignatures (size, witness, signature) VALUES (%s, %s, %s)
+ON CONFLICT (size, witness) DO NOTHING"""
 UPDATE_REGISTRY = """
 UPDATE euc_registry SET euc_digest = %s, decision_id = %s, outcome = %s
 WHERE issuer = %s AND certificate_number = %s"""
@@ -318,6 +350,8 @@ WHERE issuer = %s AND certificate_number = %s"""
 SELECT_REGISTRY_FOR_UPDATE = SELECT_REGISTRY + " FOR UPDATE"
 SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
 SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
+SELECT_CHECKPOINT_AT = "SELECT size, note FROM checkpoints WHERE size = %s"
+SELECT_COSIGNATURES = "SELECT signature FROM cosignatures WHERE size = %s ORDER BY witness"
 SELECT_NODE = "SELECT hash FROM tree_nodes WHERE level = %s AND node_index = %s"
 SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = %s"
 SELECT_ENTRIES = """
@@ -506,6 +540,12 @@ class PostgresStore(Store):
         with self._connection() as conn:
             return [_record(row) for row in conn.execute(sql.encode(), params).fetchall()]
 
+    def add_cosignature(self, size: int, witness: str, signature: str) -> None:
+        """Keep a witness's cosignature of the checkpoint of `size` (Witnessed)."""
+        job = CosignatureJob(size, witness, signature, Future())
+        self._writer.submit(job)
+        job.future.result()
+
     def put_bundle(self, digest: str, canonical: bytes) -> None:
         """Keep a bundle durably under `digest`; storing the same bytes again is a no-op
         (also when replicas store it at once: batches are serialised). Raises
@@ -553,6 +593,17 @@ class PostgresStore(Store):
             if self._signer is not None and size > 0 and (row is None or int(row[0]) < size):
                 return self._publish_checkpoint(conn, size, root)
         return None if row is None else StoredCheckpoint(size=int(row[0]), note=str(row[1]))
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint any replica signed for `size`, or None. Raises StoreError."""
+        with self._connection() as conn:
+            row = conn.execute(SELECT_CHECKPOINT_AT, (size,)).fetchone()
+        return None if row is None else StoredCheckpoint(size=int(row[0]), note=str(row[1]))
+
+    def cosignatures(self, size: int) -> builtins.list[str]:
+        """The cosignature lines kept for the checkpoint of `size`. Raises StoreError."""
+        with self._connection() as conn:
+            return [str(r[0]) for r in conn.execute(SELECT_COSIGNATURES, (size,)).fetchall()]
 
     def leaf_index(self, record_id: str) -> int | None:
         """The log position of a committed record, or None. Raises StoreError."""
@@ -697,6 +748,7 @@ class PostgresStore(Store):
         with conn.transaction():
             conn.execute(ASYNC_COMMIT)
             conn.execute(UPSERT_CHECKPOINT, (size, note))
+            conn.execute(INSERT_CHECKPOINT, (size, note))
         return StoredCheckpoint(size=size, note=note)
 
 
@@ -767,6 +819,7 @@ STATEMENTS = Statements(
     select_registry=SELECT_REGISTRY_FOR_UPDATE,
     insert_registry=INSERT_REGISTRY,
     update_registry=UPDATE_REGISTRY,
+    insert_cosignature=INSERT_COSIGNATURE,
     registrations=list,
     record=_record,
 )

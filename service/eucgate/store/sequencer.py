@@ -14,7 +14,8 @@ taken, a constraint) is answered with its error and the others still commit:
    of the EUC and its log leaf are written;
 2. a shipment: its gateway reference, the approval it debits, then the debit and its
    own log leaf;
-3. a bundle: stored once by digest, never with other bytes.
+3. a bundle: stored once by digest, never with other bytes;
+4. a witness's cosignature of a checkpoint: kept once per (size, witness).
 
 No callback into the application runs here: an approval whose quota a concurrent
 approval took is answered with `QuotaTaken` and the balances seen (a decision whose
@@ -41,7 +42,7 @@ from eucgate.store.base import (
     ShipmentResult,
 )
 from eucgate.store.transaction import Transaction
-from eucgate.store.writer import Answer, AppendJob, BundleJob, Job, ShipmentJob
+from eucgate.store.writer import Answer, AppendJob, BundleJob, CosignatureJob, Job, ShipmentJob
 
 
 def sequence(
@@ -78,6 +79,9 @@ def _apply(tx: Transaction, job: Job, tree: CompactRange) -> _Applied:
         return _append(tx, job.record, tree)
     if isinstance(job, ShipmentJob):
         return _ship(tx, job.shipment, tree)
+    if isinstance(job, CosignatureJob):
+        tx.insert_cosignature(job.size, job.witness, job.signature)
+        return None, None
     _keep_bundle(tx, job)
     return None, None
 

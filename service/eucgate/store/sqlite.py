@@ -62,14 +62,22 @@ from eucgate.store.reads import (
 from eucgate.store.sequencer import sequence, take_euc
 from eucgate.store.transaction import Statements, Transaction
 from eucgate.store.tree import NodeReader, stored_tree
-from eucgate.store.writer import AppendJob, BatchWriter, BundleJob, Job, ShipmentJob
+from eucgate.store.writer import (
+    AppendJob,
+    BatchWriter,
+    BundleJob,
+    CosignatureJob,
+    Job,
+    ShipmentJob,
+)
 
 # The layout version this code reads and writes. A file of version 1 (before the audit
-# log), 2 (before the quota ledger), 3 (before importer scopes) or 4 (before the registry
-# of decided EUCs) is migrated at open; any other version is refused: a binary never
-# runs on a schema it does not understand.
-SCHEMA_VERSION = 5
-MIGRATABLE_VERSIONS = (1, 2, 3, 4)
+# log), 2 (before the quota ledger), 3 (before importer scopes), 4 (before the registry
+# of decided EUCs) or 5 (before checkpoint history and cosignatures) is migrated at
+# open; any other version is refused: a binary never runs on a schema it does not
+# understand.
+SCHEMA_VERSION = 6
+MIGRATABLE_VERSIONS = (1, 2, 3, 4, 5)
 
 # How long a connection waits for another process's lock before failing (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
@@ -216,6 +224,20 @@ CREATE TABLE checkpoint (
     note TEXT NOT NULL                        -- C2SP signed note of a C2SP tlog-checkpoint
 )"""
 
+CREATE_CHECKPOINTS = """
+CREATE TABLE checkpoints (
+    size INTEGER PRIMARY KEY,  -- the tree size the note commits to
+    note TEXT NOT NULL         -- every checkpoint the log signed, kept for older proofs
+) WITHOUT ROWID"""
+
+CREATE_COSIGNATURES = """
+CREATE TABLE cosignatures (
+    size      INTEGER NOT NULL,  -- the checkpoint's tree size
+    witness   TEXT NOT NULL,     -- the witness's key name
+    signature TEXT NOT NULL,     -- its C2SP tlog-cosignature line ("— name base64")
+    PRIMARY KEY (size, witness)
+) WITHOUT ROWID"""
+
 INSERT_EMPTY_TREE_STATE = "INSERT INTO tree_state (id, size, root) VALUES (0, 0, ?)"
 
 LOG_SCHEMA = (CREATE_LOG_ENTRIES, CREATE_TREE_NODES, CREATE_TREE_STATE, CREATE_CHECKPOINT)
@@ -229,6 +251,8 @@ SCHEMA = (
     CREATE_DECISION_IMPORTERS,
     CREATE_DECISION_PARTIES,
     CREATE_EUC_REGISTRY,
+    CREATE_CHECKPOINTS,
+    CREATE_COSIGNATURES,
     CREATE_BUNDLES,
     *LOG_SCHEMA,
     *LEDGER_SCHEMA,
@@ -337,6 +361,12 @@ WHERE issuer = ? AND certificate_number = ?"""
 SELECT_ONE = "SELECT 1"
 SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
 SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
+SELECT_CHECKPOINT_AT = "SELECT size, note FROM checkpoints WHERE size = ?"
+SELECT_COSIGNATURES = "SELECT signature FROM cosignatures WHERE size = ? ORDER BY witness"
+INSERT_CHECKPOINT = "INSERT OR IGNORE INTO checkpoints (size, note) VALUES (?, ?)"
+COPY_LATEST_CHECKPOINT = "INSERT INTO checkpoints (size, note) SELECT size, note FROM checkpoint"
+INSERT_COSIGNATURE = """
+INSERT OR IGNORE INTO cosignatures (size, witness, signature) VALUES (?, ?, ?)"""
 SELECT_NODE = "SELECT hash FROM tree_nodes WHERE level = ? AND node_index = ?"
 SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = ?"
 SELECT_ENTRIES = """
@@ -411,6 +441,12 @@ class SqliteStore(Store):
         self._writer.submit(job)
         return job.future.result()
 
+    def add_cosignature(self, size: int, witness: str, signature: str) -> None:
+        """Keep a witness's cosignature of the checkpoint of `size` (Witnessed)."""
+        job = CosignatureJob(size, witness, signature, Future())
+        self._writer.submit(job)
+        job.future.result()
+
     def put_bundle(self, digest: str, canonical: bytes) -> None:
         """Keep a bundle durably under `digest`; storing the same bytes again is a no-op.
 
@@ -467,7 +503,14 @@ class SqliteStore(Store):
         note = self._signer.sign(size, self._tree.root())
         conn.execute(PRAGMA_SYNCHRONOUS_NORMAL)
         try:
+            conn.execute(BEGIN_IMMEDIATE)
             conn.execute(UPSERT_CHECKPOINT, (size, note))
+            conn.execute(INSERT_CHECKPOINT, (size, note))
+            conn.execute(COMMIT)
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute(ROLLBACK)
+            raise
         finally:
             conn.execute(PRAGMA_SYNCHRONOUS_FULL)
         return StoredCheckpoint(size=size, note=note)
@@ -532,6 +575,17 @@ class SqliteStore(Store):
         with self._reader() as conn:
             row = conn.execute(SELECT_CHECKPOINT).fetchone()
         return None if row is None else StoredCheckpoint(size=row[0], note=row[1])
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        """The checkpoint signed for `size`, or None. Raises StoreError."""
+        with self._reader() as conn:
+            row = conn.execute(SELECT_CHECKPOINT_AT, (size,)).fetchone()
+        return None if row is None else StoredCheckpoint(size=int(row[0]), note=str(row[1]))
+
+    def cosignatures(self, size: int) -> builtins.list[str]:
+        """The cosignature lines kept for the checkpoint of `size`. Raises StoreError."""
+        with self._reader() as conn:
+            return [str(r[0]) for r in conn.execute(SELECT_COSIGNATURES, (size,)).fetchall()]
 
     def leaf_index(self, record_id: str) -> int | None:
         """The log position of a committed record, or None. Raises StoreError."""
@@ -657,6 +711,9 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                 found = 4
             if found == 4:
                 _migrate_to_registry(conn, path)
+                found = 5
+            if found == 5:
+                _migrate_to_history(conn)
             elif found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: store schema version {found!r} is not the version this"
@@ -711,6 +768,15 @@ def _migrate_to_registry(conn: sqlite3.Connection, path: Path) -> None:
     tx = _transaction(conn, path)
     for row in conn.execute(SELECT_ALL_IN_APPEND_ORDER).fetchall():
         take_euc(tx, _record(row))
+    conn.execute(UPDATE_SCHEMA_VERSION, (5,))
+
+
+def _migrate_to_history(conn: sqlite3.Connection) -> None:
+    """Version 5 to 6, inside the caller's transaction: keep every checkpoint (starting
+    with the one stored) and witnesses' cosignatures."""
+    conn.execute(CREATE_CHECKPOINTS)
+    conn.execute(CREATE_COSIGNATURES)
+    conn.execute(COPY_LATEST_CHECKPOINT)
     conn.execute(UPDATE_SCHEMA_VERSION, (SCHEMA_VERSION,))
 
 
@@ -776,6 +842,7 @@ STATEMENTS = Statements(
     select_registry=SELECT_REGISTRY,
     insert_registry=INSERT_REGISTRY,
     update_registry=UPDATE_REGISTRY,
+    insert_cosignature=INSERT_COSIGNATURE,
     registrations=_registrations,
     record=_record,
 )

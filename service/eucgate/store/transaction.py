@@ -50,6 +50,7 @@ class Statements:
     select_registry: str  # (euc_digest, decision_id, outcome) by (issuer, number)
     insert_registry: str  # (issuer, number, euc_digest, decision_id, outcome)
     update_registry: str  # (euc_digest, decision_id, outcome, issuer, number)
+    insert_cosignature: str  # (size, witness, signature); a second one is ignored
     # The driver's column value for a record's importer registrations, and its record
     # from a RECORD_COLUMNS row.
     registrations: Callable[[Sequence[str]], Any]
@@ -207,6 +208,9 @@ class Transaction:
 
     def insert_bundle(self, digest: str, canonical: bytes) -> None:
         self._run(self._sql.insert_bundle, (digest, canonical))
+
+    def insert_cosignature(self, size: int, witness: str, signature: str) -> None:
+        self._run(self._sql.insert_cosignature, (size, witness, signature))
 
     def insert_registry(self, issuer: str, number: str, entry: RegistryEntry) -> None:
         self._run(

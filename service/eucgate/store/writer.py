@@ -56,7 +56,15 @@ class BundleJob:
     future: Future[None]
 
 
-Job = AppendJob | ShipmentJob | BundleJob
+@dataclass(frozen=True)
+class CosignatureJob:
+    size: int
+    witness: str
+    signature: str
+    future: Future[None]
+
+
+Job = AppendJob | ShipmentJob | BundleJob | CosignatureJob
 # what one job gets: its result or its error
 Answer = AppendResult | ShipmentResult | EucgateError | None
 _STOP = object()  # queued by close(): the writer drains what is ahead of it, then exits
@@ -169,7 +177,7 @@ class BatchWriter:
                     if item is _STOP:
                         stopping = True
                         break
-                    assert isinstance(item, AppendJob | BundleJob | ShipmentJob)
+                    assert isinstance(item, AppendJob | BundleJob | ShipmentJob | CosignatureJob)
                     batch.append(item)
                     if len(batch) >= MAX_BATCH:
                         break
@@ -215,5 +223,5 @@ class BatchWriter:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, AppendJob | BundleJob | ShipmentJob):
+            if isinstance(item, AppendJob | BundleJob | ShipmentJob | CosignatureJob):
                 self._answer(item, StoreError(self._closed_message))
