@@ -50,6 +50,7 @@ from eucgate.core.model import (
     certificate_to_proto,
     encode_certificate,
 )
+from eucgate.core.registry import RegistryEntry, RegistryRead
 from eucgate.core.submission import MAX_ENVELOPE_BYTES, MAX_SIGNATURES, Submission
 from eucgate.errors import InvalidSubmission
 from eucgate.gate import Gate, decision_of
@@ -405,6 +406,17 @@ def _worst_decision(*, review: bool, approved: bool) -> Decision:
         licence_number="L" * 64,
         signers=(signer,) * MAX_SIGNATURES,
         ledger_reads=_reads(),
+        # One registry lookup per issuer key: each registration of the end user.
+        registry_reads=tuple(
+            RegistryRead(
+                issuer="S" * 16 + ":" + q * MAX_REFERENCE_BYTES,
+                certificate_number=q * MAX_REFERENCE_BYTES,
+                entry=RegistryEntry(
+                    euc_digest="d" * 64, decision_id="dec_" + "0" * 26, outcome="REFERRED"
+                ),
+            )
+            for _ in range(MAX_REGISTRATIONS)
+        ),
         review=dec.Review(resolves="dec_" + "0" * 26, reviewer=q * 1000, note=q * 100_000)
         if review
         else None,
