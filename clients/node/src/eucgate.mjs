@@ -277,8 +277,10 @@ export function rootFromInclusionProof(index, size, leaf, proof) {
 
 /** A pinned C2SP signed-note verifier key: "name+hex(keyid)+base64(0x01 || key)". */
 export function parseLogKey(text) {
-  const [name, hexId, encoded, ...rest] = text.trim().split("+");
-  if (!name || !hexId || !encoded || rest.length) throw new Error("expected name+keyid+key");
+  // The base64 key may itself hold "+": split at the first two only.
+  const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text.trim());
+  if (!match) throw new Error("expected name+keyid+key");
+  const [, name, hexId, encoded] = match;
   const raw = Buffer.from(encoded, "base64");
   if (raw.length !== 33 || raw[0] !== 0x01) throw new Error("not an Ed25519 verifier key");
   const id = sha256(Buffer.from(`${name}\n`, "utf8"), raw).subarray(0, 4);

@@ -13,6 +13,7 @@ import {
   leafHash,
   openCheckpoint,
   pae,
+  parseLogKey,
   recordShipment,
   rootFromInclusionProof,
   signEnvelope,
@@ -27,6 +28,16 @@ test("PAE is the DSSE v1 encoding", () => {
     pae("http://example.com/HelloWorld", Buffer.from("hello world")).toString(),
     "DSSEv1 29 http://example.com/HelloWorld 11 hello world",
   );
+});
+
+test("a log key whose base64 holds '+' parses", () => {
+  // A real verifier key: its key bytes encode with "+" in them.
+  const key = "eucgate.example/log+34e8e80a+AcEBkYDnj0M9/B+rJtZfyi2nX07b1EwaSHNZYXaPO7pp";
+  const parsed = parseLogKey(key);
+  assert.equal(parsed.name, "eucgate.example/log");
+  assert.equal(parsed.id.toString("hex"), "34e8e80a");
+  assert.throws(() => parseLogKey(key.replace("+34e8e80a+", "+34e8e80b+")), /key id does not match/);
+  assert.throws(() => parseLogKey("name+nothex+AQ=="), /expected name\+keyid\+key/);
 });
 
 test("an inclusion proof leads to the root of RFC 9162", () => {
