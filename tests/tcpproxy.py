@@ -1,5 +1,5 @@
-"""A loopback TCP proxy the tests can cut: a real network outage between a replica and
-its real PostgreSQL, without stopping the server other tests share."""
+"""A loopback TCP proxy the tests can cut or stall: a real network outage between a
+replica and its real PostgreSQL, without stopping the server other tests share."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import threading
 
 class TcpProxy:
     """Forwards 127.0.0.1:`port` to `target`. `cut()` drops every connection and refuses
-    new ones until `restore()`."""
+    new ones until `restore()`. `stall()` is a silent partition: connections stay open
+    and new ones are accepted, but no byte goes through either way until `restore()`
+    (then what was held goes on, as TCP retransmits after a partition heals)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self._target = target
@@ -20,6 +22,8 @@ class TcpProxy:
         self._open: list[socket.socket] = []
         self._cut = False
         self._closed = False
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def cut(self) -> None:
@@ -31,13 +35,18 @@ class TcpProxy:
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
 
+    def stall(self) -> None:
+        self._flowing.clear()
+
     def restore(self) -> None:
         with self._lock:
             self._cut = False
+        self._flowing.set()
 
     def close(self) -> None:
         self._closed = True
         self.cut()
+        self._flowing.set()
         self._listener.close()
 
     def _accept(self) -> None:
@@ -62,10 +71,10 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass

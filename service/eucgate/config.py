@@ -90,7 +90,40 @@ class Settings(BaseSettings):
     # (core.submission.MAX_ENVELOPE_BYTES, MAX_SIGNATURES).
     max_payload_bytes: int = Field(16 * 1024, ge=256, le=19 * 1024)
     max_signatures: int = Field(8, ge=1, le=8)
-    max_workers: int = Field(16, ge=1, le=256)
+    max_workers: int = Field(16, ge=1, le=256, description="threads for unary calls")
+    max_concurrent_calls: int = Field(
+        128,
+        ge=1,
+        le=100_000,
+        description="unary calls waiting or running at once; one more is refused at once "
+        "with RESOURCE_EXHAUSTED REQUEST_LOAD_SHED and retry advice",
+    )
+    stream_workers: int = Field(
+        16,
+        ge=1,
+        le=256,
+        description="threads for streaming calls (Replay, StreamEntries, Health/Watch, "
+        "reflection), apart from the unary ones; also the bound on open streams",
+    )
+    max_streams_per_method: int = Field(
+        12, ge=1, le=256, description="open streams of one method at once"
+    )
+    max_streams_per_caller: int = Field(
+        4, ge=1, le=256, description="open streams of one caller (access-file name) at once"
+    )
+    readiness_probe_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="a store probe not answered within this turns readiness NOT_SERVING",
+    )
+    readiness_failure_window_seconds: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="readiness stays NOT_SERVING this long after a store commit failed with "
+        "no commit since",
+    )
     max_connection_age_seconds: int = Field(300, ge=10)
     grace_seconds: float = Field(10.0, ge=0, le=300)
     log_level: str = "info"
@@ -128,6 +161,15 @@ class Settings(BaseSettings):
         if value.lower() not in {"debug", "info", "warning", "error"}:
             raise ValueError("must be one of debug, info, warning, error")
         return value.lower()
+
+    @model_validator(mode="after")
+    def _limits(self) -> Settings:
+        if self.max_concurrent_calls < self.max_workers:
+            raise ValueError("max_concurrent_calls must be at least max_workers")
+        for name in ("max_streams_per_method", "max_streams_per_caller"):
+            if getattr(self, name) > self.stream_workers:
+                raise ValueError(f"{name} must be at most stream_workers")
+        return self
 
     @model_validator(mode="after")
     def _secure_unless_told(self) -> Settings:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from wsgiref.simple_server import WSGIServer
 
 import grpc
@@ -176,16 +176,21 @@ class RpcMetricsInterceptor(ServerInterceptorBase):
         done = self._done(*_split(handler_call_details.method))
         codec = (handler.request_deserializer, handler.response_serializer)
         if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(_unary(handler.unary_unary, done), *codec)
+            return grpc.unary_unary_rpc_method_handler(
+                _same_pool(_unary(handler.unary_unary, done), handler.unary_unary), *codec
+            )
         if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(_unary(handler.stream_unary, done), *codec)
+            return grpc.stream_unary_rpc_method_handler(
+                _same_pool(_unary(handler.stream_unary, done), handler.stream_unary), *codec
+            )
         if handler.unary_stream is not None:
             return grpc.unary_stream_rpc_method_handler(
-                _streaming(handler.unary_stream, done), *codec
+                _same_pool(_streaming(handler.unary_stream, done), handler.unary_stream), *codec
             )
         if handler.stream_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                _streaming(handler.stream_stream, done), *codec
+                _same_pool(_streaming(handler.stream_stream, done), handler.stream_stream),
+                *codec,
             )
         return handler  # pragma: no cover - gRPC handlers always have one behaviour
 
@@ -198,6 +203,18 @@ class RpcMetricsInterceptor(ServerInterceptorBase):
             self._metrics.rpc_seconds.labels(service, method).observe(time.perf_counter() - started)
 
         return done
+
+
+W = TypeVar("W", bound=Callable[..., Any])
+
+
+def _same_pool(wrapper: W, behaviour: object) -> W:
+    """`wrapper` runs on the thread pool `behaviour` asked for (api.limits puts streams
+    on a pool of their own through gRPC's `experimental_thread_pool` attribute)."""
+    pool = getattr(behaviour, "experimental_thread_pool", None)
+    if pool is not None:
+        wrapper.experimental_thread_pool = pool  # type: ignore[attr-defined]
+    return wrapper
 
 
 def _code(context: grpc.ServicerContext, error: BaseException | None) -> grpc.StatusCode:

@@ -19,7 +19,7 @@ Only with `insecure` set does the server take plaintext calls; every caller is t
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from eucgate.api.status import build_status
+from eucgate.api.status import Undecodable, build_status, tolerant, undecodable_status
 from eucgate.errors import ConfigError, NotFound, PermissionDenied
 from eucgate.metrics import ServerInterceptorBase
 from eucgate.store.base import DecisionRecord, Decisions
@@ -458,21 +458,38 @@ class AccessInterceptor(ServerInterceptorBase):
         method = handler_call_details.method
         access = self._access
 
+        streamed = handler.stream_unary is not None or handler.stream_stream is not None
+
         def guard(behaviour: Behaviour) -> Behaviour:
             def checked(request: Any, context: grpc.ServicerContext) -> Any:
                 refusal = _refusal(method, access, context)
                 if refusal is not None:
                     context.abort_with_status(refusal)
+                if streamed:
+                    request = _decoded(request, context)
+                elif isinstance(request, Undecodable):
+                    context.abort_with_status(undecodable_status(request))
                 return behaviour(request, context)
 
             return checked
 
-        return _wrapped(handler, guard)
+        return _wrapped(handler, guard, method)
+
+
+def _decoded(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+    """A request stream that ends the call with REQUEST_UNDECODABLE at a bad message."""
+    for request in requests:
+        if isinstance(request, Undecodable):
+            context.abort_with_status(undecodable_status(request))
+        yield request
 
 
 def _wrapped(
-    handler: grpc.RpcMethodHandler[Any, Any], guard: Callable[[Behaviour], Behaviour]
+    handler: grpc.RpcMethodHandler[Any, Any],
+    guard: Callable[[Behaviour], Behaviour],
+    method: str,
 ) -> grpc.RpcMethodHandler[Any, Any]:
+    """`handler` with each behaviour guarded and a deserializer that never raises."""
     kinds = (
         ("unary_unary", grpc.unary_unary_rpc_method_handler),
         ("unary_stream", grpc.unary_stream_rpc_method_handler),
@@ -484,7 +501,7 @@ def _wrapped(
         if behaviour is not None:
             return make(
                 guard(behaviour),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=tolerant(handler.request_deserializer, method),
                 response_serializer=handler.response_serializer,
             )
     return handler  # pragma: no cover - every handler has one behaviour

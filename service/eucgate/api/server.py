@@ -10,14 +10,21 @@ The policy bundle is loaded only when a configured policy-admin key signed it; S
 (or PolicyService.ReloadBundle) reloads it, keeping the active one when the new one fails.
 
 The store is the SQLite file in data_dir, or the PostgreSQL database that replicas share.
-Readiness follows the store: health reports NOT_SERVING while it does not answer, and
-SERVING again once it does, with no restart.
+Readiness follows whether a write could commit now (`StoreReadiness`): health reports
+NOT_SERVING while a probe of the store does not answer in time (a dead or silently
+partitioned database, whose connections neither reset nor answer) and after commits
+fail with none succeeding (a full disk, a lost lock), and SERVING again once the store
+answers and commits, with no restart.
+
+Unary calls and streams run on separate thread pools with their own limits
+(`api.limits`), so open streams can never take the workers unary calls need.
 """
 
 from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent import futures
 from dataclasses import dataclass, field
@@ -47,6 +54,7 @@ from grpc_reflection.v1alpha import reflection
 from eucgate.api.access import Access, AccessInterceptor, AccessMap
 from eucgate.api.audit import AuditServicer
 from eucgate.api.licence import LicenceServicer
+from eucgate.api.limits import Admission, AdmissionInterceptor
 from eucgate.api.policy import PolicyServicer
 from eucgate.api.review import ReviewServicer
 from eucgate.api.servicer import CertificateServicer
@@ -60,8 +68,8 @@ from eucgate.store import PoolSettings, Store, is_postgresql, open_store
 
 log = structlog.get_logger("eucgate.server")
 
-# How often readiness asks the store whether it answers (each check is bounded by the
-# store's own timeouts).
+# How often readiness asks the store whether it answers (each probe is bounded by
+# `readiness_probe_timeout_seconds`).
 STORE_CHECK_SECONDS = 1.0
 
 SERVICE_NAME = certificate_service_pb2.DESCRIPTOR.services_by_name["CertificateService"].full_name
@@ -69,6 +77,79 @@ AUDIT_SERVICE_NAME = audit_service_pb2.DESCRIPTOR.services_by_name["AuditService
 POLICY_SERVICE_NAME = policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name
 LICENCE_SERVICE_NAME = licence_service_pb2.DESCRIPTOR.services_by_name["LicenceService"].full_name
 REVIEW_SERVICE_NAME = review_service_pb2.DESCRIPTOR.services_by_name["ReviewService"].full_name
+
+
+class StoreReadiness:
+    """Whether a write could commit now, asked once per check (one thread at a time).
+
+    Not ready while a probe of the store (`Store.ping`) has not answered within
+    `timeout` seconds: the probe runs on a thread of its own, so a connection that hangs
+    (a silent partition) turns readiness NOT_SERVING instead of hanging the check, and
+    no second probe starts while one hangs. Not ready either for `window` seconds after
+    the store's writer failed a batch while committing none (a full disk, a lost lock:
+    reads still answer, so the probe alone would say ready); a commit ends that at once,
+    and so does the window's end, so that traffic can find out whether writes work again.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        timeout: float,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._timeout = timeout
+        self._window = window
+        self._clock = clock
+        self._pool = futures.ThreadPoolExecutor(1, thread_name_prefix="eucgate-store-probe")
+        self._probe: futures.Future[None] | None = None
+        self._probe_started = 0.0
+        stats = store.stats()
+        self._commits, self._failed = stats.commits, stats.failed_batches
+        self._failed_at: float | None = None
+
+    def problem(self) -> str:
+        """ "" when a write could commit now, else why not (for the log)."""
+        return self._probe_problem() or self._commit_problem()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _probe_problem(self) -> str:
+        if self._probe is None or self._probe.done():
+            self._probe = self._pool.submit(self._store.ping)
+            self._probe_started = self._clock()
+        try:
+            self._probe.result(timeout=self._timeout)
+        except futures.TimeoutError:
+            waited = self._clock() - self._probe_started
+            return f"the store has not answered a probe for {waited:.1f} s"
+        except EucgateError as exc:
+            return str(exc)
+        except Exception as exc:  # a driver fault is still a store that does not answer
+            return f"store probe failed: {exc.__class__.__name__}: {exc}"
+        return ""
+
+    def _commit_problem(self) -> str:
+        stats = self._store.stats()
+        now = self._clock()
+        if stats.commits > self._commits:
+            self._failed_at = None
+        elif stats.failed_batches > self._failed:
+            self._failed_at = now
+        failures = stats.failed_batches - self._failed
+        self._commits, self._failed = stats.commits, stats.failed_batches
+        if self._failed_at is None:
+            return ""
+        if now - self._failed_at >= self._window:
+            self._failed_at = None
+            return ""
+        return (
+            f"store commits are failing ({failures or 'no'} new failures, no commit "
+            f"since {now - self._failed_at:.1f} s ago)"
+        )
 
 
 @dataclass
@@ -85,6 +166,8 @@ class RunningServer:
     port: int
     ops_port: int | None
     metrics: Metrics
+    readiness: StoreReadiness
+    admission: Admission
     metrics_server: MetricsServer | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,6 +186,8 @@ class RunningServer:
             if self.ops_server is not None:
                 self.ops_server.stop(0).wait()
             self.store.close()
+            self.readiness.close()
+            self.admission.shutdown()
             if self.metrics_server is not None:
                 self.metrics_server.stop()
             self._stopped.set()
@@ -112,17 +197,13 @@ class RunningServer:
         self._stopped.wait()
 
     def watch_store(self, services: tuple[str, ...]) -> None:
-        """Until stop: report `services` NOT_SERVING while the store does not answer and
-        SERVING once it does again (logged once per change)."""
+        """Until stop: report `services` NOT_SERVING while a write could not commit now
+        (`StoreReadiness`) and SERVING once it could again (logged once per change)."""
         serving = True
         while not self._stopping.wait(STORE_CHECK_SECONDS):
-            try:
-                self.store.ping()
-                ok = True
-            except EucgateError as exc:
-                ok = False
-                problem = str(exc)
-            if ok == serving:
+            problem = self.readiness.problem()
+            ok = not problem
+            if ok == serving or self._stopping.is_set():
                 continue
             serving = ok
             self.metrics.ready.set(1 if ok else 0)
@@ -222,10 +303,16 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         reloader = Reloader(source, gate)
         metrics.watch_bundle(lambda: (gate.bundle.name, gate.bundle.digest))
         health_servicer = health.HealthServicer(experimental_non_blocking=True)
+        admission = Admission(
+            access,
+            workers=settings.max_workers,
+            max_concurrent_calls=settings.max_concurrent_calls,
+            stream_workers=settings.stream_workers,
+            per_method=settings.max_streams_per_method,
+            per_caller=settings.max_streams_per_caller,
+        )
         server = grpc.server(
-            futures.ThreadPoolExecutor(
-                max_workers=settings.max_workers, thread_name_prefix="eucgate-rpc"
-            ),
+            admission.unary_pool,
             options=[
                 ("grpc.max_receive_message_length", settings.max_message_bytes),
                 ("grpc.max_send_message_length", settings.max_message_bytes),
@@ -233,8 +320,13 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
                 ("grpc.max_connection_age_grace_ms", int(settings.grace_seconds * 1000)),
                 ("grpc.so_reuseport", 0),
             ],
-            maximum_concurrent_rpcs=settings.max_workers * 8,
-            interceptors=[RpcMetricsInterceptor(metrics), AccessInterceptor(access)],
+            # A last resort: our own limits refuse first, with ErrorInfo and RetryInfo.
+            maximum_concurrent_rpcs=admission.hard_limit,
+            interceptors=[
+                RpcMetricsInterceptor(metrics),
+                AdmissionInterceptor(admission),
+                AccessInterceptor(access),
+            ],
         )
         certificate_service_pb2_grpc.add_CertificateServiceServicer_to_server(
             CertificateServicer(gate, store, store, access), server
@@ -322,6 +414,12 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         port=port,
         ops_port=ops_port,
         metrics=metrics,
+        readiness=StoreReadiness(
+            store,
+            timeout=settings.readiness_probe_timeout_seconds,
+            window=settings.readiness_failure_window_seconds,
+        ),
+        admission=admission,
         metrics_server=metrics_server,
     )
     threading.Thread(

@@ -6,7 +6,7 @@ Every handler runs under `status.rpc_handler`, which turns errors into google.rp
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 
 import grpc
 import structlog
@@ -21,11 +21,13 @@ from eucgate_client.v1 import (
     decision_pb2,
     envelope_pb2,
 )
+from google.protobuf import timestamp_pb2
 
 from eucgate.api.access import Access, visible_record
 from eucgate.api.audit import attach_log_proof
 from eucgate.api.convert import decision_to_proto, outcome_from_proto
 from eucgate.api.status import rpc_handler
+from eucgate.core.model import text_problem
 from eucgate.errors import DeadlineExceeded, InvalidSubmission
 from eucgate.gate import Gate, decision_of
 from eucgate.ids import is_decision_id
@@ -36,6 +38,14 @@ log = structlog.get_logger("eucgate.api")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+# A token this service issues is about 200 URL-safe base64 characters; anything longer,
+# or in another alphabet, is refused before it is decoded (a deeply nested one broke
+# the JSON decoder's recursion limit).
+MAX_PAGE_TOKEN = 512
+PAGE_TOKEN = re.compile(r"^[A-Za-z0-9_-]*$")
+MAX_REGISTRATION_BYTES = 128
+# google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 def response_parts(
@@ -115,19 +125,12 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
             raise InvalidSubmission(
                 "outcome is not a known value", reason="OUTCOME_INVALID", field="outcome"
             )
+        _check_list_request(request)
         flt = DecisionFilter(
             importer_registration=request.importer_registration,
             outcome=outcome_from_proto(request.outcome),
-            decided_after=(
-                request.decided_after.ToDatetime(tzinfo=UTC)
-                if request.HasField("decided_after")
-                else None
-            ),
-            decided_before=(
-                request.decided_before.ToDatetime(tzinfo=UTC)
-                if request.HasField("decided_before")
-                else None
-            ),
+            decided_after=_time_of(request, "decided_after"),
+            decided_before=_time_of(request, "decided_before"),
             parties=self._access.require(context).scope(),
         )
         size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -138,6 +141,43 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
             ],
             next_page_token=page.next_page_token,
         )
+
+
+def _check_list_request(request: svc_pb2.ListDecisionsRequest) -> None:
+    """Refuse, as INVALID_ARGUMENT, filters that no store should see: an oversized or
+    foreign page token, a registration holding control characters (PostgreSQL refuses
+    a NUL where SQLite would look it up), a timestamp outside Timestamp's range."""
+    token = request.page_token
+    if len(token) > MAX_PAGE_TOKEN or not PAGE_TOKEN.fullmatch(token):
+        raise InvalidSubmission(
+            "page_token is not a token this service issued",
+            reason="PAGE_TOKEN_INVALID",
+            field="page_token",
+        )
+    problem = text_problem(request.importer_registration, MAX_REGISTRATION_BYTES)
+    if problem:
+        raise InvalidSubmission(
+            f"importer_registration {problem}",
+            reason="IMPORTER_REGISTRATION_INVALID",
+            field="importer_registration",
+        )
+    for name in ("decided_after", "decided_before"):
+        stamp: timestamp_pb2.Timestamp = getattr(request, name)
+        if request.HasField(name) and not (
+            MIN_SECONDS <= stamp.seconds <= MAX_SECONDS and 0 <= stamp.nanos <= 999_999_999
+        ):
+            raise InvalidSubmission(
+                f"{name} is outside 0001-01-01 to 9999-12-31 or has invalid nanos",
+                reason="DECISION_TIME_INVALID",
+                field=name,
+            )
+
+
+def _time_of(request: svc_pb2.ListDecisionsRequest, name: str) -> datetime | None:
+    if not request.HasField(name):
+        return None
+    stamp: timestamp_pb2.Timestamp = getattr(request, name)
+    return stamp.ToDatetime(tzinfo=UTC)
 
 
 def _envelope_of(request: svc_pb2.SubmitCertificateRequest) -> Envelope:

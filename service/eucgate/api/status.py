@@ -4,6 +4,11 @@ Clients in any language read these from the `grpc-status-details-bin` trailer. U
 handlers run under `rpc_handler`, which binds the log context and turns errors into a
 status: an EucgateError into its documented code, anything else into a plain INTERNAL
 with a reference id (never a stack trace, never UNKNOWN).
+
+Request bodies that do not decode never reach a handler as an error of gRPC's own
+(INTERNAL "Exception deserializing request!"): `tolerant` wraps a method's request
+deserializer so that a failure yields an `Undecodable` value, which the access
+interceptor answers with INVALID_ARGUMENT REQUEST_UNDECODABLE (`undecodable_status`).
 """
 
 from __future__ import annotations
@@ -11,11 +16,12 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
 import structlog
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -63,13 +69,20 @@ def build_status(
     message: str,
     field_violations: Mapping[str, str] | Sequence[FieldViolation] | None = None,
     metadata: Mapping[str, str] | None = None,
+    retry_after: float | None = None,
 ) -> grpc.Status:
     """Assemble a google.rpc.Status with ErrorInfo (and BadRequest when fields are named:
     one violation per entry, in order, each with its own reason; a mapping's entries
-    take `reason`)."""
+    take `reason`; and RetryInfo when `retry_after` seconds are given)."""
     info = any_pb2.Any()
     info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=metadata or {}))
     details = [info]
+    if retry_after is not None:
+        delay = duration_pb2.Duration()
+        delay.FromMilliseconds(round(retry_after * 1000))
+        retry = any_pb2.Any()
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+        details.append(retry)
     if isinstance(field_violations, Mapping):
         field_violations = [FieldViolation(f, d, reason) for f, d in field_violations.items()]
     if field_violations:
@@ -125,4 +138,48 @@ def internal_failure(**log_fields: Any) -> grpc.Status:
         "INTERNAL",
         f"internal error, reference {ref}",
         metadata={"error_ref": ref},
+    )
+
+
+# --- request bodies that do not decode -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """What a `tolerant` deserializer yields for bytes that are not the request message:
+    never a request, only a marker for the interceptor to refuse."""
+
+    method: str
+    size: int
+    problem: str
+
+
+Deserializer = Callable[[bytes], Any]
+
+
+def tolerant(deserializer: Deserializer | None, method: str) -> Deserializer | None:
+    """`deserializer` made total: bytes it cannot parse (random or truncated protobuf, a
+    string field that is not UTF-8) yield an `Undecodable` instead of raising, so that
+    the call reaches the interceptor, which refuses it as INVALID_ARGUMENT, rather than
+    gRPC answering INTERNAL before any of our code runs. Never raises."""
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:  # protobuf raises DecodeError, others ValueError
+            return Undecodable(method, len(data), exc.__class__.__name__)
+
+    return decode
+
+
+def undecodable_status(body: Undecodable) -> grpc.Status:
+    """INVALID_ARGUMENT REQUEST_UNDECODABLE for a body that did not decode."""
+    log.info("rpc_undecodable", rpc=body.method, size=body.size, problem=body.problem)
+    return build_status(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "REQUEST_UNDECODABLE",
+        f"the request body ({body.size} bytes) is not a valid {body.method.rsplit('/', 1)[-1]} "
+        "request message: protobuf that does not parse, or a string field that is not UTF-8",
     )
