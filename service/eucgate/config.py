@@ -8,7 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, cast
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from eucgate_client.tlog import CheckpointError, WitnessVerifier
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +27,31 @@ from pydantic_settings import (
 from eucgate.errors import ConfigError
 
 SAMPLE_BUNDLE = Path(__file__).resolve().parent / "policies" / "rare-earths-cn-in.yaml"
+
+
+class WitnessSetting(BaseModel):
+    """One witness the log asks: its URL prefix and its pinned cosigner verifier key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    verifier_key: str
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("a witness url is http:// or https://")
+        return value
+
+    @field_validator("verifier_key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        try:
+            WitnessVerifier.parse(value)
+        except CheckpointError as exc:
+            raise ValueError(f"not a witness verifier key: {exc}") from None
+        return value
 
 
 class Settings(BaseSettings):
@@ -51,6 +84,11 @@ class Settings(BaseSettings):
         le=120,
         description="PostgreSQL: bound on connecting and waiting for a connection",
     )
+    init_store: bool = Field(
+        False,
+        description="create a new, empty store (a new log) when there is none; off, a "
+        "missing or empty store stops the server instead of silently starting over",
+    )
     bundle_path: Path = Field(
         Path("var/policy.dsse.json"),
         description="signed policy bundle: the DSSE envelope `eucgate policy sign` writes",
@@ -69,6 +107,20 @@ class Settings(BaseSettings):
     )
     log_key_path: Path | None = Field(
         None, description="Ed25519 PEM key that signs checkpoints; default the service key"
+    )
+    witnesses: list[WitnessSetting] = Field(
+        default_factory=list,
+        description="witnesses (C2SP tlog-witness) the log asks to cosign its checkpoints: "
+        "each a url (the add-checkpoint prefix) and its verifier_key",
+    )
+    witness_quorum: int = Field(
+        0,
+        ge=0,
+        description="cosignatures a checkpoint needs to count as witnessed; 0 means all "
+        "configured witnesses",
+    )
+    witness_interval_seconds: float = Field(
+        0.2, gt=0, le=60, description="how often new checkpoints are sent to the witnesses"
     )
     tls_cert_path: Path | None = Field(
         None, description="the API port's certificate chain (PEM), server certificate first"
@@ -169,6 +221,16 @@ class Settings(BaseSettings):
         for name in ("max_streams_per_method", "max_streams_per_caller"):
             if getattr(self, name) > self.stream_workers:
                 raise ValueError(f"{name} must be at most stream_workers")
+        return self
+
+    @model_validator(mode="after")
+    def _witness_quorum(self) -> Settings:
+        if self.witness_quorum > len(self.witnesses):
+            raise ValueError("witness_quorum is more than the witnesses configured")
+        if len({WitnessVerifier.parse(w.verifier_key).name for w in self.witnesses}) != len(
+            self.witnesses
+        ):
+            raise ValueError("two witnesses share a name")
         return self
 
     @model_validator(mode="after")

@@ -169,7 +169,11 @@ def test_audit_service_checkpoint_proofs_and_entries(
     assert by_index.leaf_hash.hex().encode() in statement_leaf
     decision_id = json.loads(receipts[0].envelope.payload)["decision_id"]  # leaf 1
     by_id = audit.inclusion_proof(decision_id=decision_id, tree_size=2)
-    assert (by_id.leaf_index, by_id.tree_size, by_id.checkpoint) == (1, 2, "")
+    assert (by_id.leaf_index, by_id.tree_size) == (1, 2)
+    # Every checkpoint is kept: the proof at an older size comes with that size's.
+    older = open_checkpoint(by_id.checkpoint, verifier)
+    assert older.size == 2
+    verify_inclusion(1, 2, by_id.leaf_hash, list(by_id.hashes), older.root)
 
     pages = list(audit.stream_entries(0, page_size=4))
     assert [p.start_index for p in pages] == [0, 4]

@@ -8,7 +8,10 @@ Everything a customs gateway or an auditor needs to check the log without the se
   sections 2.1.3.2 and 2.1.4.2 step by step.
 - C2SP signed notes (https://c2sp.org/signed-note) with Ed25519 keys and C2SP checkpoints
   (https://c2sp.org/tlog-checkpoint).
-- `verify_logged_receipt`: receipt signature, then checkpoint signature, then inclusion.
+- C2SP tlog-cosignature (https://c2sp.org/tlog-cosignature) `cosignature/v1` Ed25519
+  cosignatures by witnesses, and a k-of-n check of them (`verify_cosignatures`).
+- `verify_logged_receipt`: receipt signature, then checkpoint signature, then the
+  witnesses' cosignatures when asked for, then inclusion.
 
 A verifier here takes a tree size and root only from a checkpoint whose signature it
 checked: `open_checkpoint` is the one way to get a `Checkpoint`, and every function that
@@ -38,6 +41,9 @@ NODE_PREFIX = b"\x01"
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 # C2SP signed-note: the signature-type byte of a plain Ed25519 key.
 ED25519_ALGORITHM = 0x01
+# C2SP tlog-cosignature: the signature-type byte of an Ed25519 cosigner key.
+COSIGNATURE_ALGORITHM = 0x04
+COSIGNATURE_HEADER = "cosignature/v1\n"
 SIGNATURE_PREFIX = "\u2014 "  # an em dash and a space start each signature line
 MAX_SIGNATURES = 100  # signed-note: verifiers may refuse notes with more
 # The receipt statement key that binds a receipt to its log entry.
@@ -63,7 +69,11 @@ class CheckpointError(Exception):
     CHECKPOINT_MALFORMED (not a signed note, or its body is not a checkpoint),
     CHECKPOINT_UNSIGNED (no signature by the verifier's key),
     CHECKPOINT_SIGNATURE_INVALID (a signature by that key does not verify),
-    CHECKPOINT_ORIGIN_MISMATCH (the origin line is not the key's name).
+    CHECKPOINT_ORIGIN_MISMATCH (the origin line is not the key's name),
+    CHECKPOINT_WITNESS_KEY_INVALID (a witness verifier key string is malformed),
+    CHECKPOINT_WITNESS_THRESHOLD_INVALID (the k of k-of-n is below 1 or above n),
+    CHECKPOINT_COSIGNATURE_INVALID (a pinned witness's cosignature does not verify),
+    CHECKPOINT_NOT_WITNESSED (fewer than k pinned witnesses cosigned the checkpoint).
     """
 
     def __init__(self, reason: str, message: str) -> None:
@@ -339,6 +349,143 @@ class NoteVerifier:
         raise CheckpointError("CHECKPOINT_UNSIGNED", f"no signature by {self.name}")
 
 
+def _parse_vkey(text: str, algorithm: int, reason: str) -> tuple[str, bytes]:
+    """(name, raw key) of "name+hex(keyid)+base64(algorithm || key)"; key id unchecked."""
+    name, sep1, rest = text.strip().partition("+")
+    hex_id, sep2, encoded = rest.partition("+")
+    if not (sep1 and sep2) or len(hex_id) != 8:
+        raise CheckpointError(reason, "expected name+keyid+key")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+        bytes.fromhex(hex_id)
+    except (binascii.Error, ValueError) as exc:
+        raise CheckpointError(reason, f"bad verifier key: {exc}") from exc
+    if len(raw) != 33 or raw[0] != algorithm or base64.b64encode(raw).decode() != encoded:
+        raise CheckpointError(reason, f"not a key of signature type 0x{algorithm:02x}")
+    if hex_id != hex_id.lower():
+        raise CheckpointError(reason, "the key id is lower-case hex")
+    return name, raw[1:]
+
+
+def cosignature_key_id(name: str, public_key: bytes) -> bytes:
+    """tlog-cosignature key ID: SHA-256(name || 0x0A || 0x04 || Ed25519 key)[:4]."""
+    material = name.encode() + b"\n" + bytes([COSIGNATURE_ALGORITHM]) + public_key
+    return hashlib.sha256(material).digest()[:4]
+
+
+def cosigned_message(text: str, timestamp: int) -> bytes:
+    """What a `cosignature/v1` Ed25519 signature covers: the header line, the time line
+    and the checkpoint's note text (with its final newline, without signatures)."""
+    return f"{COSIGNATURE_HEADER}time {timestamp}\n{text}".encode()
+
+
+@dataclass(frozen=True)
+class WitnessVerifier:
+    """A witness's Ed25519 cosigner key (C2SP tlog-cosignature, signature type 0x04).
+
+    Parse the published string "name+hex(keyid)+base64(0x04 || key)" with
+    `WitnessVerifier.parse`; `str()` gives it back.
+    """
+
+    name: str
+    public_key: bytes
+
+    def __post_init__(self) -> None:
+        if not _valid_key_name(self.name):
+            raise CheckpointError(
+                "CHECKPOINT_WITNESS_KEY_INVALID", f"bad witness name {self.name!r}"
+            )
+        if len(self.public_key) != 32:
+            raise CheckpointError("CHECKPOINT_WITNESS_KEY_INVALID", "an Ed25519 key is 32 bytes")
+
+    @property
+    def key_id(self) -> bytes:
+        return cosignature_key_id(self.name, self.public_key)
+
+    @classmethod
+    def parse(cls, text: str) -> WitnessVerifier:
+        """Parse a witness verifier key; CheckpointError(CHECKPOINT_WITNESS_KEY_INVALID) if bad."""
+        name, raw = _parse_vkey(text, COSIGNATURE_ALGORITHM, "CHECKPOINT_WITNESS_KEY_INVALID")
+        verifier = cls(name, raw)
+        if verifier.key_id.hex() != text.strip().split("+")[1]:
+            raise CheckpointError("CHECKPOINT_WITNESS_KEY_INVALID", "key id does not match the key")
+        return verifier
+
+    @classmethod
+    def from_key(cls, name: str, key: Ed25519PublicKey) -> WitnessVerifier:
+        return cls(
+            name, key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        )
+
+    def __str__(self) -> str:
+        encoded = base64.b64encode(bytes([COSIGNATURE_ALGORITHM]) + self.public_key).decode()
+        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+
+    def cosigned_at(self, note: str) -> int | None:
+        """The timestamp of this witness's cosignature on `note`, or None if it holds
+        none (lines of other names or key ids are ignored, as signed-note requires).
+
+        Raises CheckpointError: CHECKPOINT_MALFORMED, or CHECKPOINT_COSIGNATURE_INVALID
+        when a line of this witness does not verify over the note's text.
+        """
+        text, signatures = _split_note(note)
+        key = Ed25519PublicKey.from_public_bytes(self.public_key)
+        for name, blob in signatures:
+            if name != self.name or blob[:4] != self.key_id:
+                continue
+            if len(blob) != 4 + 8 + 64:
+                raise CheckpointError(
+                    "CHECKPOINT_COSIGNATURE_INVALID", f"cosignature by {name} is malformed"
+                )
+            timestamp = int.from_bytes(blob[4:12], "big")
+            if timestamp >= 1 << 63:
+                raise CheckpointError(
+                    "CHECKPOINT_COSIGNATURE_INVALID", "cosignature time is out of range"
+                )
+            try:
+                key.verify(blob[12:], cosigned_message(text, timestamp))
+            except InvalidSignature as exc:
+                raise CheckpointError(
+                    "CHECKPOINT_COSIGNATURE_INVALID", f"cosignature by {name} does not verify"
+                ) from exc
+            return timestamp
+        return None
+
+
+def parse_witness_keys(keys: Iterable[str]) -> tuple[WitnessVerifier, ...]:
+    """Parse witness verifier keys; CheckpointError(CHECKPOINT_WITNESS_KEY_INVALID) if one is bad or
+    two share a name (one witness, one vote)."""
+    verifiers = tuple(WitnessVerifier.parse(k) for k in keys)
+    if len({v.name for v in verifiers}) != len(verifiers):
+        raise CheckpointError("CHECKPOINT_WITNESS_KEY_INVALID", "two witness keys share a name")
+    return verifiers
+
+
+def verify_cosignatures(
+    checkpoint: Checkpoint, witnesses: Sequence[WitnessVerifier], threshold: int
+) -> tuple[str, ...]:
+    """Check that at least `threshold` of `witnesses` cosigned `checkpoint` (already
+    opened with the log key); returns the names of those that did.
+
+    Raises CheckpointError: CHECKPOINT_WITNESS_THRESHOLD_INVALID (threshold below 1 or
+    above the number of witnesses), CHECKPOINT_COSIGNATURE_INVALID,
+    CHECKPOINT_NOT_WITNESSED.
+    """
+    if not 1 <= threshold <= len(witnesses):
+        raise CheckpointError(
+            "CHECKPOINT_WITNESS_THRESHOLD_INVALID",
+            f"need 1 <= threshold <= {len(witnesses)} witnesses, got {threshold}",
+        )
+    names = tuple(w.name for w in witnesses if w.cosigned_at(checkpoint.note) is not None)
+    if len(names) < threshold:
+        raise CheckpointError(
+            "CHECKPOINT_NOT_WITNESSED",
+            f"checkpoint of size {checkpoint.size} has {len(names)} of the {threshold} "
+            "witness cosignatures required",
+        )
+    return names
+
+
 def _split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
     """Split a signed note into its text (with final newline) and its signatures."""
     if any(ord(c) < 0x20 and c != "\n" for c in note) or "\x7f" in note:
@@ -462,16 +609,23 @@ def verify_logged_receipt(
     receipt: decision_pb2.Receipt | Mapping[str, Any],
     service_key: Ed25519PublicKey | bytes,
     log_verifier: NoteVerifier,
+    *,
+    witnesses: Sequence[WitnessVerifier] = (),
+    threshold: int = 0,
 ) -> LoggedReceipt:
     """Verify a receipt (the message or its JSON), its checkpoint and its inclusion in
     the log, all offline.
 
     1. The receipt's DSSE signature by the service key (`verify_receipt`).
     2. The checkpoint's signature by the log key; size and root come only from it.
-    3. The statement's leaf hash is at `leaf_index` under that root (RFC 9162 proof).
+    3. With `threshold` > 0: at least `threshold` of `witnesses` cosigned that
+       checkpoint (`verify_cosignatures`), so the log cannot show this tree to us and
+       another to someone else unless that many witnesses collude.
+    4. The statement's leaf hash is at `leaf_index` under that root (RFC 9162 proof).
 
     Raises ReceiptError (signature, or RECEIPT_NOT_LOGGED when the receipt carries no
-    leaf hash or no checkpoint), CheckpointError, or ProofError.
+    leaf hash or no checkpoint), CheckpointError (CHECKPOINT_NOT_WITNESSED among them),
+    or ProofError.
     """
     if isinstance(receipt, Mapping):
         receipt = receipt_from_json(receipt)
@@ -483,6 +637,8 @@ def verify_logged_receipt(
     if not receipt.checkpoint:
         raise ReceiptError("RECEIPT_NOT_LOGGED", "the receipt carries no checkpoint")
     checkpoint = open_checkpoint(receipt.checkpoint, log_verifier)
+    if threshold or witnesses:
+        verify_cosignatures(checkpoint, witnesses, threshold)
     verify_inclusion(
         receipt.leaf_index, checkpoint.size, leaf, list(receipt.inclusion_proof), checkpoint.root
     )

@@ -7,7 +7,7 @@ for inclusion proofs of its own decisions only, by decision id.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import structlog
@@ -52,8 +52,9 @@ def attach_log_proof(
     """Fill a receipt's leaf index, checkpoint and inclusion proof.
 
     `checkpoint` is the one of the commit that recorded the decision when the caller has
-    it; otherwise the latest. Leaves the fields empty for a decision not yet covered by
-    a checkpoint. Raises StoreError.
+    it; otherwise the latest. The checkpoint carries the witnesses' cosignatures kept
+    for it so far (`cosigned_note`). Leaves the fields empty for a decision not yet
+    covered by a checkpoint. Raises StoreError.
     """
     index = log.leaf_index(decision_id) if leaf_index is None else leaf_index
     signed = checkpoint if checkpoint is not None else log.latest_checkpoint()
@@ -61,8 +62,14 @@ def attach_log_proof(
         return
     _, proof = log.inclusion_proof(index, signed.size)
     receipt.leaf_index = index
-    receipt.checkpoint = signed.note
+    receipt.checkpoint = cosigned_note(log, signed)
     receipt.inclusion_proof.extend(proof)
+
+
+def cosigned_note(log: AuditLog, signed: StoredCheckpoint) -> str:
+    """The signed checkpoint with the witnesses' cosignature lines kept for its size
+    appended (C2SP signed-note: verifiers ignore lines of keys they do not know)."""
+    return signed.note + "".join(f"{line}\n" for line in log.cosignatures(signed.size))
 
 
 _STATUS = {
@@ -98,10 +105,8 @@ def _latest(log: AuditLog) -> StoredCheckpoint:
 
 def _note_at(log: AuditLog, signed: StoredCheckpoint, size: int) -> str:
     """The checkpoint the log signed at `size` ("" if it signed none there)."""
-    if signed.size == size:
-        return signed.note
-    kept = log.checkpoint_at(size)
-    return "" if kept is None else kept.note
+    kept = signed if signed.size == size else log.checkpoint_at(size)
+    return "" if kept is None else cosigned_note(log, kept)
 
 
 class AuditServicer(audit_grpc.AuditServiceServicer):
@@ -112,21 +117,33 @@ class AuditServicer(audit_grpc.AuditServiceServicer):
         bundles: Bundles,
         signer: CheckpointSigner,
         access: Access,
+        witnessed: Callable[[], int] | None = None,
     ) -> None:
+        """`witnessed` gives the largest tree size the witness quorum cosigned (-1 for
+        none), when the log has witnesses."""
         self._log = log
         self._decisions = decisions
         self._bundles = bundles
         self._signer = signer
         self._access = access
+        self._witnessed = witnessed
 
     @rpc_handler
     def GetCheckpoint(
         self, request: audit_pb2.GetCheckpointRequest, context: grpc.ServicerContext
     ) -> audit_pb2.GetCheckpointResponse:
         signed = _latest(self._log)
-        return audit_pb2.GetCheckpointResponse(
-            checkpoint=signed.note, tree_size=signed.size, verifier_key=self._signer.verifier_key
+        response = audit_pb2.GetCheckpointResponse(
+            checkpoint=cosigned_note(self._log, signed),
+            tree_size=signed.size,
+            verifier_key=self._signer.verifier_key,
         )
+        size = -1 if self._witnessed is None else self._witnessed()
+        witnessed = None if size < 0 else self._log.checkpoint_at(size)
+        if witnessed is not None:
+            response.witnessed_checkpoint = cosigned_note(self._log, witnessed)
+            response.witnessed_tree_size = witnessed.size
+        return response
 
     @rpc_handler
     def GetInclusionProof(

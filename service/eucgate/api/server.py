@@ -36,6 +36,7 @@ import grpc
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from eucgate_client.tlog import WitnessVerifier
 from eucgate_client.v1 import (
     audit_service_pb2,
     audit_service_pb2_grpc,
@@ -62,9 +63,11 @@ from eucgate.config import Settings
 from eucgate.errors import ConfigError, EucgateError
 from eucgate.gate import Gate, utc_now
 from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.log.witnessing import WitnessEndpoint, Witnessing
 from eucgate.metrics import Metrics, MetricsServer, RpcMetricsInterceptor
 from eucgate.policysource import PolicySource, Reloader
 from eucgate.store import PoolSettings, Store, is_postgresql, open_store
+from eucgate.store.sqlite import SQLITE_FILE
 
 log = structlog.get_logger("eucgate.server")
 
@@ -169,9 +172,15 @@ class RunningServer:
     readiness: StoreReadiness
     admission: Admission
     metrics_server: MetricsServer | None = None
+    witnessing: Witnessing | None = None
     _stopped: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        # Witnesses are asked only once the server runs (never on a failed start).
+        if self.witnessing is not None:
+            self.witnessing.start()
 
     def stop(self, grace: float) -> None:
         """Report NOT_SERVING, refuse new calls, finish in-flight ones, close the store."""
@@ -185,6 +194,8 @@ class RunningServer:
             self.server.stop(grace).wait()
             if self.ops_server is not None:
                 self.ops_server.stop(0).wait()
+            if self.witnessing is not None:
+                self.witnessing.stop()
             self.store.close()
             self.readiness.close()
             self.admission.shutdown()
@@ -287,7 +298,12 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     log_signer = load_log_signer(settings, key)
     access = load_access(settings)
     credentials = _credentials(settings, access)
-    store = open_store(_store_location(settings), log_signer, _pool_settings(settings))
+    store = open_store(
+        _store_location(settings),
+        log_signer,
+        _pool_settings(settings),
+        create=settings.init_store,
+    )
     metrics = Metrics()
     store.observe_writes(metrics)
     metrics_server: MetricsServer | None = None
@@ -331,9 +347,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         certificate_service_pb2_grpc.add_CertificateServiceServicer_to_server(
             CertificateServicer(gate, store, store, access), server
         )
-        audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
-            AuditServicer(store, store, store, log_signer, access), server
-        )
+        witnessing = _add_audit_service(server, settings, store, log_signer, access, metrics)
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
             PolicyServicer(reloader, store, access, settings.bundle_path), server
         )
@@ -421,6 +435,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         ),
         admission=admission,
         metrics_server=metrics_server,
+        witnessing=witnessing,
     )
     threading.Thread(
         target=running.watch_store,
@@ -431,12 +446,52 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
     return running
 
 
+def _add_audit_service(
+    server: grpc.Server,
+    settings: Settings,
+    store: Store,
+    log_signer: CheckpointSigner,
+    access: Access,
+    metrics: Metrics,
+) -> Witnessing | None:
+    """Serve AuditService; returns the component that asks the configured witnesses to
+    cosign checkpoints (not started), or None when no witness is configured."""
+    witnessing = _witnessing(settings, store, metrics)
+    audit_service_pb2_grpc.add_AuditServiceServicer_to_server(
+        AuditServicer(
+            store,
+            store,
+            store,
+            log_signer,
+            access,
+            None if witnessing is None else witnessing.latest_witnessed,
+        ),
+        server,
+    )
+    return witnessing
+
+
+def _witnessing(settings: Settings, store: Store, metrics: Metrics) -> Witnessing | None:
+    if not settings.witnesses:
+        return None
+    return Witnessing(
+        store,
+        store,
+        [WitnessEndpoint(w.url, WitnessVerifier.parse(w.verifier_key)) for w in settings.witnesses],
+        quorum=settings.witness_quorum or len(settings.witnesses),
+        interval=settings.witness_interval_seconds,
+        registry=metrics.registry,
+    )
+
+
 def _store_location(settings: Settings) -> str:
-    """The configured PostgreSQL URL, or the SQLite file in data_dir (created)."""
-    if settings.store:
-        return settings.store
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return str(settings.data_dir / "eucgate.db")
+    """The configured PostgreSQL URL, or the SQLite file in data_dir."""
+    return settings.store or str(sqlite_path(settings))
+
+
+def sqlite_path(settings: Settings) -> Path:
+    """Where the embedded store lives: the SQLite file in data_dir."""
+    return settings.data_dir / SQLITE_FILE
 
 
 def _pool_settings(settings: Settings) -> PoolSettings:

@@ -56,6 +56,7 @@ from eucgate.cli.render import (
 from eucgate.cli.replay import replay
 from eucgate.cli.review import licence_app, review_app
 from eucgate.cli.validate import validate
+from eucgate.cli.witness import witness_app
 from eucgate.config import load_settings
 from eucgate.core.model import PAYLOAD_TYPE_JSON, PAYLOAD_TYPE_PROTO
 from eucgate.errors import EucgateError
@@ -88,6 +89,7 @@ app.command("replay")(replay)
 app.command("validate")(validate)
 app.add_typer(db_app, name="db")
 app.add_typer(access_app, name="access")
+app.add_typer(witness_app, name="witness")
 
 out = Console()
 err = Console(stderr=True)
@@ -156,6 +158,14 @@ def serve(
             help="plaintext API, every caller anonymous with every role: local use only",
         ),
     ] = None,
+    init_store: Annotated[
+        bool | None,
+        typer.Option(
+            "--init-store",
+            help="create a new, empty store (a new log) if there is none; without it a "
+            "missing store stops the server",
+        ),
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
     json_output: Annotated[
         bool | None,
@@ -180,6 +190,7 @@ def serve(
             tls_key_path=tls_key,
             access_path=access,
             insecure=insecure,
+            init_store=init_store,
             log_level=log_level,
             **({} if json_output is None else {"log_json": json_output}),
         )

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65ucgate/v1/audit_service.proto\x12\neucgate.v1\"\x16\n\x14GetCheckpointRequest\"T\n\x15GetCheckpointResponse\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x14\n\x0cverifier_key\x18\x03 \x01(\t\"b\n\x18GetInclusionProofRequest\x12\x15\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\tH\x00\x12\x14\n\nleaf_index\x18\x02 \x01(\x03H\x00\x12\x11\n\ttree_size\x18\x03 \x01(\x03\x42\x06\n\x04leaf\"y\n\x19GetInclusionProofResponse\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\x12\x12\n\ncheckpoint\x18\x05 \x01(\t\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\"j\n\x1bGetConsistencyProofResponse\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x04 \x01(\t\"M\n\x14StreamEntriesRequest\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"P\n\x15StreamEntriesResponse\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\x0f\n\x07\x65ntries\x18\x02 \x03(\x0c\x12\x11\n\ttree_size\x18\x03 \x01(\x03\"a\n\rReplayRequest\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x18\n\x10\x63\x61ndidate_bundle\x18\x03 \x01(\x0c\x12\x12\n\nkeep_going\x18\x04 \x01(\x08\"n\n\x0eReplayResponse\x12(\n\x05range\x18\x01 \x01(\x0b\x32\x17.eucgate.v1.ReplayRangeH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.eucgate.v1.ReplayResultH\x00\x42\x06\n\x04item\"\xaf\x01\n\x0bReplayRange\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x13\n\x0bstart_index\x18\x03 \x01(\x03\x12\x11\n\tend_index\x18\x04 \x01(\x03\x12\x15\n\rprefix_hashes\x18\x05 \x03(\x0c\x12\x19\n\x11\x63onsistency_proof\x18\x06 \x03(\x0c\x12\x1f\n\x17\x63\x61ndidate_bundle_digest\x18\x07 \x01(\t\"\xa5\x01\n\x0cReplayResult\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12(\n\x06status\x18\x04 \x01(\x0e\x32\x18.eucgate.v1.ReplayStatus\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\x0c*\xcf\x01\n\x0cReplayStatus\x12\x1d\n\x19REPLAY_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13REPLAY_STATUS_MATCH\x10\x01\x12\x1b\n\x17REPLAY_STATUS_DIFFERENT\x10\x02\x12\x1b\n\x17REPLAY_STATUS_UNCHANGED\x10\x03\x12\x19\n\x15REPLAY_STATUS_CHANGED\x10\x04\x12\x19\n\x15REPLAY_STATUS_SKIPPED\x10\x05\x12\x17\n\x13REPLAY_STATUS_ERROR\x10\x06\x32\xc9\x03\n\x0c\x41uditService\x12T\n\rGetCheckpoint\x12 .eucgate.v1.GetCheckpointRequest\x1a!.eucgate.v1.GetCheckpointResponse\x12`\n\x11GetInclusionProof\x12$.eucgate.v1.GetInclusionProofRequest\x1a%.eucgate.v1.GetInclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.eucgate.v1.GetConsistencyProofRequest\x1a\'.eucgate.v1.GetConsistencyProofResponse\x12V\n\rStreamEntries\x12 .eucgate.v1.StreamEntriesRequest\x1a!.eucgate.v1.StreamEntriesResponse0\x01\x12\x41\n\x06Replay\x12\x19.eucgate.v1.ReplayRequest\x1a\x1a.eucgate.v1.ReplayResponse0\x01\x42j\n\x0eorg.eucgate.v1B\x11\x41uditServiceProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1e\x65ucgate/v1/audit_service.proto\x12\neucgate.v1\"\x16\n\x14GetCheckpointRequest\"\x8f\x01\n\x15GetCheckpointResponse\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x14\n\x0cverifier_key\x18\x03 \x01(\t\x12\x1c\n\x14witnessed_checkpoint\x18\x04 \x01(\t\x12\x1b\n\x13witnessed_tree_size\x18\x05 \x01(\x03\"b\n\x18GetInclusionProofRequest\x12\x15\n\x0b\x64\x65\x63ision_id\x18\x01 \x01(\tH\x00\x12\x14\n\nleaf_index\x18\x02 \x01(\x03H\x00\x12\x11\n\ttree_size\x18\x03 \x01(\x03\x42\x06\n\x04leaf\"y\n\x19GetInclusionProofResponse\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\x12\x11\n\tleaf_hash\x18\x04 \x01(\x0c\x12\x12\n\ncheckpoint\x18\x05 \x01(\t\"E\n\x1aGetConsistencyProofRequest\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\"j\n\x1bGetConsistencyProofResponse\x12\x12\n\nfirst_size\x18\x01 \x01(\x03\x12\x13\n\x0bsecond_size\x18\x02 \x01(\x03\x12\x0e\n\x06hashes\x18\x03 \x03(\x0c\x12\x12\n\ncheckpoint\x18\x04 \x01(\t\"M\n\x14StreamEntriesRequest\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"P\n\x15StreamEntriesResponse\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\x0f\n\x07\x65ntries\x18\x02 \x03(\x0c\x12\x11\n\ttree_size\x18\x03 \x01(\x03\"a\n\rReplayRequest\x12\x13\n\x0bstart_index\x18\x01 \x01(\x03\x12\r\n\x05limit\x18\x02 \x01(\x03\x12\x18\n\x10\x63\x61ndidate_bundle\x18\x03 \x01(\x0c\x12\x12\n\nkeep_going\x18\x04 \x01(\x08\"n\n\x0eReplayResponse\x12(\n\x05range\x18\x01 \x01(\x0b\x32\x17.eucgate.v1.ReplayRangeH\x00\x12*\n\x06result\x18\x02 \x01(\x0b\x32\x18.eucgate.v1.ReplayResultH\x00\x42\x06\n\x04item\"\xaf\x01\n\x0bReplayRange\x12\x12\n\ncheckpoint\x18\x01 \x01(\t\x12\x11\n\ttree_size\x18\x02 \x01(\x03\x12\x13\n\x0bstart_index\x18\x03 \x01(\x03\x12\x11\n\tend_index\x18\x04 \x01(\x03\x12\x15\n\rprefix_hashes\x18\x05 \x03(\x0c\x12\x19\n\x11\x63onsistency_proof\x18\x06 \x03(\x0c\x12\x1f\n\x17\x63\x61ndidate_bundle_digest\x18\x07 \x01(\t\"\xa5\x01\n\x0cReplayResult\x12\x12\n\nleaf_index\x18\x01 \x01(\x03\x12\x13\n\x0b\x64\x65\x63ision_id\x18\x02 \x01(\t\x12\x11\n\tleaf_hash\x18\x03 \x01(\x0c\x12(\n\x06status\x18\x04 \x01(\x0e\x32\x18.eucgate.v1.ReplayStatus\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\x0c*\xcf\x01\n\x0cReplayStatus\x12\x1d\n\x19REPLAY_STATUS_UNSPECIFIED\x10\x00\x12\x17\n\x13REPLAY_STATUS_MATCH\x10\x01\x12\x1b\n\x17REPLAY_STATUS_DIFFERENT\x10\x02\x12\x1b\n\x17REPLAY_STATUS_UNCHANGED\x10\x03\x12\x19\n\x15REPLAY_STATUS_CHANGED\x10\x04\x12\x19\n\x15REPLAY_STATUS_SKIPPED\x10\x05\x12\x17\n\x13REPLAY_STATUS_ERROR\x10\x06\x32\xc9\x03\n\x0c\x41uditService\x12T\n\rGetCheckpoint\x12 .eucgate.v1.GetCheckpointRequest\x1a!.eucgate.v1.GetCheckpointResponse\x12`\n\x11GetInclusionProof\x12$.eucgate.v1.GetInclusionProofRequest\x1a%.eucgate.v1.GetInclusionProofResponse\x12\x66\n\x13GetConsistencyProof\x12&.eucgate.v1.GetConsistencyProofRequest\x1a\'.eucgate.v1.GetConsistencyProofResponse\x12V\n\rStreamEntries\x12 .eucgate.v1.StreamEntriesRequest\x1a!.eucgate.v1.StreamEntriesResponse0\x01\x12\x41\n\x06Replay\x12\x19.eucgate.v1.ReplayRequest\x1a\x1a.eucgate.v1.ReplayResponse0\x01\x42j\n\x0eorg.eucgate.v1B\x11\x41uditServiceProtoP\x01Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\xaa\x02\nEucgate.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,32 +33,32 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'eucgate.v1.audit_service_pb
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\016org.eucgate.v1B\021AuditServiceProtoP\001Z6github.com/eucgate/eucgate/gen/go/eucgate/v1;eucgatev1\252\002\nEucgate.V1'
-  _globals['_REPLAYSTATUS']._serialized_start=1277
-  _globals['_REPLAYSTATUS']._serialized_end=1484
+  _globals['_REPLAYSTATUS']._serialized_start=1337
+  _globals['_REPLAYSTATUS']._serialized_end=1544
   _globals['_GETCHECKPOINTREQUEST']._serialized_start=46
   _globals['_GETCHECKPOINTREQUEST']._serialized_end=68
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=70
-  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=154
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=156
-  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=254
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=256
-  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=377
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=379
-  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=448
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=450
-  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=556
-  _globals['_STREAMENTRIESREQUEST']._serialized_start=558
-  _globals['_STREAMENTRIESREQUEST']._serialized_end=635
-  _globals['_STREAMENTRIESRESPONSE']._serialized_start=637
-  _globals['_STREAMENTRIESRESPONSE']._serialized_end=717
-  _globals['_REPLAYREQUEST']._serialized_start=719
-  _globals['_REPLAYREQUEST']._serialized_end=816
-  _globals['_REPLAYRESPONSE']._serialized_start=818
-  _globals['_REPLAYRESPONSE']._serialized_end=928
-  _globals['_REPLAYRANGE']._serialized_start=931
-  _globals['_REPLAYRANGE']._serialized_end=1106
-  _globals['_REPLAYRESULT']._serialized_start=1109
-  _globals['_REPLAYRESULT']._serialized_end=1274
-  _globals['_AUDITSERVICE']._serialized_start=1487
-  _globals['_AUDITSERVICE']._serialized_end=1944
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_start=71
+  _globals['_GETCHECKPOINTRESPONSE']._serialized_end=214
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_start=216
+  _globals['_GETINCLUSIONPROOFREQUEST']._serialized_end=314
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_start=316
+  _globals['_GETINCLUSIONPROOFRESPONSE']._serialized_end=437
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_start=439
+  _globals['_GETCONSISTENCYPROOFREQUEST']._serialized_end=508
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_start=510
+  _globals['_GETCONSISTENCYPROOFRESPONSE']._serialized_end=616
+  _globals['_STREAMENTRIESREQUEST']._serialized_start=618
+  _globals['_STREAMENTRIESREQUEST']._serialized_end=695
+  _globals['_STREAMENTRIESRESPONSE']._serialized_start=697
+  _globals['_STREAMENTRIESRESPONSE']._serialized_end=777
+  _globals['_REPLAYREQUEST']._serialized_start=779
+  _globals['_REPLAYREQUEST']._serialized_end=876
+  _globals['_REPLAYRESPONSE']._serialized_start=878
+  _globals['_REPLAYRESPONSE']._serialized_end=988
+  _globals['_REPLAYRANGE']._serialized_start=991
+  _globals['_REPLAYRANGE']._serialized_end=1166
+  _globals['_REPLAYRESULT']._serialized_start=1169
+  _globals['_REPLAYRESULT']._serialized_end=1334
+  _globals['_AUDITSERVICE']._serialized_start=1547
+  _globals['_AUDITSERVICE']._serialized_end=2004
 # @@protoc_insertion_point(module_scope)

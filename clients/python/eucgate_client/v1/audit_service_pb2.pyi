@@ -30,14 +30,18 @@ class GetCheckpointRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetCheckpointResponse(_message.Message):
-    __slots__ = ("checkpoint", "tree_size", "verifier_key")
+    __slots__ = ("checkpoint", "tree_size", "verifier_key", "witnessed_checkpoint", "witnessed_tree_size")
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     VERIFIER_KEY_FIELD_NUMBER: _ClassVar[int]
+    WITNESSED_CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    WITNESSED_TREE_SIZE_FIELD_NUMBER: _ClassVar[int]
     checkpoint: str
     tree_size: int
     verifier_key: str
-    def __init__(self, checkpoint: _Optional[str] = ..., tree_size: _Optional[int] = ..., verifier_key: _Optional[str] = ...) -> None: ...
+    witnessed_checkpoint: str
+    witnessed_tree_size: int
+    def __init__(self, checkpoint: _Optional[str] = ..., tree_size: _Optional[int] = ..., verifier_key: _Optional[str] = ..., witnessed_checkpoint: _Optional[str] = ..., witnessed_tree_size: _Optional[int] = ...) -> None: ...
 
 class GetInclusionProofRequest(_message.Message):
     __slots__ = ("decision_id", "leaf_index", "tree_size")
