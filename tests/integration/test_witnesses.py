@@ -7,6 +7,9 @@ signing two trees of one size) is refused by the witnesses and detected by a cli
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -46,6 +49,7 @@ from eucgate_client.tlog import (
 )
 
 from tests.integration.conftest import Env
+from tests.integration.test_cli import eucgate
 
 ORIGIN = "eucgate.example/log"
 WAIT_SECONDS = 20.0
@@ -242,3 +246,104 @@ def test_a_forked_log_is_refused_and_detected(
     assert refused.value.reason == "CHECKPOINT_NOT_WITNESSED"
     with pytest.raises(ProofError):
         verify_consistency(honest.size, forked.size, honest.root, forked.root, [])
+
+
+def test_witness_cli_and_auditor_cli(
+    tmp_path: Path, env: Env, witnesses: list[RunningWitness], log_verifier: NoteVerifier
+) -> None:
+    """`eucgate witness keygen|serve` as its own process next to an in-process witness;
+    then `eucgate audit checkpoint|prove|export|verify` with both witness keys pinned."""
+    made = eucgate("witness", "keygen", str(tmp_path / "w"), "--name", "ops.example/witness")
+    assert made.returncode == 0, made.stderr
+    cli_key = made.stdout.strip()
+    assert WitnessVerifier.parse(cli_key).name == "ops.example/witness"
+    again = eucgate("witness", "keygen", str(tmp_path / "w"), "--name", "ops.example/witness")
+    assert again.returncode == 1  # a witness keeps its key
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-u",
+            "-m",
+            "eucgate",
+            "witness",
+            "serve",
+            "--name",
+            "ops.example/witness",
+            "--data-dir",
+            str(tmp_path / "w"),
+            "--listen",
+            "127.0.0.1:0",
+            "--log-key",
+            str(log_verifier),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    try:
+        assert process.stdout is not None
+        serving = json.loads(process.stdout.readline())
+        assert serving["verifier_key"] == cli_key
+        url = f"http://127.0.0.1:{serving['port']}"
+        pinned = [witnesses[0].verifier, WitnessVerifier.parse(cli_key)]
+        settings = env.settings(
+            tmp_path / "store",
+            witnesses=[
+                {"url": witnesses[0].url, "verifier_key": str(pinned[0])},
+                {"url": url, "verifier_key": cli_key},
+            ],
+            witness_interval_seconds=0.05,
+        )
+        running = start_server(settings)
+        try:
+            address = f"127.0.0.1:{running.port}"
+            with grpc.insecure_channel(address) as channel:
+                decision_id = _submit(channel, env, "EUC-W-CLI").decision.decision_id
+                audit = AuditClient(channel, timeout=20)
+                _until(lambda: audit.get_checkpoint().witnessed_tree_size == 1, "witnesses")
+            keys = [arg for k in pinned for arg in ("--witness-key", str(k))]
+            common = ["-s", address, "--insecure", "--log-key", str(log_verifier)]
+            shown = eucgate("audit", "checkpoint", *common, *keys, "--json")
+            assert shown.returncode == 0, shown.stderr
+            assert sorted(json.loads(shown.stdout)["witnesses"]) == sorted(k.name for k in pinned)
+            stranger = str(Cosigner("x.example/w", Ed25519PrivateKey.generate()).verifier)
+            lacking = eucgate("audit", "checkpoint", *common, *keys, "--witness-key", stranger)
+            assert lacking.returncode == 6
+            assert "CHECKPOINT_NOT_WITNESSED" in lacking.stderr
+            proved = eucgate(
+                "audit", "prove", *common, *keys, "--decision-id", decision_id, "--json"
+            )
+            assert proved.returncode == 0, proved.stderr
+            assert json.loads(proved.stdout)["verified"] is True
+            exported = tmp_path / "export"
+            done = eucgate("audit", "export", str(exported), *common, "--witnessed")
+            assert done.returncode == 0, done.stderr
+            verified = eucgate(
+                "audit",
+                "verify",
+                str(exported),
+                "--log-key",
+                str(log_verifier),
+                *keys,
+                "--witnesses-required",
+                "2",
+            )
+            assert verified.returncode == 0, verified.stderr
+            one_more = eucgate(
+                "audit",
+                "verify",
+                str(exported),
+                "--log-key",
+                str(log_verifier),
+                *keys,
+                "--witness-key",
+                stranger,
+            )
+            assert one_more.returncode == 6
+            assert "CHECKPOINT_NOT_WITNESSED" in one_more.stderr
+        finally:
+            running.stop(grace=1)
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -2,7 +2,10 @@
 
 An auditor pins the log's verifier key ("name+keyid+base64key", from the operator, out
 of band) and passes it as --log-key or EUCGATE_LOG_KEY; nothing the server says about
-its own key is trusted. Exit codes: 0 verified, 1 error, 3 refused by the server,
+its own key is trusted. With --witness-key (the cosigner keys of witnesses the auditor
+trusts, repeatable, or EUCGATE_WITNESS_KEYS) a checkpoint counts only when at least
+--witnesses-required of them cosigned it (default: all), so the log cannot show the
+auditor a history no witness saw. Exit codes: 0 verified, 1 error, 3 refused by the server,
 4 server unavailable, 6 the log failed a check (what and where is printed).
 """
 
@@ -18,8 +21,11 @@ from eucgate_client.tlog import (
     CheckpointError,
     NoteVerifier,
     ProofError,
+    WitnessVerifier,
     open_checkpoint,
+    parse_witness_keys,
     verify_consistency,
+    verify_cosignatures,
     verify_inclusion,
 )
 from rich.console import Console
@@ -36,7 +42,7 @@ from eucgate.cli.connect import (
 )
 from eucgate.cli.output import fail
 from eucgate.cli.render import print_json
-from eucgate.log.export import ExportError, ExportWriter, verify_export
+from eucgate.log.export import ExportError, ExportWriter, Finding, verify_export
 
 audit_app = typer.Typer(
     help="Checkpoints, proofs, export and verification of the audit log.",
@@ -58,6 +64,53 @@ LogKeyOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+WitnessKeyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness-key",
+        envvar="EUCGATE_WITNESS_KEYS",
+        help="a pinned witness cosigner key name+keyid+base64(0x04||key); repeat for each",
+    ),
+]
+WitnessesRequiredOpt = Annotated[
+    int,
+    typer.Option(
+        "--witnesses-required",
+        envvar="EUCGATE_WITNESSES_REQUIRED",
+        help="how many of the --witness-key witnesses must have cosigned (0: all)",
+    ),
+]
+
+
+class WitnessPolicy:
+    """The auditor's k of n pinned witnesses; `check` refuses a checkpoint lacking them."""
+
+    def __init__(self, keys: list[str] | None, required: int) -> None:
+        try:
+            self.witnesses: tuple[WitnessVerifier, ...] = parse_witness_keys(keys or ())
+        except CheckpointError as exc:
+            raise _fail(f"--witness-key: {exc}", 2) from None
+        self.required = required or len(self.witnesses)
+        if required and not self.witnesses:
+            raise _fail("--witnesses-required needs --witness-key", 2)
+        if self.required > len(self.witnesses):
+            raise _fail(
+                f"--witnesses-required {required} is more than the {len(self.witnesses)} keys", 2
+            )
+
+    def __bool__(self) -> bool:
+        return bool(self.witnesses)
+
+    def check(self, checkpoint: Checkpoint) -> list[str]:
+        """The names of the pinned witnesses that cosigned; exits 6 when too few did."""
+        if not self:
+            return []
+        try:
+            return list(verify_cosignatures(checkpoint, self.witnesses, self.required))
+        except CheckpointError as exc:
+            raise _fail(
+                f"checkpoint is not witnessed ({exc.reason}): {exc}", EXIT_LOG_INVALID
+            ) from None
 
 
 def _fail(message: str, code: int) -> typer.Exit:
@@ -88,19 +141,37 @@ def checkpoint(
     key: KeyOpt = None,
     insecure: InsecureOpt = False,
     log_key: LogKeyOpt = None,
+    witness_key: WitnessKeyOpt = None,
+    witnesses_required: WitnessesRequiredOpt = 0,
     output: Annotated[
         Path | None, typer.Option("--out", help="keep the signed checkpoint in this file")
     ] = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Fetch the latest checkpoint; verify it with --log-key; keep it with --out."""
+    """Fetch the latest checkpoint; verify it with --log-key; keep it with --out.
+
+    With --witness-key: the latest checkpoint the witnesses cosigned, and exit 6 unless
+    enough of the pinned ones did."""
     verifier = _verifier(log_key)
+    policy = WitnessPolicy(witness_key, witnesses_required)
+    if policy and verifier is None:
+        raise _fail("--witness-key needs --log-key", 2)
     with Connection(server, ca, cert, key, insecure).open() as channel:
         try:
             response = AuditClient(channel).get_checkpoint()
         except ApiError as exc:
             raise api_failure(exc) from None
+    if policy:
+        if not response.witnessed_checkpoint:
+            raise _fail(
+                "checkpoint is not witnessed (CHECKPOINT_NOT_WITNESSED): the server has no "
+                "checkpoint its witness quorum cosigned yet",
+                EXIT_LOG_INVALID,
+            )
+        response.checkpoint = response.witnessed_checkpoint
+        response.tree_size = response.witnessed_tree_size
     opened = None if verifier is None else _opened(response.checkpoint, verifier)
+    cosigned = [] if opened is None else policy.check(opened)
     if output is not None:
         output.write_text(response.checkpoint)
     if json_output:
@@ -110,6 +181,7 @@ def checkpoint(
                 "checkpoint": response.checkpoint,
                 "tree_size": response.tree_size,
                 "verified": opened is not None,
+                "witnesses": cosigned,
                 "server_verifier_key": response.verifier_key,
             },
         )
@@ -117,6 +189,8 @@ def checkpoint(
     out.print(response.checkpoint, end="", highlight=False, markup=False)
     if opened is not None:
         out.print(f"[green]verified[/] with {verifier}: size {opened.size}", highlight=False)
+        if cosigned:
+            out.print(f"[green]cosigned[/] by {', '.join(cosigned)}", highlight=False)
     else:
         out.print(
             f"[yellow]not verified[/]: pass --log-key (the server states its key as "
@@ -138,14 +212,18 @@ def prove(
     since: Annotated[
         Path | None, typer.Option(help="consistency from this kept checkpoint file")
     ] = None,
+    witness_key: WitnessKeyOpt = None,
+    witnesses_required: WitnessesRequiredOpt = 0,
     json_output: JsonOpt = False,
 ) -> None:
     """Print an inclusion proof (--leaf-index/--decision-id) or a consistency proof
     (--since KEPT_CHECKPOINT) against the latest checkpoint, checked with --log-key;
+    with --witness-key against the latest witnessed one, whose cosignatures must hold;
     exit 0 verified, 6 it does not verify."""
     if sum(x is not None for x in (leaf_index, decision_id, since)) != 1:
         raise _fail("give exactly one of --leaf-index, --decision-id, --since", 2)
     verifier = _verifier(log_key)
+    policy = WitnessPolicy(witness_key, witnesses_required)
     if verifier is None:  # an unchecked proof proves nothing: never print one as if it did
         raise _fail(
             "--log-key (or EUCGATE_LOG_KEY) is required: the proof is checked against the "
@@ -161,9 +239,10 @@ def prove(
     with Connection(server, ca, cert, key, insecure).open() as channel:
         client = AuditClient(channel)
         try:
+            size = _witnessed_size(client) if policy else 0
             if since is not None:
                 first_size = _size_of(kept_note)
-                consistency = client.consistency_proof(first_size)
+                consistency = client.consistency_proof(first_size, size)
                 hashes = list(consistency.hashes)
                 note = consistency.checkpoint
                 result: dict[str, object] = {
@@ -172,7 +251,9 @@ def prove(
                     "second_size": consistency.second_size,
                 }
             else:
-                inclusion = client.inclusion_proof(decision_id=decision_id, leaf_index=leaf_index)
+                inclusion = client.inclusion_proof(
+                    decision_id=decision_id, leaf_index=leaf_index, tree_size=size
+                )
                 hashes = list(inclusion.hashes)
                 note = inclusion.checkpoint
                 result = {
@@ -186,6 +267,7 @@ def prove(
     result["hashes"] = [h.hex() for h in hashes]
     if verifier is not None:
         signed = _opened(note, verifier)
+        result["witnesses"] = policy.check(signed)
         try:
             if since is None:
                 verify_inclusion(
@@ -219,6 +301,10 @@ def export(
     insecure: InsecureOpt = False,
     log_key: LogKeyOpt = None,
     page_size: Annotated[int, typer.Option(help="entries per streamed page")] = 1024,
+    witnessed: Annotated[
+        bool,
+        typer.Option(help="end at the latest checkpoint the witnesses cosigned, with them"),
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Export every entry up to the latest checkpoint as C2SP tlog-tiles, streaming."""
@@ -228,7 +314,13 @@ def export(
     ) as channel:
         client = AuditClient(channel)
         try:
-            note = client.get_checkpoint().checkpoint
+            answer = client.get_checkpoint()
+            note = answer.witnessed_checkpoint if witnessed else answer.checkpoint
+            if not note:
+                raise _fail(
+                    "checkpoint is not witnessed (CHECKPOINT_NOT_WITNESSED): none yet",
+                    EXIT_LOG_INVALID,
+                )
             if verifier is not None:
                 _opened(note, verifier)
             size = _size_of(note)
@@ -253,6 +345,19 @@ def export(
         )
         return
     err.print(f"exported {size} entries to {directory}")
+
+
+def _witnessed_size(client: AuditClient) -> int:
+    """The size of the latest checkpoint the server's witness quorum cosigned; exits 6
+    when there is none yet. Its cosignatures are checked on the proof's checkpoint."""
+    size = client.get_checkpoint().witnessed_tree_size
+    if size <= 0:
+        raise _fail(
+            "checkpoint is not witnessed (CHECKPOINT_NOT_WITNESSED): the server has no "
+            "checkpoint its witness quorum cosigned yet",
+            EXIT_LOG_INVALID,
+        )
+    return size
 
 
 def _size_of(note: str) -> int:
@@ -281,13 +386,18 @@ def verify(
     since: Annotated[
         Path | None, typer.Option(help="a checkpoint kept earlier: the log must extend it")
     ] = None,
+    witness_key: WitnessKeyOpt = None,
+    witnesses_required: WitnessesRequiredOpt = 0,
     json_output: JsonOpt = False,
 ) -> None:
-    """Recompute the root from every entry and check signature, consistency and digests.
+    """Recompute the root from every entry and check signature, consistency and digests;
+    with --witness-key, that enough pinned witnesses cosigned the export's checkpoint
+    (export it with --witnessed).
 
     Exits 0 when everything verifies, 6 with the first bad index and reason otherwise.
     """
     verifier = _verifier(log_key)
+    policy = WitnessPolicy(witness_key, witnesses_required)
     if verifier is None:
         raise _fail("--log-key (or EUCGATE_LOG_KEY) is required to verify", 2)
     try:
@@ -303,11 +413,16 @@ def verify(
             progress=lambda done: progress.update(task, completed=done),
         )
     finding = result.finding
+    if finding is None and result.checkpoint is not None and policy:
+        try:
+            verify_cosignatures(result.checkpoint, policy.witnesses, policy.required)
+        except CheckpointError as exc:
+            finding = Finding(-1, exc.reason, str(exc))
     if json_output:
         print_json(
             out,
             {
-                "ok": result.ok,
+                "ok": finding is None,
                 "tree_size": None if result.checkpoint is None else result.checkpoint.size,
                 "entries_checked": result.entries,
                 "finding": None

@@ -12,6 +12,7 @@ auditors pin; `serve` answers add-checkpoint until SIGTERM or SIGINT.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from pathlib import Path
@@ -103,10 +104,13 @@ def serve(
         httpd, thread = start_witness((host, int(port)), Witness(cosigner, logs, state))
     except OSError as exc:
         raise fail(f"cannot listen on {listen}: {exc}", 1) from None
-    print_json(
-        out,
-        {"event": "witness_serving", "port": httpd.port, "verifier_key": str(cosigner.verifier)},
-    )
+    # One line on stdout, so a supervisor (or a test) can read the port it bound.
+    serving = {
+        "event": "witness_serving",
+        "port": httpd.port,
+        "verifier_key": str(cosigner.verifier),
+    }
+    print(json.dumps(serving), flush=True)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         threading.Thread(target=httpd.shutdown).start()
