@@ -89,7 +89,8 @@ class Metrics:
         )
         self.ready = Gauge(
             "eucgate_ready",
-            "1 while the server reports SERVING (store reachable, not shutting down), else 0.",
+            "1 while the server reports SERVING (a write could commit now, not shutting "
+            "down), else 0.",
             registry=self.registry,
         )
         self.insecure = Gauge(

@@ -135,6 +135,13 @@ def test_sixteen_watch_streams_do_not_starve_submissions(
             assert refused.metadata["max_streams"] == "4"
             assert refused.retry_seconds is not None
             assert refused.retry_seconds > 0
+        # Every streaming method counts against the same caps: a Replay too.
+        replay = audit_service_pb2_grpc.AuditServiceStub(channel).Replay(
+            audit_service_pb2.ReplayRequest(), timeout=UNARY_DEADLINE
+        )
+        with pytest.raises(grpc.RpcError) as capped:
+            next(replay)
+        assert refusal(capped.value).reason == "REQUEST_STREAM_LIMIT"
         # A stream that ends gives its slot back.
         watches.close()
         eventually(lambda: server.admission.streams.open(caller="anonymous") == 0)

@@ -442,7 +442,10 @@ Behaviour = Callable[[Any, grpc.ServicerContext], Any]
 
 
 class AccessInterceptor(ServerInterceptorBase):
-    """Refuses every call the table does not allow, before any servicer code runs."""
+    """Refuses every call the table does not allow, before any servicer code runs; then
+    a request body that did not decode (an `Undecodable` from the `tolerant`
+    deserializer it installs) as INVALID_ARGUMENT REQUEST_UNDECODABLE, so a stranger
+    learns nothing from how its bytes parse."""
 
     def __init__(self, access: Access) -> None:
         self._access = access
