@@ -89,6 +89,7 @@ def _serve_replica(directory: Path, store: str, port_file: Path) -> int:
         bundle_path=directory / "bundle.dsse.json",
         policy_admin_keys=[directory / "policy-admin" / "policy-admin.pub.pem"],
         service_key_path=directory / "pki" / "service.key.pem",
+        init_store=True,
         insecure=True,
     )
     configure_logging(settings.log_level, json=settings.log_json)

@@ -192,6 +192,7 @@ def _serve_eucgate(directory: Path, port_file: Path) -> int:
         bundle_path=directory / "bundle.dsse.json",
         policy_admin_keys=[directory / "policy-admin" / "policy-admin.pub.pem"],
         service_key_path=directory / "pki" / "service.key.pem",
+        init_store=True,
         **transport,
     )
     # As `eucgate serve` does: JSON log lines per request are part of the real cost.

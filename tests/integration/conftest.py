@@ -84,6 +84,7 @@ class Env:
                 "policy_admin_keys": [self.admin_public_key],
                 "service_key_path": self.pki.service_key,
                 "insecure": "access_path" not in overrides,
+                "init_store": True,  # every test server starts on a fresh store
                 **overrides,
             },
         )

@@ -35,6 +35,7 @@ class Replica:
             "--service-key",
             str(env.pki.service_key),
             "--insecure",
+            "--init-store",
         ]
         self._store = store
         self.proc: subprocess.Popen[str] | None = None

@@ -68,6 +68,7 @@ def server(
             policy_admin_keys=[env.admin_public_key],
             service_key_path=env.pki.service_key,
             insecure=True,
+            init_store=True,
         )
     )
     yield running

@@ -253,6 +253,7 @@ def server(openssl_pki: Path, env: Env) -> Iterator[RunningServer]:
             policy_admin_keys=[env.admin_public_key],
             service_key_path=env.pki.service_key,
             insecure=True,
+            init_store=True,
         )
     )
     yield running

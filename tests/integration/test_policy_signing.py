@@ -118,6 +118,7 @@ def test_keygen_writes_a_signed_bundle_the_server_starts_on(tmp_path: Path) -> N
             policy_admin_keys=[keys / "policy-admin.pub.pem"],
             service_key_path=keys / "service.key.pem",
             insecure=True,
+            init_store=True,
         )
     )
     try:

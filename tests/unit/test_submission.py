@@ -71,4 +71,4 @@ def test_certificate_errors_pass_through() -> None:
     err = _refused(_envelope(b"\xff\xff", payload_type=PAYLOAD_TYPE_PROTO))
     assert err.reason == "PAYLOAD_INVALID_PROTOBUF"
     err = _refused(_envelope(b"{}", payload_type="text/plain"))
-    assert (err.reason, err.field) == ("PAYLOAD_TYPE_UNSUPPORTED", "payloadType")
+    assert (err.reason, err.field) == ("PAYLOAD_TYPE_UNSUPPORTED", "envelope.payload_type")

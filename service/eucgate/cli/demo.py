@@ -153,6 +153,7 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
             tls_cert_path=tls.server_cert,
             tls_key_path=tls.server_key,
             access_path=tls.access_file,
+            init_store=True,  # the demo's store is new each time
         )
         running = start_server(settings)
         public_key = load_service_public_key((service_key.parent / "service.pub.pem").read_bytes())

@@ -31,12 +31,15 @@ def open_store(
     location: str | Path,
     signer: CheckpointSigner | None = None,
     pool: PoolSettings | None = None,
+    *,
+    create: bool = True,
 ) -> Store:
     """The store at `location`: a postgresql:// URL (shared by replicas; `pool` applies),
-    else the path of a SQLite file. Raises StoreError as the store's `open` does."""
+    else the path of a SQLite file. Without `create`, one that does not exist yet is
+    refused. Raises StoreError as the store's `open` does."""
     if isinstance(location, str) and is_postgresql(location):
-        return PostgresStore.open(location, signer, pool)
-    return SqliteStore.open(Path(location), signer)
+        return PostgresStore.open(location, signer, pool, create=create)
+    return SqliteStore.open(Path(location), signer, create=create)
 
 
 __all__ = [

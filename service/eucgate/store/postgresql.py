@@ -376,30 +376,37 @@ class PoolSettings:
     connect_timeout_s: float = 5.0  # to open a connection, and to wait for a free one
 
 
-def migrate(url: str, settings: PoolSettings | None = None) -> int:
+def migrate(url: str, settings: PoolSettings | None = None, *, create: bool = True) -> int:
     """Apply every migration the database at `url` lacks; returns the version it is at.
 
     Idempotent, and safe when several replicas run it at once (an advisory lock orders
-    them). Raises StoreError if the database cannot be reached, or holds a version newer
-    than this release understands.
+    them). Without `create`, a database that holds no eucgate store yet is refused
+    rather than made a new, empty log. Raises StoreError if the database cannot be
+    reached, holds no store (without `create`), or holds a version newer than this
+    release understands.
     """
     settings = settings or PoolSettings()
     try:
         with psycopg.connect(
             url, autocommit=True, connect_timeout=max(1, round(settings.connect_timeout_s))
         ) as conn:
-            return _migrate(conn)
+            return _migrate(conn, create)
     except psycopg.Error as exc:
         raise StoreError(f"cannot migrate the store: {_describe(exc)}") from exc
 
 
-def _migrate(conn: psycopg.Connection[Any]) -> int:
+def _migrate(conn: psycopg.Connection[Any], create: bool) -> int:
     with conn.transaction():
         conn.execute(LOCK_MIGRATIONS, (MIGRATION_LOCK_KEY,))
         conn.execute(CREATE_SCHEMA_VERSION)
         conn.execute(INSERT_SCHEMA_VERSION_ZERO)
         row = conn.execute(SELECT_SCHEMA_VERSION).fetchone()
         found = int(row[0]) if row is not None else 0
+        if found == 0 and not create:
+            raise StoreError(
+                "the database holds no eucgate store: create one with `eucgate db init` "
+                "(or start with --init-store), or point the store URL at the existing one"
+            )
         if found > SCHEMA_VERSION:
             raise StoreError(
                 f"store schema version {found} is newer than this eucgate understands"
@@ -431,9 +438,18 @@ class PostgresStore(Store):
         self._tree = CompactRange()  # the tree as this replica last committed or read it
         self._writer = BatchWriter(self._sequence_batch, "the store is closed")
         self._checkpoint: StoredCheckpoint | None = None
-        if signer is not None:
-            with self._connection() as conn:
-                size, root = conn.execute(SELECT_TREE_STATE).fetchone() or (0, EMPTY_ROOT)
+        with self._connection() as conn:
+            size, root = conn.execute(SELECT_TREE_STATE).fetchone() or (0, EMPTY_ROOT)
+            stored = conn.execute(SELECT_CHECKPOINT).fetchone()
+            if stored is not None and int(stored[0]) > int(size):
+                # The log signed more than the database holds: it was rolled back or
+                # replaced. Signing on would fork the log.
+                raise StoreError(
+                    f"the log signed a checkpoint of size {stored[0]} but the database "
+                    f"holds {size} leaves: it was rolled back or replaced; restore the "
+                    "database that signed it"
+                )
+            if signer is not None:
                 self._checkpoint = self._publish_checkpoint(conn, int(size), bytes(root))
         self._writer.start()
 
@@ -443,16 +459,19 @@ class PostgresStore(Store):
         url: str,
         signer: CheckpointSigner | None = None,
         settings: PoolSettings | None = None,
+        *,
+        create: bool = True,
     ) -> PostgresStore:
         """Connect to the database at `url` (a libpq URL or conninfo string), apply any
         missing migrations, and start this replica's writer.
 
         With `signer`, a checkpoint is signed after every commit (and at open, if the
         stored one is older than the tree). Raises StoreError if the database cannot be
-        reached within the connect timeout or its schema is newer than this release.
+        reached within the connect timeout, holds no store and `create` is off, its
+        stored checkpoint is ahead of its tree, or its schema is newer than this release.
         """
         settings = settings or PoolSettings()
-        migrate(url, settings)
+        migrate(url, settings, create=create)
         timeout = f"{settings.statement_timeout_ms}ms"
 
         def configure(conn: psycopg.Connection[Any]) -> None:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import fcntl
 import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from eucgate_client.tlog import EMPTY_ROOT, CompactRange, leaf_hash
 
@@ -78,6 +79,9 @@ from eucgate.store.writer import (
 # understand.
 SCHEMA_VERSION = 6
 MIGRATABLE_VERSIONS = (1, 2, 3, 4, 5)
+
+# The store's file name in a data directory.
+SQLITE_FILE = "eucgate.db"
 
 # How long a connection waits for another process's lock before failing (milliseconds).
 BUSY_TIMEOUT_MS = 10_000
@@ -279,6 +283,8 @@ PRAGMA_SYNCHRONOUS_FULL = "PRAGMA synchronous = FULL"  # fsync the WAL at every 
 PRAGMA_SYNCHRONOUS_NORMAL = "PRAGMA synchronous = NORMAL"
 PRAGMA_FOREIGN_KEYS = "PRAGMA foreign_keys = ON"
 PRAGMA_QUERY_ONLY = "PRAGMA query_only = ON"
+# Bounded damage check at open: stops at the first 10 problems it finds.
+PRAGMA_QUICK_CHECK = "PRAGMA quick_check(10)"
 
 # --- Writes (writer thread only) ------------------------------------------------------
 
@@ -385,12 +391,16 @@ class SqliteStore(Store):
         path: Path,
         writer: sqlite3.Connection,
         signer: CheckpointSigner | None = None,
+        lock: _FileLock | None = None,
     ) -> None:
-        """Use `open`; this takes over a writer connection whose schema was checked."""
+        """Use `open`; this takes over a writer connection whose schema was checked, and
+        the lock that keeps other processes off the file (released at close)."""
         self._path = path
         self._writer_conn = writer
         self._signer = signer
+        self._lock = lock
         self._tree = _load_tree(writer)
+        _check_checkpoint_behind_tree(writer, path, self._tree.size)
         self._checkpoint: StoredCheckpoint | None = None
         if signer is not None:
             self._checkpoint = self._publish_checkpoint(writer)
@@ -401,30 +411,48 @@ class SqliteStore(Store):
         self._writer.start()
 
     @classmethod
-    def open(cls, path: Path, signer: CheckpointSigner | None = None) -> SqliteStore:
-        """Open (creating if absent) the store at `path`.
+    def open(
+        cls, path: Path, signer: CheckpointSigner | None = None, *, create: bool = True
+    ) -> SqliteStore:
+        """Open the store at `path`; with `create`, make a new one if there is none.
 
-        With `signer`, a checkpoint is signed after every commit (and at open, if the
-        stored one is older than the tree). Older files are migrated (see
-        _ensure_schema). Raises StoreError if the file cannot be opened, is not an
-        eucgate store, WAL mode cannot be enabled, or it was written with another
-        schema version.
+        The system of record never starts over by itself: without `create`, a missing or
+        empty file is refused (the server passes `init_store`). The file is locked for
+        this process (a second server on it is refused, not run beside it), checked for
+        damage (`PRAGMA quick_check`) and migrated if older (see _ensure_schema). With
+        `signer`, a checkpoint is signed after every commit (and at open, if the stored
+        one is older than the tree). Raises StoreError, saying what to do, if there is no
+        store, another process holds it, it is damaged or not an eucgate store, its
+        stored checkpoint is ahead of its tree, WAL mode cannot be enabled, or it was
+        written with another schema version.
         """
+        if not create and (not path.is_file() or path.stat().st_size == 0):
+            raise StoreError(
+                f"{path}: there is no store here; create one with `eucgate db init` (or "
+                "start with --init-store), or point data_dir at the existing store"
+            )
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = _connect(path)
+        lock = _FileLock.take(path)
+        conn = None
         try:
+            conn = _connect(path)
             mode = conn.execute(PRAGMA_JOURNAL_WAL).fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
             conn.execute(PRAGMA_SYNCHRONOUS_FULL)
             conn.execute(PRAGMA_FOREIGN_KEYS)
+            _check_integrity(conn, path)
             _ensure_schema(conn, path)
-            return cls(path, conn, signer)
+            return cls(path, conn, signer, lock)
         except sqlite3.Error as exc:
-            conn.close()
+            if conn is not None:
+                conn.close()
+            lock.release()
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
-        except StoreError:
-            conn.close()
+        except BaseException:
+            if conn is not None:
+                conn.close()
+            lock.release()
             raise
 
     # --- Writes: queued for the writer, which commits them in batches ------------------
@@ -626,6 +654,8 @@ class SqliteStore(Store):
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        if self._lock is not None:
+            self._lock.release()
 
     # --- Observability --------------------------------------------------------------
 
@@ -667,6 +697,63 @@ class SqliteStore(Store):
                         self._idle.append(conn)
                 if not keep:
                     conn.close()
+
+
+class _FileLock:
+    """An exclusive lock on `<store>.lock`, held while a process has the store open:
+    two processes writing one SQLite log would fork its leaf indices."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle: IO[bytes] | None = handle
+
+    @classmethod
+    def take(cls, path: Path) -> _FileLock:
+        """Raises StoreError if another process (or store object) holds the store."""
+        lock_path = path.with_name(path.name + ".lock")
+        handle = lock_path.open("ab")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise StoreError(
+                f"{path}: another eucgate process has this store open ({lock_path} is "
+                "locked); stop it first, or give this one its own data_dir"
+            ) from exc
+        return cls(handle)
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    """Refuse a damaged file at open rather than fail later on reads. Raises StoreError."""
+    try:
+        problems = [str(row[0]) for row in conn.execute(PRAGMA_QUICK_CHECK).fetchall()]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"{path}: the store is damaged or not an SQLite file ({exc}); restore it from "
+            "a backup, and check it against an audit export with `eucgate audit verify`"
+        ) from exc
+    if problems != ["ok"]:
+        raise StoreError(
+            f"{path}: the store is damaged ({'; '.join(problems[:3])}); restore it from a "
+            "backup, and check it against an audit export with `eucgate audit verify`"
+        )
+
+
+def _check_checkpoint_behind_tree(conn: sqlite3.Connection, path: Path, size: int) -> None:
+    """A stored checkpoint larger than the tree means the tree was rolled back or
+    replaced under a log that already signed more: refuse rather than sign a fork."""
+    row = conn.execute(SELECT_CHECKPOINT).fetchone()
+    if row is not None and int(row[0]) > size:
+        raise StoreError(
+            f"{path}: the log signed a checkpoint of size {row[0]} but the store holds "
+            f"{size} leaves: it was rolled back or replaced; restore the store that "
+            "signed it"
+        )
 
 
 def _connect(path: Path) -> sqlite3.Connection:
