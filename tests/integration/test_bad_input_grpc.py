@@ -4,7 +4,8 @@ Over real gRPC, on SQLite and PostgreSQL: request bodies that are not protobuf (
 truncated, a request_id that is not UTF-8) on unary, server-streaming and bidirectional
 methods; a page token of 100,000 nested brackets; timestamps outside Timestamp's range
 in ListDecisions filters; a NUL in a registration, in an EUC and in a filter, which
-must get the same answer from both stores.
+must get the same answer from both stores; control characters in a what-if Replay's
+candidate bundle.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from eucgate.api.server import RunningServer, start_server
 from eucgate.tlsfiles import issue_client
 from eucgate_client.client import ApiError, CertificateClient, api_error
 from eucgate_client.v1 import (
+    audit_service_pb2,
+    audit_service_pb2_grpc,
     certificate_pb2,
     certificate_service_pb2,
     certificate_service_pb2_grpc,
@@ -246,3 +249,23 @@ def test_a_nul_in_a_registration_filter_gets_the_same_answer_on_both_stores(
         "IMPORTER_REGISTRATION_INVALID",
     )
     assert "importer_registration" in error.field_violations
+
+
+def test_a_control_character_in_a_candidate_bundle_is_invalid_argument(
+    env: Env, channel: grpc.Channel
+) -> None:
+    # Before: UNKNOWN (a yaml.ReaderError escaping the Replay stream).
+    client = CertificateClient(channel, timeout=TIMEOUT)
+    client.submit(env.sign(samples.certificate(datetime.now(UTC))), request_id="one")
+    stub = audit_service_pb2_grpc.AuditServiceStub(channel)
+    for candidate in (b"rules: \x01", b"\x00", b"\xff\xfe not UTF-8"):
+        replay = stub.Replay(
+            audit_service_pb2.ReplayRequest(candidate_bundle=candidate), timeout=TIMEOUT
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            list(replay)
+        error = api_error(refused.value)
+        assert (error.code, error.reason) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "REPLAY_CANDIDATE_INVALID",
+        ), candidate
