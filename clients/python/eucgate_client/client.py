@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -109,6 +109,25 @@ def open_channel(
     return grpc.secure_channel(target, credentials, options=[*options, *overrides])
 
 
+T = TypeVar("T")
+
+
+def _call(invoke: Callable[[], T]) -> T:
+    """Run one RPC; a failed call becomes ApiError with the service's reason code."""
+    try:
+        return invoke()
+    except grpc.RpcError as exc:
+        raise api_error(exc) from None
+
+
+def _stream(invoke: Callable[[], Iterable[T]]) -> Iterator[T]:
+    """A streaming RPC's messages; a failure, before or during, becomes ApiError."""
+    try:
+        yield from invoke()
+    except grpc.RpcError as exc:
+        raise api_error(exc) from None
+
+
 def _ts(value: datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None
@@ -191,12 +210,11 @@ class CertificateClient:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def get_decision(self, decision_id: str) -> svc_pb2.GetDecisionResponse:
-        try:
-            response: svc_pb2.GetDecisionResponse = self._stub.GetDecision(
+        response: svc_pb2.GetDecisionResponse = _call(
+            lambda: self._stub.GetDecision(
                 svc_pb2.GetDecisionRequest(decision_id=decision_id), timeout=self._timeout
             )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        )
         return response
 
     def list_decisions(
@@ -219,12 +237,9 @@ class CertificateClient:
         )
         seen = 0
         while True:
-            try:
-                page: svc_pb2.ListDecisionsResponse = self._stub.ListDecisions(
-                    request, timeout=self._timeout
-                )
-            except grpc.RpcError as exc:
-                raise api_error(exc) from None
+            page: svc_pb2.ListDecisionsResponse = _call(
+                lambda: self._stub.ListDecisions(request, timeout=self._timeout)
+            )
             for decision in page.decisions:
                 if limit is not None and seen >= limit:
                     return
@@ -246,12 +261,11 @@ class AuditClient:
         self._timeout = timeout
 
     def get_checkpoint(self) -> audit_pb2.GetCheckpointResponse:
-        try:
-            response: audit_pb2.GetCheckpointResponse = self._stub.GetCheckpoint(
+        response: audit_pb2.GetCheckpointResponse = _call(
+            lambda: self._stub.GetCheckpoint(
                 audit_pb2.GetCheckpointRequest(), timeout=self._timeout
             )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        )
         return response
 
     def inclusion_proof(
@@ -267,27 +281,23 @@ class AuditClient:
             request.decision_id = decision_id
         if leaf_index is not None:
             request.leaf_index = leaf_index
-        try:
-            response: audit_pb2.GetInclusionProofResponse = self._stub.GetInclusionProof(
-                request, timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        response: audit_pb2.GetInclusionProofResponse = _call(
+            lambda: self._stub.GetInclusionProof(request, timeout=self._timeout)
+        )
         return response
 
     def consistency_proof(
         self, first_size: int, second_size: int = 0
     ) -> audit_pb2.GetConsistencyProofResponse:
         """The proof that the tree of second_size (0 = latest) extends first_size's."""
-        try:
-            response: audit_pb2.GetConsistencyProofResponse = self._stub.GetConsistencyProof(
+        response: audit_pb2.GetConsistencyProofResponse = _call(
+            lambda: self._stub.GetConsistencyProof(
                 audit_pb2.GetConsistencyProofRequest(
                     first_size=first_size, second_size=second_size
                 ),
                 timeout=self._timeout,
             )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        )
         return response
 
     def stream_entries(
@@ -302,10 +312,7 @@ class AuditClient:
         request = audit_pb2.StreamEntriesRequest(
             start_index=start_index, limit=limit, page_size=page_size
         )
-        try:
-            yield from self._stub.StreamEntries(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        yield from _stream(lambda: self._stub.StreamEntries(request, timeout=timeout))
 
     def replay(
         self,
@@ -328,10 +335,7 @@ class AuditClient:
             candidate_bundle=candidate_bundle,
             keep_going=keep_going,
         )
-        try:
-            yield from self._stub.Replay(request, timeout=timeout)
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        yield from _stream(lambda: self._stub.Replay(request, timeout=timeout))
 
 
 class LicenceClient:
@@ -347,15 +351,14 @@ class LicenceClient:
     def balance(
         self, licence_number: str, control_code: str = ""
     ) -> licence_pb2.GetLicenceBalanceResponse:
-        try:
-            response: licence_pb2.GetLicenceBalanceResponse = self._stub.GetLicenceBalance(
+        response: licence_pb2.GetLicenceBalanceResponse = _call(
+            lambda: self._stub.GetLicenceBalance(
                 licence_pb2.GetLicenceBalanceRequest(
                     licence_number=licence_number, control_code=control_code
                 ),
                 timeout=self._timeout,
             )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        )
         return response
 
     def record_shipment(
@@ -373,12 +376,9 @@ class LicenceClient:
             control_code=control_code,
             quantity=certificate_pb2.Quantity(value=quantity, unit=unit),
         )
-        try:
-            response: licence_pb2.RecordShipmentResponse = self._stub.RecordShipment(
-                request, timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        response: licence_pb2.RecordShipmentResponse = _call(
+            lambda: self._stub.RecordShipment(request, timeout=self._timeout)
+        )
         return response
 
 
@@ -391,12 +391,9 @@ class PolicyClient:
 
     def active(self) -> policy_pb2.GetBundleResponse:
         """The bundle new decisions are made under (digest, name, when it was loaded)."""
-        try:
-            response: policy_pb2.GetBundleResponse = self._stub.GetBundle(
-                policy_pb2.GetBundleRequest(), timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        response: policy_pb2.GetBundleResponse = _call(
+            lambda: self._stub.GetBundle(policy_pb2.GetBundleRequest(), timeout=self._timeout)
+        )
         return response
 
     def bundle(
@@ -405,23 +402,19 @@ class PolicyClient:
         """A bundle the service has used, by digest ("" for the active one); with
         `include_content`, its canonical JSON and (when held) signed envelope. The
         bytes are unverified: check that SHA-256(canonical_bundle) is the digest."""
-        try:
-            response: policy_pb2.GetBundleResponse = self._stub.GetBundle(
+        response: policy_pb2.GetBundleResponse = _call(
+            lambda: self._stub.GetBundle(
                 policy_pb2.GetBundleRequest(digest=digest, include_content=include_content),
                 timeout=self._timeout,
             )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        )
         return response
 
     def reload(self) -> policy_pb2.ReloadBundleResponse:
         """Make the service re-read its configured bundle file (policy-admin role)."""
-        try:
-            response: policy_pb2.ReloadBundleResponse = self._stub.ReloadBundle(
-                policy_pb2.ReloadBundleRequest(), timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        response: policy_pb2.ReloadBundleResponse = _call(
+            lambda: self._stub.ReloadBundle(policy_pb2.ReloadBundleRequest(), timeout=self._timeout)
+        )
         return response
 
 
@@ -441,12 +434,9 @@ class ReviewClient:
         )
         seen = 0
         while True:
-            try:
-                page: review_pb2.ListReferralsResponse = self._stub.ListReferrals(
-                    request, timeout=self._timeout
-                )
-            except grpc.RpcError as exc:
-                raise api_error(exc) from None
+            page: review_pb2.ListReferralsResponse = _call(
+                lambda: self._stub.ListReferrals(request, timeout=self._timeout)
+            )
             for referral in page.referrals:
                 if limit is not None and seen >= limit:
                     return
@@ -465,10 +455,7 @@ class ReviewClient:
             verdict=review_pb2.VERDICT_APPROVE if approve else review_pb2.VERDICT_REJECT,
             reason=reason,
         )
-        try:
-            response: review_pb2.ResolveReferralResponse = self._stub.ResolveReferral(
-                request, timeout=self._timeout
-            )
-        except grpc.RpcError as exc:
-            raise api_error(exc) from None
+        response: review_pb2.ResolveReferralResponse = _call(
+            lambda: self._stub.ResolveReferral(request, timeout=self._timeout)
+        )
         return response

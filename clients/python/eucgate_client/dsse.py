@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eucgate_client import strictjson
+from eucgate_client.errors import VerificationError
 from eucgate_client.v1 import envelope_pb2
 
 X509_CHAIN_KIND = "application/vnd.eucgate.x509-chain.v1"
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(VerificationError, ValueError):
     """An envelope that is not well-formed DSSE; `reason` is a stable code, `field` a path."""
 
     def __init__(self, reason: str, message: str, field: str = "") -> None:
-        super().__init__(message)
-        self.reason = reason
+        super().__init__(reason, message)
         self.field = field
 
 

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from google.protobuf import json_format
 
 from eucgate_client.dsse import Envelope, EnvelopeError
+from eucgate_client.errors import VerificationError
 from eucgate_client.v1 import decision_pb2, envelope_pb2
 
 ReceiptLike = decision_pb2.Receipt | Envelope | Mapping[str, Any]
@@ -26,7 +27,7 @@ RECEIPT_PAYLOAD_TYPE = "application/vnd.eucgate.receipt.v1+json"
 RECEIPT_VERSION = 1
 
 
-class ReceiptError(Exception):
+class ReceiptError(VerificationError):
     """A receipt that does not verify; `reason` is a stable code.
 
     RECEIPT_KEY_INVALID (the service key is not an Ed25519 public key),
@@ -35,10 +36,6 @@ class ReceiptError(Exception):
     RECEIPT_KEYID_MISMATCH (signed by another key), RECEIPT_SIGNATURE_INVALID,
     RECEIPT_PAYLOAD_INVALID (not a JSON object of a known version).
     """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def load_service_public_key(pem: bytes) -> Ed25519PublicKey:

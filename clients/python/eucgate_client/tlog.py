@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from eucgate_client.errors import VerificationError
 from eucgate_client.receipt import ReceiptError, receipt_from_json, verify_receipt
 from eucgate_client.v1 import decision_pb2
 
@@ -50,19 +51,15 @@ MAX_SIGNATURES = 100  # signed-note: verifiers may refuse notes with more
 RECEIPT_LEAF_HASH_KEY = "log_leaf_hash"
 
 
-class ProofError(Exception):
+class ProofError(VerificationError):
     """A proof that does not verify; `reason` is a stable code.
 
     PROOF_MALFORMED (a hash is not 32 bytes, or sizes/index out of range),
     PROOF_INCLUSION_INVALID, PROOF_CONSISTENCY_INVALID.
     """
 
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
-
-class CheckpointError(Exception):
+class CheckpointError(VerificationError):
     """A checkpoint or signed note that cannot be trusted; `reason` is a stable code.
 
     CHECKPOINT_KEY_INVALID (the verifier key string is malformed),
@@ -75,10 +72,6 @@ class CheckpointError(Exception):
     CHECKPOINT_COSIGNATURE_INVALID (a pinned witness's cosignature does not verify),
     CHECKPOINT_NOT_WITNESSED (fewer than k pinned witnesses cosigned the checkpoint).
     """
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 # --- RFC 9162 hashing ---------------------------------------------------------------

@@ -24,9 +24,11 @@ a file.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import itertools
+import math
 import operator
 import re
 from collections import Counter, defaultdict
@@ -98,6 +100,10 @@ def _shown(form: ComparableName) -> str:
     marks = " | " + " ".join(form.distinguishing) if form.distinguishing else ""
     return form.text + marks + (" + " + " ".join(form.generic) if form.generic else "")
 
+
+# Listed names this short (compact form, in letters) are scored against every screened
+# name that could reach refer_at against them, key or no key.
+SHORT_NAME = 7
 
 # One name whose words all sound like words of the other ("Vladimir Putin" in "Putin,
 # Vladimir Vladimirovich") scores this: the grey zone, where a person decides.
@@ -263,7 +269,7 @@ _LETTER_RUNS = re.compile(r"[a-z]{3,}")
 def _token_keys(token: str) -> frozenset[str]:
     """Keys of one token: itself; its 4-letter prefix, consonant skeleton ("kexin" meets
     "kaixin") and the token with any one letter left out (one inserted, dropped or
-    changed letter still meets its original); its 6-letter suffix ("innovotech" meets
+    changed letter still meets its original); every 6-letter window ("innovotech" meets
     "novotech"); its phonetic key (names that sound alike share one); the letters beside
     digits ("l3harris" meets "harris")."""
     keys = {token, "-" + token}
@@ -271,7 +277,9 @@ def _token_keys(token: str) -> frozenset[str]:
         keys.update(("^" + token[:4], "~" + token.translate(_VOWELS)))
         keys.update("-" + token[:i] + token[i + 1 :] for i in range(len(token)))
     if len(token) >= 6:
-        keys.add("$" + token[-6:])
+        # Every 6-letter window: a syllable moved from one end to the other
+        # ("anchenbaoan" / "ananchenbao", 0.82) leaves the middle in place.
+        keys.update("=" + token[i : i + 6] for i in range(len(token) - 5))
     keys.add("#" + _sound(token))
     if not token.isalpha():
         keys.update(_LETTER_RUNS.findall(token))
@@ -279,17 +287,15 @@ def _token_keys(token: str) -> frozenset[str]:
 
 
 def _blocking_keys(form: ComparableName) -> set[str]:
-    """Keys an index files a comparable name under: its tokens' keys, the joins of
-    adjacent tokens and the compact form ("hua wei" meets "huawei"). A blank name has
-    none: it matches nothing."""
+    """Keys an index files a comparable name under: the keys of its tokens, of the joins
+    of adjacent tokens and of its compact form, each treated as a token ("hua wei" meets
+    "huawei", and "aanbao" meets "an bao"). A blank name has none: it matches nothing."""
     if form.blank:
         return set()
     tokens = form.tokens
     keys: set[str] = set()
-    for token in tokens:
+    for token in {*tokens, form.compact, *(a + b for a, b in itertools.pairwise(tokens))}:
         keys |= _token_keys(token)
-    keys.add(form.compact)
-    keys.update(a + b for a, b in itertools.pairwise(tokens))
     return keys
 
 
@@ -539,6 +545,13 @@ class Screener:
                         for key in _blocking_keys(form):
                             postings[key].append(name_id)
         self._postings = dict(postings)
+        # Short names, by the length of each string the spelled score compares: the
+        # lengths sorted, and the ids in the same order.
+        short = [i for i, c in enumerate(self._compacts) if len(c) <= SHORT_NAME]
+        self._short: dict[str, tuple[list[int], list[int]]] = {}
+        for which, strings in (("text", self._texts), ("compact", self._compacts)):
+            ordered = sorted((len(strings[i]), i) for i in short)
+            self._short[which] = ([n for n, _ in ordered], [i for _, i in ordered])
 
     def __eq__(self, other: object) -> bool:
         # Two screeners built from the same lists and thresholds screen alike, so a
@@ -578,7 +591,7 @@ class Screener:
                 continue
             ids = list(range(len(self._forms))) if exhaustive else self._candidates_of(form)
             query = _scored(form)
-            for name_id in self._hits(query, ids, cutoff):
+            for name_id in self._hits(query, ids, cutoff, exhaustive=exhaustive):
                 if not self._entries[self._owner[name_id]].in_force(today):
                     continue
                 comparison = _compare_scored(query, self._forms[name_id])
@@ -596,36 +609,56 @@ class Screener:
             ]
         ]
 
-    def _hits(self, query: _Scored, ids: list[int], cutoff: float) -> set[int]:
+    def _hits(
+        self, query: _Scored, ids: list[int], cutoff: float, *, exhaustive: bool = False
+    ) -> set[int]:
         """Ids among `ids` that may score `cutoff` (0..100) or more: batched passes (C
         loops) over each string the scorer compares; each hit is then scored exactly
-        by `_compare_scored`, as `compare_names` scores it."""
-        if not ids:
-            return set()
-        gather = operator.itemgetter(*ids) if len(ids) > 1 else lambda xs: (xs[ids[0]],)
-        texts, compacts, sounds = gather(self._texts), gather(self._compacts), gather(self._sounds)
-        hits: set[int] = set()
-        for text, choices in (
-            (query.text, texts),
-            (query.compact, compacts),
-            (query.sounds, sounds),
-        ):
-            found = process.extract(
-                text, choices, scorer=fuzz.ratio, processor=None, score_cutoff=cutoff, limit=None
-            )
-            hits.update(ids[position] for _, _, position in found)
-        if cutoff <= CONTAINED_SCORE * 100:
-            hits.update(self._containing(query))
-        return hits
-
-    def _containing(self, query: _Scored) -> list[int]:
-        """Ids of the names whose distinct sound keys all are the query's, or contain all
-        of the query's: counted over the postings of the query's sound keys."""
+        by `_compare_scored`, as `compare_names` scores it. Sounds count only with a
+        shared sound key, so they are compared with the names filed under the query's
+        sound keys (every name, when `exhaustive`)."""
         keys = set(query.sounds.split())
         shared: Counter[int] = Counter()
         for key in keys:
             shared.update(self._postings.get("#" + key, ()))
-        return [i for i, n in shared.items() if n in {len(keys), self._sound_count[i]}]
+        sounding = ids if exhaustive else list(shared)
+        text_ids = ids if exhaustive else self._with_short(ids, "text", len(query.text), cutoff)
+        compact_ids = (
+            ids if exhaustive else self._with_short(ids, "compact", len(query.compact), cutoff)
+        )
+        hits: set[int] = set()
+        for text, choices, among in (
+            (query.text, self._texts, text_ids),
+            (query.compact, self._compacts, compact_ids),
+            (query.sounds, self._sounds, sounding),
+        ):
+            if not among:
+                continue
+            gather = operator.itemgetter(*among) if len(among) > 1 else None
+            picked = gather(choices) if gather else (choices[among[0]],)
+            found = process.extract(
+                text, picked, scorer=fuzz.ratio, processor=None, score_cutoff=cutoff, limit=None
+            )
+            hits.update(among[position] for _, _, position in found)
+        if cutoff <= CONTAINED_SCORE * 100:
+            # Containment: one name's distinct sound keys all among the other's.
+            hits.update(i for i, n in shared.items() if n in {len(keys), self._sound_count[i]})
+        return hits
+
+    def _with_short(self, ids: list[int], which: str, length: int, cutoff: float) -> list[int]:
+        """`ids` and the short names whose `which` string is long enough and short enough
+        to score `cutoff` against one of `length` (a ratio t needs the shorter string at
+        least t / (2 - t) of the longer). Short names a few letters apart share no key
+        ("achenan" / "chenanan" score 0.80), so they are not left to the keys."""
+        t = cutoff / 100.0
+        # Rounded outwards: a float a hair above a whole length must not drop it.
+        lowest = math.ceil(length * t / (2 - t) - 1e-6)
+        highest = math.floor(length * (2 - t) / t + 1e-6)
+        lengths, short_ids = self._short[which]
+        start = bisect.bisect_left(lengths, lowest)
+        end = bisect.bisect_right(lengths, highest)
+        # A name both filed under a key and short is scored twice: harmless, hits are a set.
+        return ids + short_ids[start:end] if start < end else ids
 
     def _candidates_of(self, form: ComparableName) -> list[int]:
         ids: set[int] = set()
