@@ -5,10 +5,11 @@ Validated once at start; an invalid setting stops the service with a message nam
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
-from eucgate_client.tlog import CheckpointError, WitnessVerifier
+from eucgate_client.tlog import CheckpointError, NoteVerifier, WitnessVerifier
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -27,6 +28,25 @@ from pydantic_settings import (
 from eucgate.errors import ConfigError
 
 SAMPLE_BUNDLE = Path(__file__).resolve().parent / "policies" / "rare-earths-cn-in.yaml"
+
+
+class VerificationKeySetting(BaseModel):
+    """A receipt-verification key kept published after a rotation, with its period."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    public_key_path: Path
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    @model_validator(mode="after")
+    def _period(self) -> VerificationKeySetting:
+        for moment in (self.valid_from, self.valid_until):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError("valid_from and valid_until need a time zone (e.g. Z)")
+        if self.valid_from and self.valid_until and self.valid_from >= self.valid_until:
+            raise ValueError("valid_from must be before valid_until")
+        return self
 
 
 class WitnessSetting(BaseModel):
@@ -107,6 +127,17 @@ class Settings(BaseSettings):
     )
     log_key_path: Path | None = Field(
         None, description="Ed25519 PEM key that signs checkpoints; default the service key"
+    )
+    service_verification_keys: list[VerificationKeySetting] = Field(
+        default_factory=list,
+        description="earlier receipt keys still published after a rotation: each a "
+        "public_key_path (PEM) with valid_from / valid_until; the active key "
+        "(service_key_path) is always published",
+    )
+    log_verification_keys: list[str] = Field(
+        default_factory=list,
+        description="earlier log verifier keys (name+keyid+base64key, name = log_origin) "
+        "still published after a rotation, so older checkpoints keep verifying",
     )
     witnesses: list[WitnessSetting] = Field(
         default_factory=list,
@@ -221,6 +252,17 @@ class Settings(BaseSettings):
         for name in ("max_streams_per_method", "max_streams_per_caller"):
             if getattr(self, name) > self.stream_workers:
                 raise ValueError(f"{name} must be at most stream_workers")
+        return self
+
+    @model_validator(mode="after")
+    def _log_keys(self) -> Settings:
+        for text in self.log_verification_keys:
+            try:
+                name = NoteVerifier.parse(text).name
+            except CheckpointError as exc:
+                raise ValueError(f"log_verification_keys: {exc}") from None
+            if name != self.log_origin:
+                raise ValueError(f"log_verification_keys: {name!r} is not log_origin")
         return self
 
     @model_validator(mode="after")

@@ -8,14 +8,14 @@ decision itself is `core.decide.decide`, which is pure.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate_client.dsse import Envelope
-from eucgate_client.receipt import ReceiptError, verify_receipt
+from eucgate_client.receipt import ReceiptError, ServiceKey, verify_receipt
 from eucgate_client.tlog import RECEIPT_LEAF_HASH_KEY, leaf_hash
 from eucgate_client.v1 import decision_pb2, envelope_pb2
 from google.protobuf.message import DecodeError
@@ -73,9 +73,13 @@ class Gate:
         max_payload_bytes: int,
         max_signatures: int,
         clock: Callable[[], datetime] = utc_now,
+        verification_keys: Sequence[ServiceKey] = (),
     ) -> None:
+        """`verification_keys` are the published receipt keys (earlier ones kept after a
+        rotation, with their periods); the signing key is always among them."""
         self._store = store
         self._key = service_key
+        self._verification_keys = (ServiceKey(service_key.public_key()), *verification_keys)
         self._clock = clock
         # Verified intermediate paths and CRL signatures: saves work, never changes an
         # answer (see core.pki.ChainCache).
@@ -208,12 +212,13 @@ class Gate:
         The receipt's signature (by the service key) covers the decision id, outcome and
         the leaf hash of the record's log entry, which covers the envelope, the decision
         bytes, the caller and the ledger reads: a row changed with database access fails
-        here. Raises FailedPrecondition (RECORD_NOT_AUTHENTIC).
+        here. A receipt of an earlier (rotated) key verifies within that key's period.
+        Raises FailedPrecondition (RECORD_NOT_AUTHENTIC).
         """
         try:
             statement = verify_receipt(
                 decision_pb2.Receipt(envelope=envelope_pb2.Envelope.FromString(record.receipt)),
-                self._key.public_key(),
+                self._verification_keys,
             )
         except (ReceiptError, DecodeError) as exc:
             raise _not_authentic(record, f"its receipt does not verify: {exc}") from None

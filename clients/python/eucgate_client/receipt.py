@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -34,7 +36,9 @@ class ReceiptError(VerificationError):
     RECEIPT_ENVELOPE_INVALID (no envelope, or not well-formed DSSE),
     RECEIPT_PAYLOAD_TYPE, RECEIPT_SIGNATURE_COUNT (not exactly one signature),
     RECEIPT_KEYID_MISMATCH (signed by another key), RECEIPT_SIGNATURE_INVALID,
-    RECEIPT_PAYLOAD_INVALID (not a JSON object of a known version).
+    RECEIPT_PAYLOAD_INVALID (not a JSON object of a known version),
+    RECEIPT_KEY_RETIRED (signed by a key whose validity ended before the decision),
+    RECEIPT_KEY_NOT_YET_VALID (signed by a key whose validity began after it).
     """
 
 
@@ -50,6 +54,60 @@ def load_service_public_key(pem: bytes) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise ReceiptError("RECEIPT_KEY_INVALID", "the service key must be Ed25519")
     return key
+
+
+@dataclass(frozen=True)
+class ServiceKey:
+    """One published receipt-verification key and the period it may sign in.
+
+    After a rotation the service publishes its earlier keys with `valid_until`, so
+    receipts they signed before then keep verifying; a receipt whose `decided_at` falls
+    outside a key's period is refused (RECEIPT_KEY_RETIRED, RECEIPT_KEY_NOT_YET_VALID).
+    None leaves that end of the period open. Times must be timezone-aware.
+    """
+
+    public_key: Ed25519PublicKey
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    @property
+    def keyid(self) -> str:
+        """The DSSE keyid receipts carry: hex SHA-256 of the key's SubjectPublicKeyInfo."""
+        return _keyid(self.public_key)
+
+
+ServiceKeys = Ed25519PublicKey | bytes | Sequence[ServiceKey]
+
+
+def _service_keys(keys: ServiceKeys) -> tuple[ServiceKey, ...]:
+    if isinstance(keys, bytes):
+        return (ServiceKey(load_service_public_key(keys)),)
+    if isinstance(keys, Ed25519PublicKey):
+        return (ServiceKey(keys),)
+    return tuple(keys)
+
+
+def _check_period(key: ServiceKey, statement: Mapping[str, Any]) -> None:
+    if key.valid_from is None and key.valid_until is None:
+        return
+    try:
+        decided = datetime.fromisoformat(str(statement["decided_at"]))
+    except (KeyError, ValueError) as exc:
+        raise ReceiptError("RECEIPT_PAYLOAD_INVALID", "the statement has no decided_at") from exc
+    if decided.tzinfo is None:
+        raise ReceiptError("RECEIPT_PAYLOAD_INVALID", "decided_at has no time zone")
+    if key.valid_until is not None and decided > key.valid_until:
+        raise ReceiptError(
+            "RECEIPT_KEY_RETIRED",
+            f"signed by key {key.keyid[:16]}… at {decided.isoformat()}, after it was retired "
+            f"on {key.valid_until.isoformat()}",
+        )
+    if key.valid_from is not None and decided < key.valid_from:
+        raise ReceiptError(
+            "RECEIPT_KEY_NOT_YET_VALID",
+            f"signed by key {key.keyid[:16]}… at {decided.isoformat()}, before its validity "
+            f"began on {key.valid_from.isoformat()}",
+        )
 
 
 def receipt_from_json(doc: Mapping[str, Any]) -> decision_pb2.Receipt:
@@ -68,14 +126,16 @@ def receipt_from_json(doc: Mapping[str, Any]) -> decision_pb2.Receipt:
     return decision_pb2.Receipt(envelope=envelope)
 
 
-def verify_receipt(receipt: ReceiptLike, public_key: Ed25519PublicKey | bytes) -> dict[str, Any]:
+def verify_receipt(receipt: ReceiptLike, public_key: ServiceKeys) -> dict[str, Any]:
     """Check a receipt against the service key and return its statement.
 
     `receipt` is the message, its envelope, or its JSON (`receipt_from_json`).
-    `public_key` is the key itself or its PEM. Raises ReceiptError (see its reasons);
-    returns only when the one signature verifies and the statement is version 1.
+    `public_key` is the key itself, its PEM, or the published key set (`ServiceKey`s,
+    after rotations): the receipt's keyid picks the key, and the decision time must lie
+    in that key's period. Raises ReceiptError (see its reasons); returns only when the
+    one signature verifies and the statement is version 1.
     """
-    key = load_service_public_key(public_key) if isinstance(public_key, bytes) else public_key
+    keys = _service_keys(public_key)
     envelope = _envelope(receipt)
     if envelope.payload_type != RECEIPT_PAYLOAD_TYPE:
         raise ReceiptError(
@@ -88,10 +148,12 @@ def verify_receipt(receipt: ReceiptLike, public_key: Ed25519PublicKey | bytes) -
             f"a receipt has exactly one signature, this one {len(envelope.signatures)}",
         )
     signature = envelope.signatures[0]
-    if signature.keyid != _keyid(key):
+    chosen = next((k for k in keys if k.keyid == signature.keyid), None)
+    if chosen is None:
         raise ReceiptError(
             "RECEIPT_KEYID_MISMATCH", "the receipt was not signed by the given service key"
         )
+    key = chosen.public_key
     try:
         key.verify(signature.sig, envelope.pae())
     except InvalidSignature as exc:
@@ -104,6 +166,7 @@ def verify_receipt(receipt: ReceiptLike, public_key: Ed25519PublicKey | bytes) -
         raise ReceiptError(
             "RECEIPT_PAYLOAD_INVALID", f"payload is not a version {RECEIPT_VERSION} statement"
         )
+    _check_period(chosen, statement)
     return statement
 
 

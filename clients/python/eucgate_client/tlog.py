@@ -25,6 +25,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -32,7 +33,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from eucgate_client.errors import VerificationError
-from eucgate_client.receipt import ReceiptError, receipt_from_json, verify_receipt
+from eucgate_client.receipt import (
+    ReceiptError,
+    ServiceKey,
+    ServiceKeys,
+    load_service_public_key,
+    receipt_from_json,
+    verify_receipt,
+)
 from eucgate_client.v1 import decision_pb2
 
 HASH_SIZE = 32
@@ -578,6 +586,70 @@ def open_checkpoint(note: str | bytes, verifier: NoteVerifier) -> Checkpoint:
     return Checkpoint(origin, size, root, extensions, note)
 
 
+def open_checkpoint_with(
+    note: str | bytes, verifiers: NoteVerifier | Sequence[NoteVerifier]
+) -> Checkpoint:
+    """`open_checkpoint` with the first of the log's published keys (a log's current
+    and earlier keys, after rotations) that signed the note.
+
+    Raises CheckpointError as `open_checkpoint` does; CHECKPOINT_UNSIGNED when no key
+    of `verifiers` signed it.
+    """
+    if isinstance(verifiers, NoteVerifier):
+        return open_checkpoint(note, verifiers)
+    problem: CheckpointError | None = None
+    for verifier in verifiers:
+        try:
+            return open_checkpoint(note, verifier)
+        except CheckpointError as exc:
+            if exc.reason != "CHECKPOINT_UNSIGNED":
+                raise
+            problem = exc
+    raise problem or CheckpointError("CHECKPOINT_UNSIGNED", "no log key given")
+
+
+@dataclass(frozen=True)
+class PublishedKeys:
+    """The verification keys a service publishes (`eucgate keys --json`): receipt keys
+    with their periods, the log's verifier keys (current first), and the witnesses the
+    log asks with the quorum it counts. Pin it from a trusted source, never from the API.
+    """
+
+    service_keys: tuple[ServiceKey, ...]
+    log_keys: tuple[NoteVerifier, ...]
+    witnesses: tuple[WitnessVerifier, ...]
+    witness_quorum: int
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> PublishedKeys:
+        """Parse the key set; raises ReceiptError (RECEIPT_KEY_INVALID) or CheckpointError
+        (CHECKPOINT_KEY_INVALID, CHECKPOINT_WITNESS_KEY_INVALID) for a bad key."""
+        try:
+            service = tuple(
+                ServiceKey(
+                    load_service_public_key(str(k["public_key"]).encode()),
+                    _optional_time(k.get("valid_from")),
+                    _optional_time(k.get("valid_until")),
+                )
+                for k in doc["service_keys"]
+            )
+            logs = tuple(NoteVerifier.parse(str(k["verifier_key"])) for k in doc["log_keys"])
+            witnesses = parse_witness_keys(str(w["verifier_key"]) for w in doc.get("witnesses", ()))
+            quorum = int(doc.get("witness_quorum", 0))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReceiptError("RECEIPT_KEY_INVALID", f"not a published key set: {exc}") from exc
+        return cls(service, logs, witnesses, quorum)
+
+
+def _optional_time(value: object) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"time {value!r} has no time zone")
+    return moment
+
+
 def verify_consistent_checkpoints(
     older: Checkpoint, newer: Checkpoint, proof: Sequence[bytes]
 ) -> None:
@@ -600,8 +672,8 @@ class LoggedReceipt:
 
 def verify_logged_receipt(
     receipt: decision_pb2.Receipt | Mapping[str, Any],
-    service_key: Ed25519PublicKey | bytes,
-    log_verifier: NoteVerifier,
+    service_key: ServiceKeys,
+    log_verifier: NoteVerifier | Sequence[NoteVerifier],
     *,
     witnesses: Sequence[WitnessVerifier] = (),
     threshold: int = 0,
@@ -609,8 +681,10 @@ def verify_logged_receipt(
     """Verify a receipt (the message or its JSON), its checkpoint and its inclusion in
     the log, all offline.
 
-    1. The receipt's DSSE signature by the service key (`verify_receipt`).
-    2. The checkpoint's signature by the log key; size and root come only from it.
+    1. The receipt's DSSE signature by the service key (`verify_receipt`; a sequence
+       of `ServiceKey`s after rotations, each with its period).
+    2. The checkpoint's signature by the log key (or one of the log's published keys);
+       size and root come only from it.
     3. With `threshold` > 0: at least `threshold` of `witnesses` cosigned that
        checkpoint (`verify_cosignatures`), so the log cannot show this tree to us and
        another to someone else unless that many witnesses collude.
@@ -629,7 +703,7 @@ def verify_logged_receipt(
         raise ReceiptError("RECEIPT_NOT_LOGGED", "the statement names no log leaf") from exc
     if not receipt.checkpoint:
         raise ReceiptError("RECEIPT_NOT_LOGGED", "the receipt carries no checkpoint")
-    checkpoint = open_checkpoint(receipt.checkpoint, log_verifier)
+    checkpoint = open_checkpoint_with(receipt.checkpoint, log_verifier)
     if threshold or witnesses:
         verify_cosignatures(checkpoint, witnesses, threshold)
     verify_inclusion(

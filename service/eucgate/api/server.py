@@ -63,6 +63,7 @@ from eucgate.config import Settings
 from eucgate.errors import ConfigError, EucgateError
 from eucgate.gate import Gate, utc_now
 from eucgate.log.checkpoint import CheckpointSigner
+from eucgate.log.keyset import earlier_service_keys
 from eucgate.log.witnessing import WitnessEndpoint, Witnessing
 from eucgate.metrics import Metrics, MetricsServer, RpcMetricsInterceptor
 from eucgate.policysource import PolicySource, Reloader
@@ -315,6 +316,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
             max_payload_bytes=settings.max_payload_bytes,
             max_signatures=settings.max_signatures,
             clock=clock,
+            verification_keys=earlier_service_keys(settings),
         )
         reloader = Reloader(source, gate)
         metrics.watch_bundle(lambda: (gate.bundle.name, gate.bundle.digest))

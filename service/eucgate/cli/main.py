@@ -42,6 +42,7 @@ from eucgate.cli.corelog import json_stderr
 from eucgate.cli.db import db_app
 from eucgate.cli.demo import run_demo
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
+from eucgate.cli.keyset import keys as print_keys
 from eucgate.cli.output import fail, proto_dict
 from eucgate.cli.policy import policy_app
 from eucgate.cli.receipts import receipt_app
@@ -90,6 +91,7 @@ app.command("validate")(validate)
 app.add_typer(db_app, name="db")
 app.add_typer(access_app, name="access")
 app.add_typer(witness_app, name="witness")
+app.command("keys")(print_keys)
 
 out = Console()
 err = Console(stderr=True)
