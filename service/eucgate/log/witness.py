@@ -237,13 +237,17 @@ class Witness:
 class _Handler(BaseHTTPRequestHandler):
     server: WitnessHttpServer
     protocol_version = "HTTP/1.1"  # keep-alive, as tlog-witness recommends
+    timeout = 30  # seconds a connection may sit idle or trickle its request
 
     def do_POST(self) -> None:
         if self.path.rstrip("/").rsplit("/", 1)[-1] != "add-checkpoint":
+            self.close_connection = True
             self._answer(HTTPStatus.NOT_FOUND, "not found\n")
             return
-        length = int(self.headers.get("Content-Length") or 0)
+        length_text = self.headers.get("Content-Length") or "0"
+        length = int(length_text) if length_text.isdigit() else 0
         if not 0 < length <= MAX_REQUEST_BYTES:
+            self.close_connection = True  # the unread body must not become a request
             self._answer(HTTPStatus.BAD_REQUEST, "a body of 1 to 65536 bytes is required\n")
             return
         body = self.rfile.read(length)
