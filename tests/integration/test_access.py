@@ -10,6 +10,7 @@ on every RPC; the expected table is written out here, independently of the serve
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -472,3 +473,15 @@ def test_recorded_callers_are_the_mapped_identities(setup: Setup) -> None:
     assert "anonymous" not in callers
     assert {"importer", "kaveri-erp"} <= callers
     assert callers <= {name for name, *_ in EXTRA} | {r.value for r in Role}
+
+
+@pytest.mark.parametrize(("version", "accepted"), [("-tls1_1", False), ("-tls1_2", True)])
+def test_the_api_port_speaks_tls_1_2_or_newer(setup: Setup, version: str, accepted: bool) -> None:
+    cert, key = setup.tls.client("auditor")
+    port = setup.target.rsplit(":", 1)[1]
+    shown = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", version, "-alpn", "h2",
+         "-cert", str(cert), "-key", str(key), "-CAfile", str(setup.tls.server_ca)],
+        input=b"", capture_output=True, timeout=30, check=False,
+    ).stdout.decode(errors="replace")  # fmt: skip
+    assert ("Cipher is (NONE)" not in shown) == accepted, shown[-500:]
