@@ -7,6 +7,7 @@ signing two trees of one size) is refused by the witnesses and detected by a cli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -50,6 +51,7 @@ from eucgate_client.tlog import (
 
 from tests.integration.conftest import Env
 from tests.integration.test_cli import eucgate
+from tests.pgdb import fresh_schema
 
 ORIGIN = "eucgate.example/log"
 WAIT_SECONDS = 20.0
@@ -111,19 +113,23 @@ def witnesses(tmp_path: Path, log_verifier: NoteVerifier) -> Iterator[list[Runni
         w.state.close()
 
 
-@pytest.fixture
+@pytest.fixture(params=["sqlite", "postgresql"])
 def witnessed_server(
-    env: Env, tmp_path: Path, witnesses: list[RunningWitness]
+    request: pytest.FixtureRequest, env: Env, tmp_path: Path, witnesses: list[RunningWitness]
 ) -> Iterator[RunningServer]:
-    settings = env.settings(
-        tmp_path / "store",
-        witnesses=[{"url": w.url, "verifier_key": str(w.verifier)} for w in witnesses],
-        witness_quorum=2,
-        witness_interval_seconds=0.05,
-    )
-    running = start_server(settings)
-    yield running
-    running.stop(grace=1)
+    """The server on each store: both keep the checkpoints and the cosignatures."""
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(fresh_schema()) if request.param == "postgresql" else ""
+        settings = env.settings(
+            tmp_path / "store",
+            store=store,
+            witnesses=[{"url": w.url, "verifier_key": str(w.verifier)} for w in witnesses],
+            witness_quorum=2,
+            witness_interval_seconds=0.05,
+        )
+        running = start_server(settings)
+        yield running
+        running.stop(grace=1)
 
 
 @pytest.fixture
