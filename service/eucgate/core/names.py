@@ -18,10 +18,14 @@ The pipeline for one written name (each step is a library of the field where one
    OCCRP's list), plus the short table below for the forms it lacks ("Corp", "Pvt").
 5. **Transliteration** of every script to ASCII with `anyascii` (Cyrillic, Greek,
    Arabic, Hebrew, Devanagari, Hangul, Kana, Burmese, Latin small capitals ...); each Han
-   character becomes one syllable token, since Chinese writes no spaces between words.
-6. **Tokens.** Punctuation splits words; runs of single letters join ("L.L.C." -> llc);
-   stop words (`rigour`'s list) and legal forms go; a few abbreviations and older
-   romanisations of Chinese fold to one spelling.
+   character becomes one syllable token, since Chinese writes no spaces between words;
+   Greek digraphs and Arabic alif are written as read (anyascii drops alif).
+6. **Tokens.** Punctuation splits words, hyphens join them ("Novo-tech") except after an
+   Arabic particle ("al-Zumar"); runs of three or more single letters join ("I.B.M."),
+   two stay apart as initials unless they spell a legal form ("A/S"); stop words (the
+   Arabic article, `rigour`'s short titles such as "Dr.") and legal forms go; a few
+   abbreviations and older romanisations of Chinese fold to one spelling; generic
+   business words ("Industries", "Trading") are set aside, not scored.
 7. **Distinguishing tokens** are set apart from the tokens that are scored: numerals,
    Roman numerals, single letters, "branch" / "office" with the place before it, and a
    port city at the end. Two names that differ in them are different legal persons often
@@ -42,7 +46,7 @@ from dataclasses import dataclass
 
 import icu
 from anyascii import anyascii
-from rigour._core import person_name_prefixes_list, stopwords_list
+from rigour._core import person_name_prefixes_list, stopwords_list  # lists: core only
 from rigour.names import extract_org_types
 
 __all__ = [

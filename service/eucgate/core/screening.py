@@ -7,19 +7,25 @@ grey zone REFERs; a watch-list match REFERs. Screened are each party's legal nam
 declared parent company and every owner of `owner_share_percent` (50) % or more, since
 the October 2025 announcements reach subsidiaries 50 % or more owned by a listed party.
 
-The score is rapidfuzz's `token_sort_ratio` over normalised names (0..1): word order does
-not matter, but extra or missing words cost, so "Lockheed Martin Space" against a listed
-"Lockheed Martin" lands in the grey zone (a person decides whether the unit is the listed
-one) instead of hitting outright, as `token_set_ratio` and `WRatio` would (they score any
-name that contains a listed name as 1.0). bench/RESULTS.md records the comparison on the
-labelled pairs in tests/data/screening-pairs.csv.
+Names are compared in their comparable form (`core.names`: every script in ASCII,
+look-alikes folded, legal forms, notes, labels and business words set aside). The score
+is the better of rapidfuzz's `token_sort_ratio` over those forms and the ratio of their
+compact forms: word order and spacing do not matter, but extra or missing words cost, so
+"Lockheed Martin Space" against a listed "Lockheed Martin" lands in the grey zone
+instead of hitting outright, as `token_set_ratio` and `WRatio` would. Names that only
+sound alike (rigour's metaphone), names whose words are all in the other, and names that
+differ in a distinguishing token (numeral, Roman numeral, letter, branch, port, business
+word) or by one letter in a word may refer but never reject. bench/RESULTS.md records
+the figures on a labelled set of real list names and on the project's own pairs.
 
 `Screener` is built once per bundle and indexes every name and alias by blocking key
-(normalised tokens, joins of adjacent tokens, 4-letter prefixes); a name is scored only
-against entries sharing one of its rarer keys, never against the whole list. Matching is
-pure: it reads no clock, file or environment; entries' effective windows are judged by
-the `now` the caller passes. `load_screening_list` is the only function here that reads
-a file.
+(`_blocking_keys`: tokens and their one-letter deletions, prefixes, 6-letter windows,
+consonant skeletons and phonetic keys); a name is scored against the entries that share
+a key with it, and against short listed names by length, never against the whole list;
+tests/unit/test_screening.py checks by property that this finds what a scan of every
+entry finds. Matching is pure: it reads no clock, file or environment; entries'
+effective windows are judged by the `now` the caller passes. `load_screening_list` is
+the only function here that reads a file.
 """
 
 from __future__ import annotations
