@@ -218,6 +218,14 @@ def test_a_witness_down_delays_only_the_witnessed_status(
     down.start()
     _until(lambda: audit.get_checkpoint().witnessed_tree_size == size, "the witness to catch up")
     assert witnesses[1].state.size(ORIGIN) == size
+    registry = witnessed_server.metrics.registry
+    assert registry.get_sample_value("eucgate_witnessed_tree_size") == size
+    failed = registry.get_sample_value(
+        "eucgate_witness_submissions_total",
+        {"witness": down.verifier.name, "result": "unreachable"},
+    )
+    assert failed is not None
+    assert failed >= 1
 
 
 def test_a_forked_log_is_refused_and_detected(
