@@ -22,7 +22,7 @@ import pytest
 from eucgate import samples
 from eucgate.api.server import RunningServer, start_server
 from eucgate.tlsfiles import issue_client
-from eucgate_client.client import ApiError, CertificateClient, api_error
+from eucgate_client.client import ApiError, CertificateClient, LicenceClient, api_error
 from eucgate_client.v1 import (
     audit_service_pb2,
     audit_service_pb2_grpc,
@@ -269,3 +269,15 @@ def test_a_control_character_in_a_candidate_bundle_is_invalid_argument(
             grpc.StatusCode.INVALID_ARGUMENT,
             "REPLAY_CANDIDATE_INVALID",
         ), candidate
+
+
+@pytest.mark.parametrize("number", ["MOFCOM\x00X", "MOFCOM\x7fX", "MOFCOM X"])
+def test_a_control_character_in_a_licence_number_gets_the_same_answer_on_both_stores(
+    channel: grpc.Channel, number: str
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        LicenceClient(channel).balance(number)
+    assert (refused.value.code, refused.value.reason) == (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "LICENCE_NUMBER_INVALID",
+    )

@@ -24,7 +24,8 @@ from eucgate.store.base import Ledger, Recorder, Shipment
 log = structlog.get_logger("eucgate.api")
 
 GATEWAY_REFERENCE = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
-LICENCE_NUMBER = re.compile(r"^\S{1,128}$")
+# Printable, no white space: a control character gives the same answer on both stores.
+LICENCE_NUMBER = re.compile(r"^[!-~\u00a1-\U0010ffff]{1,128}$")
 CONTROL_CODE = re.compile(r"^[0-9][A-E][0-9]{3}[a-z0-9.]*$")
 QUANTITY = re.compile(r"^[0-9]{1,24}(?:\.[0-9]{1,12})?$")
 UNIT = re.compile(r"^[A-Za-z]{1,16}$")

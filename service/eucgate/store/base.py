@@ -425,7 +425,7 @@ def decode_page_token(flt: DecisionFilter, token: str) -> PageCursor | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         body = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise _bad_token("page_token is not a token this service issued") from exc
     if not isinstance(body, dict) or body.get("v") != _TOKEN_VERSION:
         raise _bad_token("page_token is not a token this service issued")

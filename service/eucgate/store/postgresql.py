@@ -487,6 +487,13 @@ class PostgresStore(Store):
             kwargs={
                 "autocommit": True,
                 "connect_timeout": max(1, round(settings.connect_timeout_s)),
+                # A silently partitioned database (no reset, no answer) must fail the
+                # connection, not hang it: statement_timeout is the server's to enforce.
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 3,
+                "tcp_user_timeout": settings.statement_timeout_ms,
             },
             configure=configure,
             # A connection the database dropped (restart, failover) is replaced before
