@@ -57,6 +57,7 @@ from eucgate.core.pki import (
     RegistrationSource,
     RoleTrust,
     TrustPolicy,
+    ca_profile_problems,
     load_anchor_pems,
     load_crl_pem,
 )
@@ -97,6 +98,14 @@ def _anchor_certificates(pem: str) -> list[x509.Certificate]:
             )
         if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
             raise ValueError(f"anchor {cert.subject.rfc4514_string()} is not an ECDSA or RSA key")
+        # The chain builder would refuse every signer under such an anchor, with an OID
+        # message at each submission; refuse it here, once, in words.
+        problems = ca_profile_problems(cert)
+        if problems:
+            raise ValueError(
+                f"anchor {cert.subject.rfc4514_string()!r} cannot act as a CA: "
+                f"{'; '.join(problems)}"
+            )
     return certs
 
 

@@ -17,7 +17,9 @@ docs/reason-codes.md, checked in this order):
 - SIG_KEYID_MISMATCH      the keyid hint names another key than the leaf's
 - SIG_DUPLICATE           an earlier signature of the envelope is by the same key
 - SIG_SELF_SIGNED         the leaf signed itself: no authority vouches for it
-- SIG_UNTRUSTED_CHAIN     no role's trust anchors accept the chain
+- SIG_UNTRUSTED_CHAIN     no role's trust anchors accept the chain; when a CA on the
+                          way to an anchor breaks the CA profile (`ca_profile_problems`),
+                          the detail names that certificate and its extension
 - SIG_CERT_REVOKED        a CRL of the role revokes the leaf or an intermediate
 
 Algorithms are decided by the leaf's public key, never by the envelope: Ed25519;
@@ -32,6 +34,12 @@ the signature carries to one role's anchors at a time, with extension policies f
 profile (not web PKI): CAs keep the web PKI CA rules except that an extended key usage
 is allowed; end entities need keyUsage digitalSignature, must not be CAs, and need no
 subjectAltName or serverAuth.
+
+The CA profile every root and intermediate must meet (the chain builder refuses the
+rest; `ca_profile_problems` says why in words): a critical basicConstraints with cA
+true, keyUsage with keyCertSign, subject and authority key identifiers (when present)
+not critical, and an ECDSA P-256/P-384/P-521 or RSA (2048 bits or more) key, never
+Ed25519.
 
 Revocation (`SignerResult.revocation`): every certificate of the built chain below the
 anchor is looked up in the role's CRLs whose issuer is its issuer and whose signature
@@ -262,6 +270,56 @@ def load_anchor_pems(pems: Sequence[str]) -> list[x509.Certificate]:
         except ValueError as exc:
             raise ValueError(f"trust anchor {i}: not a valid PEM certificate ({exc})") from exc
     return out
+
+
+def ca_profile_problems(cert: x509.Certificate) -> tuple[str, ...]:
+    """What keeps `cert` from acting as a root or intermediate here, in plain words
+    naming each extension (empty when it meets the CA profile).
+
+    The chain builder is as strict as `openssl verify -x509_strict`; without this, a
+    root made by a plain `openssl req -x509` (no keyUsage) surfaces only as an OID
+    message on every submission. Never raises for a decodable certificate.
+    """
+    problems: list[str] = []
+    try:
+        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+    except x509.ExtensionNotFound:
+        problems.append("has no basicConstraints extension (a CA needs it critical, CA:TRUE)")
+    else:
+        if not bc.value.ca:
+            problems.append("basicConstraints does not set CA:TRUE")
+        if not bc.critical:
+            problems.append("basicConstraints is not marked critical")
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        problems.append("has no keyUsage extension (a CA needs keyCertSign)")
+    else:
+        if not usage.key_cert_sign:
+            problems.append("keyUsage lacks keyCertSign")
+    for kind, label in (
+        (x509.SubjectKeyIdentifier, "subjectKeyIdentifier"),
+        (x509.AuthorityKeyIdentifier, "authorityKeyIdentifier"),
+    ):
+        try:
+            if cert.extensions.get_extension_for_class(kind).critical:
+                problems.append(f"{label} is marked critical (it must not be)")
+        except x509.ExtensionNotFound:
+            pass
+    try:
+        key = cert.public_key()
+    except UnsupportedAlgorithm:
+        problems.append("its key algorithm is not supported")
+    else:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            if not isinstance(key.curve, ec.SECP256R1 | ec.SECP384R1 | ec.SECP521R1):
+                problems.append(f"its ECDSA curve {key.curve.name} is not P-256, P-384 or P-521")
+        elif isinstance(key, rsa.RSAPublicKey):
+            if key.key_size < MIN_RSA_BITS:
+                problems.append(f"its RSA key has {key.key_size} bits, under {MIN_RSA_BITS}")
+        else:
+            problems.append(f"its {type(key).__name__} key cannot issue: use ECDSA or RSA")
+    return tuple(problems)
 
 
 def load_crl_pem(pem: str) -> x509.CertificateRevocationList:
@@ -562,12 +620,38 @@ def _attribute_role(
         try:
             signer.chain = _build_chain(signer, role, trust, at, cache)
         except verification.VerificationError as exc:
-            errors.append(f"{role}: {exc}")
+            errors.append(f"{role}: {_profile_failure(signer, trust) or exc}")
             continue
         signer.role = role
         return
     detail = "; ".join(errors) if errors else "no trust anchors are configured"
     raise _Failure("SIG_UNTRUSTED_CHAIN", detail)
+
+
+def _profile_failure(signer: _Signer, trust: RoleTrust) -> str:
+    """Why the chain failed in words, when a CA on the way to one of the role's anchors
+    (followed by issuer name from the leaf) breaks the CA profile; else ""."""
+    by_subject = {a.subject: a for a in trust.anchors}
+    spare = list(signer.intermediates)
+    cert = signer.leaf
+    on_path: list[tuple[str, x509.Certificate]] = []
+    while True:
+        anchor = by_subject.get(cert.issuer)
+        if anchor is not None:
+            on_path.append(("trust anchor", anchor))
+            break
+        nxt = next((c for c in spare if c.subject == cert.issuer), None)
+        if nxt is None:
+            return ""  # the names do not reach this role's anchors: not a profile matter
+        spare.remove(nxt)
+        on_path.append(("intermediate", nxt))
+        cert = nxt
+    for kind, ca in on_path:
+        problems = ca_profile_problems(ca)
+        if problems:
+            who = ca.subject.rfc4514_string(_NAME_OVERRIDES)
+            return f"{kind} {who!r} cannot act as a CA: {'; '.join(problems)}"
+    return ""
 
 
 def _build_chain(
