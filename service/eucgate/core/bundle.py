@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from eucgate_client import strictjson
 from pydantic import (
@@ -527,7 +528,8 @@ def parse_bundle(text: str, source: str, *, base_dir: Path | None = None) -> Bun
     """Validate bundle text; `source` names it in errors ("file:line: path: message").
 
     JSON text (such as `canonical()`) is read as JSON, anything else as YAML. Screening
-    lists given as `{file: path}` are read relative to `base_dir`. Raises BundleError
+    lists, trust anchors and CRLs given as `{file: path}` are read relative to
+    `base_dir`. Raises BundleError
     for text that does not parse, duplicate keys, YAML anchors/aliases, a list file that
     cannot be read or is invalid, and any schema violation (an unknown check, invalid
     check parameters or PEM included).
@@ -540,6 +542,7 @@ def parse_bundle(text: str, source: str, *, base_dir: Path | None = None) -> Bun
     if not isinstance(data, dict):
         raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
     inline_list_files(data, source, base_dir, lines)
+    inline_pem_files(data, source, base_dir, lines)
     return _validate(data, source, lines)
 
 
@@ -565,6 +568,62 @@ def inline_list_files(
         except (OSError, UnicodeDecodeError) as exc:
             raise BundleError(f"{where}: cannot read {path}: {exc}") from None
         lists[i] = parse_screening_list(text, str(path)).model_dump(mode="json")
+
+
+def inline_pem_files(
+    data: dict[str, Any], source: str, base_dir: Path | None, lines: _Lines | None = None
+) -> None:
+    """Replace each `{file: path}` under `data["trust_anchors"][role]` and
+    `data["crls"][role]` by the PEM text of the file it names, read relative to
+    `base_dir` (a DER certificate or CRL is turned into PEM): the digest then covers
+    the certificates and CRLs themselves, and the signed bundle needs no other file.
+    Raises BundleError naming the line for a file that cannot be read or holds no
+    certificate (or CRL)."""
+    lines = lines or {}
+    for section, kind in (("trust_anchors", "certificate"), ("crls", "CRL")):
+        roles = data.get(section)
+        if not isinstance(roles, dict):
+            continue
+        for role, entries in roles.items():
+            if not isinstance(entries, list):
+                continue
+            for i, item in enumerate(entries):
+                if not (isinstance(item, dict) and set(item) == {"file"}):
+                    continue
+                loc = (section, str(role), i)
+                where = f"{source}:{_line_of(loc, lines)}: {_loc_text(loc)}"
+                if base_dir is None:
+                    raise BundleError(
+                        f"{where}: PEM files can be named only in a bundle file", field=section
+                    )
+                path = base_dir / str(item["file"])
+                try:
+                    raw = path.read_bytes()
+                except OSError as exc:
+                    raise BundleError(
+                        f"{where}: cannot read {path}: {exc.strerror or exc}", field=section
+                    ) from None
+                try:
+                    entries[i] = _pem_text(raw, kind)
+                except ValueError as exc:
+                    raise BundleError(f"{where}: {path}: {exc}", field=section) from None
+
+
+def _pem_text(raw: bytes, kind: str) -> str:
+    """PEM text of a PEM or DER file holding a certificate (or CRL); ValueError if not."""
+    if b"-----BEGIN" in raw:
+        try:
+            return raw.decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError("not PEM text: it holds bytes that are not ASCII") from None
+    try:
+        if kind == "CRL":
+            pem = x509.load_der_x509_crl(raw).public_bytes(serialization.Encoding.PEM)
+        else:
+            pem = x509.load_der_x509_certificate(raw).public_bytes(serialization.Encoding.PEM)
+    except ValueError:
+        raise ValueError(f"holds no PEM or DER {kind}") from None
+    return pem.decode("ascii")
 
 
 _Lines = dict[tuple[int | str, ...], int]
