@@ -571,3 +571,20 @@ def test_an_exact_hit_is_not_reported_as_held_and_a_sound_alike_says_why() -> No
     [near] = _screen("HAMIEH, Jamil", "HAMIYYAH, Jamil")
     assert (near.outcome, near.held) == (RuleOutcome.REFER, True)
     assert near.basis == "they only sound alike"
+
+
+def test_remembered_answers_follow_the_day_and_equal_fresh_ones() -> None:
+    """The screener remembers answers by name and day: a listing that starts tomorrow
+    is not hidden by today's remembered answer, and forgetting changes nothing."""
+    screener = Screener(
+        [_list(ListKind.CONTROL, _entry("C-1", "Novotech", effective_from="2026-06-02"))],
+        THRESHOLDS,
+    )
+    name = NameToScreen("end_user.legal_name", "Novotech")
+    today, tomorrow = datetime(2026, 6, 1, tzinfo=UTC), datetime(2026, 6, 2, tzinfo=UTC)
+    assert screener.screen_names([name], today) == ()
+    [match] = screener.screen_names([name], tomorrow)
+    assert match.entry_id == "C-1"
+    remembered = screener.screen_names([name], tomorrow)
+    screener.forget()
+    assert screener.screen_names([name], tomorrow) == remembered == (match,)

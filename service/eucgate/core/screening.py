@@ -558,6 +558,23 @@ class Screener:
         for which, strings in (("text", self._texts), ("compact", self._compacts)):
             ordered = sorted((len(strings[i]), i) for i in short)
             self._short[which] = ([n for n, _ in ordered], [i for _, i in ordered])
+        self._remember()
+
+    def _remember(self) -> None:
+        # The last 4096 names' answers by name and day: parties recur across certificates.
+        self._remembered = functools.lru_cache(maxsize=4096)(
+            lambda written, day: self._ranked(written, day, False)
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The remembered answers hold a closure: a copy or a pickle starts without them.
+        state = self.__dict__.copy()
+        del state["_remembered"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._remember()
 
     def __eq__(self, other: object) -> bool:
         # Two screeners built from the same lists and thresholds screen alike, so a
@@ -588,17 +605,35 @@ class Screener:
 
         `exhaustive` scores every indexed name instead of the blocked candidates: the
         reference the index is tested and measured against, not for production use.
+        The index's answers for the last names screened are remembered by name and day
+        (parties recur across certificates); the answer is the same either way.
         """
-        today = now.date()
+        day = now.date()
+        ranked = (
+            self._ranked(name.name, day, True) if exhaustive else self._remembered(name.name, day)
+        )
+        return [
+            self._match(name, self._entries[entry], name_id, capped, comparison)
+            for entry, name_id, capped, comparison in ranked
+        ]
+
+    def forget(self) -> None:
+        """Drop the remembered answers (benchmarks time screening without them)."""
+        self._remembered.cache_clear()
+
+    def _ranked(
+        self, written: str, day: date, exhaustive: bool
+    ) -> tuple[tuple[int, int, float, NameComparison], ...]:
+        """(entry, name id, capped score, comparison) of the best matches of `written`."""
         cutoff = self.thresholds.refer_at * 100
         best: dict[int, tuple[float, NameComparison, int]] = {}  # entry -> best
-        for form in _forms_of(name.name):
+        for form in _forms_of(written):
             if form.blank:
                 continue
             ids = list(range(len(self._forms))) if exhaustive else self._candidates_of(form)
             query = _scored(form)
             for name_id in self._hits(query, ids, cutoff, exhaustive=exhaustive):
-                if not self._entries[self._owner[name_id]].in_force(today):
+                if not self._entries[self._owner[name_id]].in_force(day):
                     continue
                 comparison = _compare_scored(query, self._forms[name_id])
                 capped = comparison.capped(self.thresholds.reject_at)
@@ -608,12 +643,12 @@ class Screener:
                 ):
                     best[entry] = (capped, comparison, name_id)
         ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
-        return [
-            self._match(name, self._entries[entry], name_id, capped, comparison)
+        return tuple(
+            (entry, name_id, capped, comparison)
             for entry, (capped, comparison, name_id) in ranked[
                 : self.thresholds.max_matches_per_name
             ]
-        ]
+        )
 
     def _hits(
         self, query: _Scored, ids: list[int], cutoff: float, *, exhaustive: bool = False
