@@ -118,6 +118,11 @@ class Settings(BaseSettings):
         description="PEM public keys (Ed25519, ECDSA P-256/P-384) whose signature on the "
         "bundle is accepted; read at start, so changing them needs a restart",
     )
+    crl_dir: Path | None = Field(
+        None,
+        description="directory of CRLs (PEM or DER) read at start and on every reload; each "
+        "is used only when a CA the bundle trusts signed it, the newest per issuer",
+    )
     service_key_path: Path = Field(
         Path("var/service.key.pem"), description="Ed25519 PEM key that signs receipts"
     )

@@ -1,7 +1,8 @@
 """Where the server's policy bundle comes from, at start and on every reload.
 
 `PolicySource` is the configured signed-bundle file plus the policy-admin keys read at
-start (a reload never changes who may sign). `Reloader` re-reads the file, verifies
+start (a reload never changes who may sign), and the CRL directory whose CRLs join the
+bundle's (see `eucgate.crldir`). `Reloader` re-reads the file, verifies
 signature and content, stores the bundle by digest and switches the gate to it; when
 anything fails, the active bundle keeps serving and the error says why.
 """
@@ -18,6 +19,7 @@ import structlog
 from eucgate.config import Settings
 from eucgate.core.bundle import Bundle
 from eucgate.core.signedbundle import AdminPublicKey, admin_public_key, open_signed_bundle
+from eucgate.crldir import with_directory_crls
 from eucgate.errors import BundleError, ConfigError, EucgateError
 from eucgate.gate import ActiveBundle, Gate
 
@@ -30,18 +32,26 @@ class PolicySource:
 
     path: Path
     admin_keys: tuple[AdminPublicKey, ...]
+    crl_dir: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PolicySource:
         """Raises ConfigError when no admin key is configured or one is unusable."""
-        return cls(settings.bundle_path, load_admin_keys(settings.policy_admin_keys))
+        return cls(
+            settings.bundle_path, load_admin_keys(settings.policy_admin_keys), settings.crl_dir
+        )
 
     def read(self) -> Bundle:
-        """Read and verify the bundle file now.
+        """Read and verify the bundle file now, with the CRL directory's CRLs added.
 
         Raises BundleError: BUNDLE_UNREADABLE when the file cannot be read, otherwise
-        as `core.signedbundle.open_signed_bundle`.
+        as `core.signedbundle.open_signed_bundle`; ConfigError (BUNDLE_CRL_DIR_UNREADABLE) when
+        the CRL directory cannot be listed.
         """
+        bundle = self._read_signed()
+        return bundle if self.crl_dir is None else with_directory_crls(bundle, self.crl_dir)
+
+    def _read_signed(self) -> Bundle:
         try:
             data = self.path.read_bytes()
         except OSError as exc:
