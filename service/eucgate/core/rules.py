@@ -573,7 +573,7 @@ def _screening(ctx: RuleContext, outcome: RuleOutcome) -> list[Finding]:
             m.field,
             f"{m.screened_name!r} matches {m.matched_name!r} (entry {m.entry_id} of "
             f"{m.list_id}, {m.list_kind.value} list, {m.source}, listed "
-            f"{m.listed_on.isoformat()}) with score {m.score:.2f}; compared as "
+            f"{m.listed_on.isoformat()}) with score {m.score:.3f}; compared as "
             f"{m.screened_form!r} and {m.matched_form!r}"
             + (f", held below the hit score: {m.basis}" if m.held else ""),
         )
