@@ -28,6 +28,11 @@ from eucgate.api.server import RunningServer, start_server
 from eucgate.cli.keys import write_trusting_bundle
 from eucgate.cli.main import app
 from eucgate.config import Settings, load_settings
+from eucgate.log.export import write_export
+from eucgate.replay.engine import Status
+from eucgate.replay.offline import replay_export
+from eucgate.replay.run import ReplayJob
+from eucgate.replay.summary import ReplaySummary
 from eucgate_client.client import CertificateClient, PolicyClient
 from eucgate_client.v1 import decision_pb2
 from google.protobuf import json_format
@@ -480,5 +485,19 @@ def test_a_crl_dropped_in_the_crl_directory_revokes_after_a_reload(
             )
             new_crl = (crl_dir / "int.crl").read_text().strip()
             assert new_crl in json.loads(stored.canonical_bundle)["crls"]["end_user"][-1]
+        # Exact replay of both decisions from the store's bundles: the same answers.
+        store = running.store
+        checkpoint = store.latest_checkpoint()
+        assert checkpoint is not None
+        export = openssl_pki / "crl-dir-export"
+        write_export(export, store.entries(0, 10), checkpoint.note)
+        digests = {before.bundle_digest, after.bundle_digest}
+        bundles = {d: store.get_bundle(d) for d in digests}
+        job = ReplayJob(bundles={d: b for d, b in bundles.items() if b is not None})
+        summary = replay_export(
+            export, running.log_signer.verifier, job, ReplaySummary(mode="exact")
+        )
+        assert summary.statuses == {Status.MATCH: 2}, [f.diffs for f in summary.findings]
+        assert summary.outcomes_before == {"APPROVED": 1, "REJECTED": 1}
     finally:
         running.stop(grace=1)
