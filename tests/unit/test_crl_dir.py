@@ -164,3 +164,13 @@ def test_a_missing_directory_is_crl_dir_unreadable(tmp_path: Path, pki: Pki) -> 
     with pytest.raises(ConfigError) as caught:
         source.read()
     assert caught.value.reason == "BUNDLE_CRL_DIR_UNREADABLE"
+
+
+def test_a_file_being_written_under_a_dot_name_is_skipped(tmp_path: Path, pki: Pki) -> None:
+    bundle = sample_bundle(pki)
+    source = _source(tmp_path, bundle)
+    assert source.crl_dir is not None
+    (source.crl_dir / ".int.crl.part").write_bytes(_pem(_revoking(pki, 2))[:40])
+    with capture_logs() as logs:
+        assert source.read().digest == bundle.digest
+    assert not [e for e in logs if e["event"] == "crl_refused"]

@@ -405,6 +405,9 @@ class Bundle(_Frozen):
     screening: ScreeningThresholds = Field(default_factory=ScreeningThresholds)
     prohibited_end_use_phrases: tuple[Text, ...] = ()
     licensed_importers: tuple[LicensedImporter, ...] = ()
+    # Anchors and CRLs are PEM text; a bundle file may name PEM or DER files instead
+    # ({file: path}), inlined at load like list files. Each anchor must meet the CA
+    # profile: the chain builder would refuse every signer under one that does not.
     trust_anchors: dict[Role, Annotated[tuple[AnchorPem, ...], Field(min_length=1)]] = Field(
         default_factory=dict
     )
@@ -499,7 +502,8 @@ class Bundle(_Frozen):
         """This bundle with its trust anchors (and, if given, CRLs) replaced; new digest.
 
         Raises BundleError for an unknown role, a PEM that is not an ECDSA or RSA
-        certificate, or one that is not a CRL.
+        certificate meeting the CA profile (`core.pki.ca_profile_problems`), or one
+        that is not a CRL.
         """
         data = self.model_dump(mode="json")
         data["trust_anchors"] = {role: list(pems) for role, pems in role_to_pems.items()}
