@@ -40,6 +40,8 @@ def test_demo_shows_the_main_job() -> None:
     assert outcomes == ["APPROVED"] + ["REJECTED"] * 4
     assert all(c["as_expected"] for c in report["cases"])
     assert report["retry_returned_first_decision"] is True
+    assert report["other_importer_cannot_read_it"] is True
+    assert report["same_euc_again_rejected"] is True
 
 
 def test_demo_human_output() -> None:

@@ -186,6 +186,11 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
                 first = cases[0]
                 retry = client.submit(first.envelope, request_id=results[0][1].request_id)
                 hidden = _hidden_from(clients[KAVERI_ERP], results[0][1].decision_id)
+                # One EUC, one use: the approved EUC again, under a new request id.
+                again = client.submit(first.envelope, request_id="demo-same-euc-again")
+                used = again.decision.outcome == decision_pb2.OUTCOME_REJECTED and any(
+                    r.rule_id == "DOC-006" for r in again.decision.reasons
+                )
         finally:
             running.stop(grace=2)
         same = retry.replayed and retry.decision.decision_id == results[0][1].decision_id
@@ -207,6 +212,7 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
                     ],
                     "retry_returned_first_decision": same,
                     "other_importer_cannot_read_it": hidden,
+                    "same_euc_again_rejected": used,
                 },
             )
         else:
@@ -227,9 +233,13 @@ def run_demo(console: Console, *, keep: Path | None, json_output: bool) -> int:
                 f"{KAVERI_ERP} asking for Jay-Ushin's decision gets NOT_FOUND: "
                 + ("yes" if hidden else "[red]NO[/]")
             )
+            console.print(
+                "the approved EUC sent again under a new request_id is REJECTED (DOC-006): "
+                + ("yes" if used else "[red]NO[/]")
+            )
             if keep is not None:
                 console.print(f"keys, bundle and store kept in {directory}")
-        return 0 if same and hidden and all(ok for *_, ok in results) else 1
+        return 0 if same and hidden and used and all(ok for *_, ok in results) else 1
 
 
 def _channel(tls: LocalAccess, name: str, target: str) -> grpc.Channel:
