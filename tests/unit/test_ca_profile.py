@@ -131,6 +131,8 @@ def test_bundle_file_error_gives_the_line_of_the_unusable_anchor() -> None:
         parse_bundle(text, "policy.yaml")
     assert str(caught.value).startswith(f"policy.yaml:{line + 1}: trust_anchors.endorser[0]: ")
     assert "has no keyUsage extension" in str(caught.value)
+    # Only the anchor's own error: not also "the list is too short" for the role.
+    assert len(str(caught.value).splitlines()) == 1
 
 
 def test_an_intermediate_without_critical_basic_constraints_is_named_in_words() -> None:

@@ -732,8 +732,14 @@ def _validate(
         return Bundle.model_validate(data)
     except ValidationError as exc:
         problems = []
-        for error in exc.errors(include_url=False):
+        errors = exc.errors(include_url=False)
+        # An item refused inside a list that must not be empty (a bad trust anchor)
+        # also leaves the list "too short"; the item's own error is the one that helps.
+        inner = {tuple(e["loc"])[:n] for e in errors for n in range(len(e["loc"]))}
+        for error in errors:
             loc = tuple(error["loc"])
+            if error["type"] == "too_short" and loc in inner:
+                continue
             line = _line_of(loc, lines)
             msg = error["msg"].removeprefix("Value error, ")
             problems.append((line, _loc_text(loc) or "(bundle)", msg))
