@@ -32,13 +32,14 @@ import cryptography
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from eucgate import samples
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import Bundle, load_bundle
+from eucgate.core.bundle import Bundle
 from eucgate.core.decide import decide
 from eucgate.core.decision import Outcome
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.model import PAYLOAD_TYPE_JSON
 from eucgate.core.pki import ChainCache
 from eucgate.core.submission import Submission
+from eucgate.policyfiles import load_bundle
 from eucgate.policytest import CasePki, case_bundle, case_envelope
 from eucgate.signing import sign_envelope
 from eucgate_client.dsse import Envelope

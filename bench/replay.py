@@ -35,7 +35,7 @@ import cryptography
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from eucgate import samples
-from eucgate.core.bundle import Bundle, load_bundle
+from eucgate.core.bundle import Bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.ledger import EmptyLedger
@@ -45,6 +45,7 @@ from eucgate.ids import new_decision_id
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.log.entry import encode_entry
 from eucgate.log.export import ExportWriter
+from eucgate.policyfiles import load_bundle
 from eucgate.replay.offline import replay_export
 from eucgate.replay.run import ReplayJob
 from eucgate.replay.summary import ReplaySummary

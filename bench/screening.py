@@ -49,10 +49,10 @@ from eucgate.core.screening import (
     Screener,
     ScreeningList,
     ScreeningThresholds,
-    load_screening_list,
     name_score,
     names_to_screen,
 )
+from eucgate.policyfiles import load_screening_list
 from rapidfuzz import fuzz, utils
 from rigour.text.translit import ascii_text
 

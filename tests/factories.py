@@ -18,7 +18,7 @@ from typing import Any
 import eucgate
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from eucgate.core.bundle import Bundle, load_bundle
+from eucgate.core.bundle import Bundle
 from eucgate.core.decision import SignerResult
 from eucgate.core.model import (
     PAYLOAD_TYPE_PROTO,
@@ -38,6 +38,7 @@ from eucgate.core.model import (
     encode_certificate,
 )
 from eucgate.core.submission import Submission
+from eucgate.policyfiles import load_bundle
 from eucgate.signing import PrivateKey, sign_envelope
 from eucgate_client.dsse import Envelope, Signature
 

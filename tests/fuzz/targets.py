@@ -37,7 +37,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from eucgate.core.bundle import Bundle, load_bundle, parse_bundle
+from eucgate.core.bundle import Bundle, parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.decision import MAX_DECISION_BYTES, MAX_REASONS, outcome_of
@@ -53,6 +53,7 @@ from eucgate.core.submission import Submission
 from eucgate.errors import BundleError, InvalidSubmission
 from eucgate.log.entry import encode_entry
 from eucgate.log.export import verify_export, write_export
+from eucgate.policyfiles import load_bundle
 from eucgate.signing import issue_ca, issue_crl, issue_signer, sign_envelope
 from eucgate_client.dsse import Envelope, EnvelopeError, Signature
 from eucgate_client.tlog import (

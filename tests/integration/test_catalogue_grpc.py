@@ -20,10 +20,11 @@ import pytest
 from eucgate.api.server import RunningServer, start_server
 from eucgate.cli.keys import load_admin_private_key
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import Bundle, load_bundle
+from eucgate.core.bundle import Bundle
 from eucgate.core.bundletests import BundleTestCase
 from eucgate.core.signedbundle import sign_bundle
 from eucgate.core.submission import Submission
+from eucgate.policyfiles import load_bundle
 from eucgate.policytest import CasePki, case_bundle, case_envelope
 from eucgate.store import DecisionRecord
 from eucgate_client.client import CertificateClient

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from eucgate import samples
 from eucgate.cli.main import app
-from eucgate.core.bundle import load_bundle
 from eucgate.core.decide import decide
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.submission import Submission
+from eucgate.policyfiles import load_bundle
 from eucgate_client.dsse import Envelope
 from eucgate_client.v1 import certificate_pb2 as pb
 from google.protobuf import json_format

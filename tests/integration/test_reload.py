@@ -23,10 +23,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate import samples
 from eucgate.api.server import RunningServer, start_server
 from eucgate.cli.keys import load_admin_private_key, policy_admin_key, write_signed_bundle
-from eucgate.core.bundle import load_bundle, parse_bundle
+from eucgate.core.bundle import parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.pki import keyid
 from eucgate.core.signedbundle import BUNDLE_PAYLOAD_TYPE
+from eucgate.policyfiles import load_bundle
 from eucgate_client.client import ApiError, CertificateClient, api_error
 from eucgate_client.dsse import Envelope, Signature
 from eucgate_client.v1 import decision_pb2

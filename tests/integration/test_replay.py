@@ -15,9 +15,10 @@ import grpc
 import pytest
 from eucgate import samples
 from eucgate.api.server import RunningServer
-from eucgate.core.bundle import Bundle, load_bundle, parse_bundle
+from eucgate.core.bundle import Bundle, parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.log.export import write_export
+from eucgate.policyfiles import load_bundle
 from eucgate.replay.engine import Status
 from eucgate.replay.offline import replay_export
 from eucgate.replay.report import render_html

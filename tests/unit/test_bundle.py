@@ -15,11 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
-from eucgate.core.bundle import Bundle, load_bundle, parse_bundle
+from eucgate.core.bundle import Bundle, parse_bundle
 from eucgate.core.decision import RuleOutcome
 from eucgate.core.model import EndUseCategory
 from eucgate.core.rules import CHECKS
 from eucgate.errors import BundleError
+from eucgate.policyfiles import files_in, load_bundle
 
 from tests.conftest import Pki
 from tests.factories import SAMPLE_BUNDLE_PATH, sample_bundle
@@ -36,7 +37,7 @@ def _pem(cert: x509.Certificate) -> str:
 
 def _refused(text: str, source: str = "policy.yaml") -> BundleError:
     with pytest.raises(BundleError) as info:
-        parse_bundle(text, source, base_dir=SAMPLE_DIR)
+        parse_bundle(text, source, files=files_in(SAMPLE_DIR))
     return info.value
 
 
@@ -162,15 +163,21 @@ def test_digest_is_stable_across_yaml_formatting(flow: bool) -> None:
     )
     assert text != SAMPLE_TEXT
     assert (
-        parse_bundle(text, "reformatted.yaml", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
+        parse_bundle(text, "reformatted.yaml", files=files_in(SAMPLE_DIR)).digest
+        == sample_bundle().digest
     )
 
 
 def test_digest_ignores_comments_and_covers_content() -> None:
     commented = SAMPLE_TEXT.replace("version: 0", "version: 0   # schema\n# more\n")
-    assert parse_bundle(commented, "c.yaml", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
+    assert (
+        parse_bundle(commented, "c.yaml", files=files_in(SAMPLE_DIR)).digest
+        == sample_bundle().digest
+    )
     changed = SAMPLE_TEXT.replace("max_validity_days: 183", "max_validity_days: 182")
-    assert parse_bundle(changed, "c.yaml", base_dir=SAMPLE_DIR).digest != sample_bundle().digest
+    assert (
+        parse_bundle(changed, "c.yaml", files=files_in(SAMPLE_DIR)).digest != sample_bundle().digest
+    )
 
 
 def test_default_params_are_part_of_the_digest() -> None:
@@ -178,7 +185,9 @@ def test_default_params_are_part_of_the_digest() -> None:
     start = SAMPLE_TEXT.index("    params:\n      required:")
     end = SAMPLE_TEXT.index("    message:", start)
     without = SAMPLE_TEXT[:start] + SAMPLE_TEXT[end:]
-    assert parse_bundle(without, "d.yaml", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
+    assert (
+        parse_bundle(without, "d.yaml", files=files_in(SAMPLE_DIR)).digest == sample_bundle().digest
+    )
 
 
 def test_canonical_form_parses_back_to_the_same_digest(pki: Pki) -> None:
@@ -196,7 +205,7 @@ def test_canonical_round_trip_with_unusual_text(description: str) -> None:
     data = yaml.safe_load(SAMPLE_TEXT)
     data["description"] = description
     bundle = parse_bundle(
-        json.dumps(data, default=str, ensure_ascii=False), "u.json", base_dir=SAMPLE_DIR
+        json.dumps(data, default=str, ensure_ascii=False), "u.json", files=files_in(SAMPLE_DIR)
     )
     assert bundle.description == description
     again = parse_bundle(bundle.canonical().decode(), "stored")
@@ -368,7 +377,7 @@ def test_load_bundle_reads_files(tmp_path: Path) -> None:
 def test_json_bundles_are_accepted() -> None:
     data = json.loads(sample_bundle().canonical())
     text = json.dumps(data, indent=2)
-    assert parse_bundle(text, "b.json", base_dir=SAMPLE_DIR).digest == sample_bundle().digest
+    assert parse_bundle(text, "b.json", files=files_in(SAMPLE_DIR)).digest == sample_bundle().digest
     data["parameters"]["max_validity_days"] = "183"
     err = _refused(json.dumps(data, indent=2), "b.json")
     line = _line_of(json.dumps(data, indent=2), '"max_validity_days"')

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from eucgate.cli.main import app
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import load_bundle, parse_bundle
+from eucgate.core.bundle import parse_bundle
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.rules import CHECKS, NoParams, RuleContext
 from eucgate.errors import BundleError
+from eucgate.policyfiles import load_bundle
 from typer.testing import CliRunner
 
 from tests.factories import (

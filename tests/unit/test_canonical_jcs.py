@@ -7,10 +7,10 @@ from typing import Any
 
 import rfc8785
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import load_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.decision import Decision, Family, Outcome, Reason, RuleOutcome
 from eucgate.core.receipt import receipt_statement
+from eucgate.policyfiles import load_bundle
 
 
 def test_the_sample_bundle_digest_is_over_jcs() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eucgate.cli.main import Exit, app
+from eucgate.cli.main import app
+from eucgate.cli.output import Exit
 from typer.testing import CliRunner
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -13,6 +13,7 @@ from eucgate.core.decision import Outcome, RuleOutcome
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.model import MAX_ITEMS
 from eucgate.errors import BundleError
+from eucgate.policyfiles import files_in
 
 from tests.conftest import Pki
 from tests.factories import (
@@ -36,7 +37,7 @@ def _with_rule(pki: Pki, expression: str, rule_id: str = "RF-101") -> Bundle:
             "message": "$field: $detail.",
         }
     )
-    return parse_bundle(json.dumps(doc), "custom.json", base_dir=SAMPLE_BUNDLE_PATH.parent)
+    return parse_bundle(json.dumps(doc), "custom.json", files=files_in(SAMPLE_BUNDLE_PATH.parent))
 
 
 def test_a_custom_rule_fires_with_its_own_outcome(pki: Pki, now: datetime) -> None:

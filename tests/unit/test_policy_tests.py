@@ -10,9 +10,10 @@ import pytest
 import yaml
 from eucgate.cli.main import app
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import load_bundle, parse_bundle
+from eucgate.core.bundle import parse_bundle
 from eucgate.core.bundletests import merge
 from eucgate.errors import BundleError
+from eucgate.policyfiles import files_in, load_bundle
 from eucgate.policytest import run_bundle_tests
 from typer.testing import CliRunner
 
@@ -76,7 +77,9 @@ def test_a_case_whose_certificate_does_not_parse_is_refused_at_load() -> None:
     doc = _sample_doc()
     doc["tests"]["cases"][3]["patch"] = {"final_destination": "IN"}  # type: ignore[index]
     with pytest.raises(BundleError, match=r"cases\[3\]"):
-        parse_bundle(json.dumps(doc, default=str), "bundle.json", base_dir=SAMPLE_BUNDLE.parent)
+        parse_bundle(
+            json.dumps(doc, default=str), "bundle.json", files=files_in(SAMPLE_BUNDLE.parent)
+        )
 
 
 def test_merge_patch_follows_rfc_7396() -> None:

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import load_bundle
 from eucgate.core.decide import ENGINE_RULE_ID
+from eucgate.policyfiles import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "reason-codes.md").read_text()

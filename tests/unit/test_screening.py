@@ -19,13 +19,13 @@ from eucgate.core.screening import (
     ScreeningList,
     ScreeningMatch,
     ScreeningThresholds,
-    load_screening_list,
     name_score,
     names_to_screen,
     normalize_party_name,
     parse_screening_list,
 )
 from eucgate.errors import BundleError
+from eucgate.policyfiles import load_screening_list
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from eucgate.core.bundle import Bundle, load_bundle
+from eucgate.core.bundle import Bundle
 from eucgate.core.signedbundle import (
     admin_public_key,
     looks_signed,
@@ -14,6 +14,7 @@ from eucgate.core.signedbundle import (
     unverified_bundle,
 )
 from eucgate.errors import BundleError
+from eucgate.policyfiles import load_bundle
 
 
 def read_bundle_file(path: Path, admin_keys: Sequence[Path] = ()) -> tuple[Bundle, str]:

@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import inline_list_files, load_bundle
+from eucgate.core.bundle import inline_list_files, inline_pem_files
 from eucgate.core.signedbundle import AdminPrivateKey, sign_bundle
+from eucgate.policyfiles import files_in, load_bundle
 from eucgate.signing import load_private_key, write_pem_key, write_pem_public_key
 
 
@@ -47,7 +48,9 @@ def write_bundle_with_trust(
     roles named, other roles' trust kept. Raises OSError on I/O."""
     source = base or SAMPLE_BUNDLE
     doc = yaml.safe_load(source.read_text())
-    inline_list_files(doc, str(source), source.parent)
+    # The copy stands on its own: files the base bundle names are inlined into it.
+    inline_list_files(doc, str(source), files_in(source.parent))
+    inline_pem_files(doc, str(source), files_in(source.parent))
     doc["trust_anchors"] = {
         **(doc.get("trust_anchors") or {}),
         **{r: list(a) for r, a in anchors.items()},

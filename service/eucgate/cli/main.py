@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from enum import IntEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -43,7 +42,7 @@ from eucgate.cli.db import db_app
 from eucgate.cli.demo import run_demo
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
 from eucgate.cli.keyset import keys as print_keys
-from eucgate.cli.output import fail, proto_dict
+from eucgate.cli.output import Exit, fail, proto_dict
 from eucgate.cli.policy import policy_app
 from eucgate.cli.receipts import receipt_app
 from eucgate.cli.render import (
@@ -97,17 +96,6 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
-
-
-class Exit(IntEnum):
-    OK = 0
-    ERROR = 1
-    USAGE = 2
-    REFUSED = 3
-    UNAVAILABLE = 4
-    RECEIPT_INVALID = 5
-    REJECTED = 10
-    REFERRED = 11
 
 
 _OUTCOME_EXIT = {

@@ -16,6 +16,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from enum import IntEnum
 from typing import Any
 
 import typer
@@ -29,6 +30,20 @@ try:  # typer 0.2x carries its own copy of click; earlier releases use click its
     from typer._click.globals import get_current_context
 except ImportError:  # pragma: no cover - depends on the installed typer
     from click import get_current_context  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+
+class Exit(IntEnum):
+    """Exit codes scripts can trust (README, "The command line")."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    REFUSED = 3
+    UNAVAILABLE = 4
+    RECEIPT_INVALID = 5
+    REJECTED = 10
+    REFERRED = 11
+
 
 _err = Console(stderr=True)
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from eucgate.cli.output import fail
+from eucgate.cli.output import Exit, fail
 from eucgate.cli.render import print_json
 from eucgate.core.certschema import certificate_json_schema_text
 from eucgate.core.model import PAYLOAD_TYPE_JSON, Certificate, certificate_from_payload
@@ -47,8 +47,6 @@ def validate(
 
     Exit 0 valid, 1 unreadable, 3 invalid.
     """
-    from eucgate.cli.main import Exit  # noqa: PLC0415  (main imports this module)
-
     if print_schema:
         if certificate is not None:
             raise fail("give an EUC file or --print-schema, not both", 2)

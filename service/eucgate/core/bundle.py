@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -399,7 +398,7 @@ class Bundle(_Frozen):
     barred_destinations: tuple[CountryCode, ...] = ()
     transshipment_hubs: tuple[CountryCode, ...] = ()
     # Restricted, military end-user and watch lists, held inline: a bundle file may
-    # name list files ({file: path}), which load_bundle reads into the bundle so the
+    # name list files ({file: path}), which eucgate.policyfiles reads into it so the
     # digest covers every entry and replay needs nothing else.
     screening_lists: tuple[ScreeningList, ...] = ()
     screening: ScreeningThresholds = Field(default_factory=ScreeningThresholds)
@@ -516,24 +515,17 @@ class Bundle(_Frozen):
         return next((li for li in self.licensed_importers if li.matches(party)), None)
 
 
-def load_bundle(path: Path) -> Bundle:
-    """Read and validate a bundle file (YAML or JSON).
-
-    Raises BundleError naming the file, line and field path; OSError if unreadable.
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise BundleError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    return parse_bundle(text, str(path), base_dir=path.parent)
+# Reads a file a bundle names (`{file: name}`) and returns its bytes; raises OSError.
+# The edge supplies it (eucgate.policyfiles); the core itself never opens a file.
+FileReader = Callable[[str], bytes]
 
 
-def parse_bundle(text: str, source: str, *, base_dir: Path | None = None) -> Bundle:
+def parse_bundle(text: str, source: str, *, files: FileReader | None = None) -> Bundle:
     """Validate bundle text; `source` names it in errors ("file:line: path: message").
 
     JSON text (such as `canonical()`) is read as JSON, anything else as YAML. Screening
-    lists, trust anchors and CRLs given as `{file: path}` are read relative to
-    `base_dir`. Raises BundleError
+    lists, trust anchors and CRLs given as `{file: name}` are read through `files`
+    (without it, naming a file is an error). Raises BundleError
     for text that does not parse, duplicate keys, YAML anchors/aliases, a list file that
     cannot be read or is invalid, and any schema violation (an unknown check, invalid
     check parameters or PEM included).
@@ -545,16 +537,16 @@ def parse_bundle(text: str, source: str, *, base_dir: Path | None = None) -> Bun
         lines = _json_lines(text)
     if not isinstance(data, dict):
         raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
-    inline_list_files(data, source, base_dir, lines)
-    inline_pem_files(data, source, base_dir, lines)
+    inline_list_files(data, source, files, lines)
+    inline_pem_files(data, source, files, lines)
     return _validate(data, source, lines)
 
 
 def inline_list_files(
-    data: dict[str, Any], source: str, base_dir: Path | None, lines: _Lines | None = None
+    data: dict[str, Any], source: str, files: FileReader | None, lines: _Lines | None = None
 ) -> None:
-    """Replace each `{file: path}` of `data["screening_lists"]` by the list it names,
-    read relative to `base_dir`: a bundle written elsewhere then stands on its own.
+    """Replace each `{file: name}` of `data["screening_lists"]` by the list it names,
+    read through `files`: a bundle written elsewhere then stands on its own.
     Raises BundleError for a file that cannot be read or is not a valid list."""
     lines = lines or {}
     lists = data.get("screening_lists")
@@ -564,22 +556,22 @@ def inline_list_files(
         if not (isinstance(item, dict) and set(item) == {"file"}):
             continue
         where = f"{source}:{_line_of(('screening_lists', i), lines)}: screening_lists[{i}]"
-        if base_dir is None:
+        if files is None:
             raise BundleError(f"{where}: list files can be named only in a bundle file")
-        path = base_dir / str(item["file"])
+        name = str(item["file"])
         try:
-            text = path.read_text(encoding="utf-8")
+            text = files(name).decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{where}: cannot read {path}: {exc}") from None
-        lists[i] = parse_screening_list(text, str(path)).model_dump(mode="json")
+            raise BundleError(f"{where}: cannot read {name}: {exc}") from None
+        lists[i] = parse_screening_list(text, name).model_dump(mode="json")
 
 
 def inline_pem_files(
-    data: dict[str, Any], source: str, base_dir: Path | None, lines: _Lines | None = None
+    data: dict[str, Any], source: str, files: FileReader | None, lines: _Lines | None = None
 ) -> None:
-    """Replace each `{file: path}` under `data["trust_anchors"][role]` and
-    `data["crls"][role]` by the PEM text of the file it names, read relative to
-    `base_dir` (a DER certificate or CRL is turned into PEM): the digest then covers
+    """Replace each `{file: name}` under `data["trust_anchors"][role]` and
+    `data["crls"][role]` by the PEM text of the file it names, read through `files`
+    (a DER certificate or CRL is turned into PEM): the digest then covers
     the certificates and CRLs themselves, and the signed bundle needs no other file.
     Raises BundleError naming the line for a file that cannot be read or holds no
     certificate (or CRL)."""
@@ -596,21 +588,21 @@ def inline_pem_files(
                     continue
                 loc = (section, str(role), i)
                 where = f"{source}:{_line_of(loc, lines)}: {_loc_text(loc)}"
-                if base_dir is None:
+                if files is None:
                     raise BundleError(
                         f"{where}: PEM files can be named only in a bundle file", field=section
                     )
-                path = base_dir / str(item["file"])
+                name = str(item["file"])
                 try:
-                    raw = path.read_bytes()
+                    raw = files(name)
                 except OSError as exc:
                     raise BundleError(
-                        f"{where}: cannot read {path}: {exc.strerror or exc}", field=section
+                        f"{where}: cannot read {name}: {exc.strerror or exc}", field=section
                     ) from None
                 try:
                     entries[i] = _pem_text(raw, kind)
                 except ValueError as exc:
-                    raise BundleError(f"{where}: {path}: {exc}", field=section) from None
+                    raise BundleError(f"{where}: {name}: {exc}", field=section) from None
 
 
 def _pem_text(raw: bytes, kind: str) -> str:

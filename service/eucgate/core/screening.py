@@ -24,8 +24,8 @@ consonant skeletons and phonetic keys); a name is scored against the entries tha
 a key with it, and against short listed names by length, never against the whole list;
 tests/unit/test_screening.py checks by property that this finds what a scan of every
 entry finds. Matching is pure: it reads no clock, file or environment; entries'
-effective windows are judged by the `now` the caller passes. `load_screening_list` is
-the only function here that reads a file.
+effective windows are judged by the `now` the caller passes. List files are read at
+the edge (eucgate.policyfiles).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -82,7 +81,6 @@ __all__ = [
     "ScreeningMatch",
     "ScreeningThresholds",
     "compare_names",
-    "load_screening_list",
     "name_score",
     "names_to_screen",
     "normalize_party_name",
@@ -398,11 +396,6 @@ def parse_screening_list(text: str, source: str) -> ScreeningList:
         ]
         first = _loc_text(tuple(exc.errors()[0]["loc"]))
         raise BundleError("\n".join(problems), field=first) from None
-
-
-def load_screening_list(path: Path) -> ScreeningList:
-    """Read and validate a list file; raises BundleError, or OSError if unreadable."""
-    return parse_screening_list(path.read_text(encoding="utf-8"), str(path))
 
 
 def _loc_text(loc: tuple[int | str, ...]) -> str:

@@ -132,7 +132,7 @@ def _payload_bundle(envelope: Envelope, source: str) -> Bundle:
     except UnicodeDecodeError:
         raise BundleError(f"{source}: the payload is not UTF-8") from None
     # Screening list files cannot be named: a signed payload stands on its own.
-    bundle = parse_bundle(text, f"{source} (payload)", base_dir=None)
+    bundle = parse_bundle(text, f"{source} (payload)")
     if bundle.canonical() != envelope.payload:
         raise BundleError(
             f"{source}: the payload is not the bundle's canonical JSON; sign it with "
