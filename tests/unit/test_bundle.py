@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
 from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.checks import CHECKS
 from eucgate.core.decision import RuleOutcome
 from eucgate.core.model import EndUseCategory
-from eucgate.core.rules import CHECKS
 from eucgate.errors import BundleError
 from eucgate.policyfiles import files_in, load_bundle
 

@@ -9,8 +9,9 @@ import pytest
 from eucgate.cli.main import app
 from eucgate.config import SAMPLE_BUNDLE
 from eucgate.core.bundle import parse_bundle
+from eucgate.core.checks import CHECKS, NoParams
 from eucgate.core.ledger import EmptyLedger
-from eucgate.core.rules import CHECKS, NoParams, RuleContext
+from eucgate.core.rules import RuleContext
 from eucgate.errors import BundleError
 from eucgate.policyfiles import load_bundle
 from typer.testing import CliRunner

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from eucgate.core import decide as decide_module
 from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.checks import CHECKS, Check, Finding, NoParams
 from eucgate.core.decide import ENGINE_RULE_ID, decide
 from eucgate.core.decision import Family, Outcome, Reason, RuleOutcome
 from eucgate.core.ledger import EmptyLedger
@@ -21,7 +22,7 @@ from eucgate.core.model import (
     Validity,
     encode_certificate,
 )
-from eucgate.core.rules import CHECKS, Check, Finding, NoParams, RuleContext
+from eucgate.core.rules import RuleContext
 from eucgate.core.submission import Submission
 from eucgate.signing import issue_ca, issue_signer
 from eucgate_client.dsse import Envelope

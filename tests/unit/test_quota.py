@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 from eucgate.core import quota
 from eucgate.core.bundle import parse_bundle
+from eucgate.core.checks import CHECKS
 from eucgate.core.decide import decide
 from eucgate.core.ledger import EmptyLedger, LedgerRead, LedgerView, SnapshotLedger
 from eucgate.core.model import Item, Quantity
-from eucgate.core.rules import CHECKS, RuleContext, RuleUnavailable
+from eucgate.core.rules import RuleContext, RuleUnavailable
 from eucgate.errors import BundleError
 
 from tests.conftest import Pki

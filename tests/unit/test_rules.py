@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from eucgate.core.bundle import Bundle
+from eucgate.core.checks import CHECKS, Finding, NoParams
 from eucgate.core.decision import SignerResult
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.model import (
@@ -25,15 +26,7 @@ from eucgate.core.model import (
     Undertakings,
     Validity,
 )
-from eucgate.core.rules import (
-    CHECKS,
-    Finding,
-    NoParams,
-    RuleContext,
-    SignersUnavailable,
-    check,
-    normalize_name,
-)
+from eucgate.core.rules import RuleContext, SignersUnavailable, check, normalize_name
 from pydantic import ValidationError
 
 from tests.factories import (

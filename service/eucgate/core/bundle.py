@@ -40,6 +40,7 @@ from pydantic import (
 
 from eucgate.core.bundletests import BundleTests
 from eucgate.core.canonical import canonical_json, sha256_hex
+from eucgate.core.checks import CHECKS
 from eucgate.core.decision import Family, RuleOutcome
 from eucgate.core.model import (
     CountryCode,
@@ -62,7 +63,6 @@ from eucgate.core.pki import (
     load_crl_pem,
 )
 from eucgate.core.policyfields import IsoDate, Text
-from eucgate.core.rules import CHECKS
 from eucgate.core.screening import (
     Screener,
     ScreeningList,

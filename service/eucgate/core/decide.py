@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from eucgate.core.bundle import Bundle, Rule
+from eucgate.core.checks import CHECKS
 from eucgate.core.decision import (
     ApprovedItem,
     Decision,
@@ -30,7 +31,7 @@ from eucgate.core.ledger import LedgerView, RecordingLedger
 from eucgate.core.model import Item, Party
 from eucgate.core.pki import ChainCache, verify_signatures
 from eucgate.core.registry import EmptyRegistry, RecordingRegistry, RegistryView
-from eucgate.core.rules import CHECKS, RuleContext, RuleUnavailable
+from eucgate.core.rules import RuleContext, RuleUnavailable
 from eucgate.core.submission import Submission
 
 ENGINE_RULE_ID = "ENG-001"

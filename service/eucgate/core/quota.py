@@ -12,12 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
+from eucgate.core.bundle import Bundle, ControlledItem, LicensedImporter
 from eucgate.core.model import Item
-
-if TYPE_CHECKING:
-    from eucgate.core.bundle import Bundle, ControlledItem, LicensedImporter
 
 _MASS_IN_KG = {"g": Decimal("0.001"), "kg": Decimal(1), "t": Decimal(1000)}
 

@@ -16,12 +16,14 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from eucgate.core import quota
+from eucgate.core.bundle import Bundle, ControlledItem, LicensedImporter
 from eucgate.core.celrules import CelActivation, CelCompileError, CelRule, CelStatus, activation_for
+from eucgate.core.checks import Finding, NoParams, register
 from eucgate.core.decision import RuleOutcome, SignerResult
 from eucgate.core.ledger import LedgerView
 from eucgate.core.model import (
@@ -43,18 +45,7 @@ from eucgate.core.registry import (
     issuers_of,
 )
 from eucgate.core.screening import ScreeningMatch
-
-if TYPE_CHECKING:
-    from eucgate.core.bundle import Bundle, ControlledItem, LicensedImporter
-    from eucgate.core.submission import Submission
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One violation: the certificate field it concerns ("" for the envelope) and why."""
-
-    field: str
-    detail: str
+from eucgate.core.submission import Submission
 
 
 class SignersUnavailable(RuntimeError):
@@ -107,38 +98,19 @@ class RuleContext:
         return self.bundle.licensed_importer_for(self.certificate.end_user)
 
 
-class NoParams(BaseModel):
-    """For checks that take no parameters: any parameter given is refused at load."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 P = TypeVar("P", bound=BaseModel)
 CheckFunction = Callable[[RuleContext, P], list[Finding]]
 
 
-@dataclass(frozen=True)
-class Check:
-    """A registered check: its function and the pydantic model of its params."""
-
-    name: str
-    params: type[BaseModel]
-    function: Callable[[RuleContext, Any], list[Finding]]
-
-
-CHECKS: dict[str, Check] = {}
-
-
 def check(name: str, params: type[P]) -> Callable[[CheckFunction[P]], CheckFunction[P]]:
-    """Register a check under `name` with its params model; raises ValueError on reuse."""
+    """Register a check under `name` with its params model (core.checks); raises
+    ValueError on reuse."""
 
-    def register(function: CheckFunction[P]) -> CheckFunction[P]:
-        if name in CHECKS:
-            raise ValueError(f"check {name!r} is registered twice")
-        CHECKS[name] = Check(name=name, params=params, function=function)
+    def add(function: CheckFunction[P]) -> CheckFunction[P]:
+        register(name, params, function)
         return function
 
-    return register
+    return add
 
 
 def normalize_name(name: str) -> str:
