@@ -25,7 +25,7 @@ from eucgate.core.model import (
     Quantity,
     Transaction,
 )
-from eucgate.core.rules import _phrases_in
+from eucgate.core.rules.eus import _phrases_in
 
 from tests.conftest import Pki
 from tests.factories import (
