@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from eucgate.core.bundle import Bundle, FileReader, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import FileReader, parse_bundle
 from eucgate.core.screening import ScreeningList, parse_screening_list
 from eucgate.errors import BundleError
 

@@ -37,7 +37,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.decision import MAX_DECISION_BYTES, MAX_REASONS, outcome_of

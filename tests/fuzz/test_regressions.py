@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from eucgate.core.bundle import parse_bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.errors import BundleError
 from eucgate.log.entry import EntryError, check_any_entry, encode_entry
 from eucgate.log.export import stated_size

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate import samples
 from eucgate.api.server import RunningServer, start_server
 from eucgate.cli.keys import load_admin_private_key, policy_admin_key, write_signed_bundle
-from eucgate.core.bundle import parse_bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.pki import keyid
 from eucgate.core.signedbundle import BUNDLE_PAYLOAD_TYPE

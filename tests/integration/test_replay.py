@@ -15,7 +15,8 @@ import grpc
 import pytest
 from eucgate import samples
 from eucgate.api.server import RunningServer
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.log.export import write_export
 from eucgate.policyfiles import load_bundle

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eucgate.cli.keys import write_signed_bundle
 from eucgate.cli.main import app
-from eucgate.core.bundle import parse_bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.signedbundle import open_signed_bundle
 from eucgate.errors import BundleError
 from eucgate.policyfiles import load_bundle

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from eucgate.cli.main import app
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import parse_bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.checks import CHECKS, NoParams
 from eucgate.core.ledger import EmptyLedger
 from eucgate.core.rules import RuleContext

@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from eucgate.core.bundle import parse_bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.pki import TrustPolicy, ca_profile_problems, verify_signatures
 from eucgate.errors import BundleError
 from eucgate.signing import CaKey, issue_ca, issue_signer, sign_envelope

@@ -11,7 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.pki import verify_signatures
 from eucgate.core.signedbundle import sign_bundle
 from eucgate.errors import ConfigError

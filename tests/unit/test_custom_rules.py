@@ -7,7 +7,8 @@ import json
 from datetime import datetime
 
 import pytest
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.decide import decide
 from eucgate.core.decision import Outcome, RuleOutcome
 from eucgate.core.ledger import EmptyLedger

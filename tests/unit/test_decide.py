@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from eucgate.core import decide as decide_module
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.checks import CHECKS, Check, Finding, NoParams
 from eucgate.core.decide import ENGINE_RULE_ID, decide
 from eucgate.core.decision import Family, Outcome, Reason, RuleOutcome

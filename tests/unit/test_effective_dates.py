@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.decide import decide
 from eucgate.core.decision import Outcome
 from eucgate.core.ledger import EmptyLedger

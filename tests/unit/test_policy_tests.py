@@ -10,7 +10,7 @@ import pytest
 import yaml
 from eucgate.cli.main import app
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import parse_bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.bundletests import merge
 from eucgate.errors import BundleError
 from eucgate.policyfiles import files_in, load_bundle

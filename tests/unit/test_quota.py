@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 from eucgate.core import quota
-from eucgate.core.bundle import parse_bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.checks import CHECKS
 from eucgate.core.decide import decide
 from eucgate.core.ledger import EmptyLedger, LedgerRead, LedgerView, SnapshotLedger

@@ -17,7 +17,8 @@ from eucgate_client.v1 import decision_pb2
 
 from eucgate.api.access import Access, visible_record
 from eucgate.api.status import internal_failure, rpc_handler, status_for
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.errors import (
     BundleError,

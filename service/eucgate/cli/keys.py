@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from eucgate.config import SAMPLE_BUNDLE
-from eucgate.core.bundle import inline_list_files, inline_pem_files
+from eucgate.core.bundleload import inline_list_files, inline_pem_files
 from eucgate.core.signedbundle import AdminPrivateKey, sign_bundle
 from eucgate.policyfiles import files_in, load_bundle
 from eucgate.signing import load_private_key, write_pem_key, write_pem_public_key

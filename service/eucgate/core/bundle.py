@@ -1,29 +1,25 @@
-"""The policy bundle (schema version 0): everything a decision depends on besides the EUC.
+"""The policy bundle's schema: everything a decision depends on besides the EUC.
 
-A bundle is written as YAML (or JSON, a subset) and validated into a frozen `Bundle`;
-holding one means it passed. Its identity is `digest`, the hex SHA-256 of `canonical()`
-(canonical JSON of the validated content), so formatting, key order and comments never
-change it, and parsing the canonical form gives back the same digest: that is what the
-store keeps for replay. Rule checks and their parameter models come from
-`eucgate.core.rules`; an unknown check or bad parameters fail at load, not at decision.
+A bundle is validated into a frozen `Bundle`; holding one means it passed. Its identity
+is `digest`, the hex SHA-256 of `canonical()` (canonical JSON of the validated
+content), so formatting, key order and comments never change it, and parsing the
+canonical form gives back the same digest: that is what the store keeps for replay.
+Rule checks and their parameter models come from the check registry (`core.checks`); an
+unknown check or bad parameters fail at load, not at decision. Reading bundle text
+(YAML/JSON with lines, files inlined) is `core.bundleload`; trust anchors and CRLs as
+PEM are `core.trustanchors`.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-import yaml
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from eucgate_client import strictjson
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -54,12 +50,9 @@ from eucgate.core.model import (
     Unit,
 )
 from eucgate.core.pki import (
-    MIN_RSA_BITS,
     RegistrationSource,
     RoleTrust,
     TrustPolicy,
-    ca_profile_problems,
-    load_anchor_pems,
     load_crl_pem,
 )
 from eucgate.core.policyfields import IsoDate, Text
@@ -67,8 +60,8 @@ from eucgate.core.screening import (
     Screener,
     ScreeningList,
     ScreeningThresholds,
-    parse_screening_list,
 )
+from eucgate.core.trustanchors import AnchorPem, CrlPem, anchor_certificates
 from eucgate.errors import BundleError
 
 BUNDLE_VERSION = 1
@@ -79,53 +72,6 @@ MESSAGE_FIELDS = frozenset({"field", "detail"})
 
 _RULE_ID_RE = re.compile(r"(?P<family>[A-Z]{2,3})-[0-9]{3}")
 _CONTROL_CODE_RE = re.compile(r"[0-9][A-E][0-9]{3}[a-z0-9.]*")
-
-
-def _anchor_certificates(pem: str) -> list[x509.Certificate]:
-    certs = load_anchor_pems([pem])
-    if not certs:
-        raise ValueError("holds no PEM certificate")
-    for cert in certs:
-        try:
-            key = cert.public_key()
-        except UnsupportedAlgorithm as exc:
-            raise ValueError(f"anchor key is not supported: {exc}") from None
-        # The chain builder refuses Ed25519 issuers, so an anchor must be ECDSA or RSA.
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
-            raise ValueError(
-                f"anchor {cert.subject.rfc4514_string()} has an RSA key of {key.key_size} "
-                f"bits; at least {MIN_RSA_BITS} are required"
-            )
-        if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
-            raise ValueError(f"anchor {cert.subject.rfc4514_string()} is not an ECDSA or RSA key")
-        # The chain builder would refuse every signer under such an anchor, with an OID
-        # message at each submission; refuse it here, once, in words.
-        problems = ca_profile_problems(cert)
-        if problems:
-            raise ValueError(
-                f"anchor {cert.subject.rfc4514_string()!r} cannot act as a CA: "
-                f"{'; '.join(problems)}"
-            )
-    return certs
-
-
-def _valid_anchor_pem(pem: str) -> str:
-    try:
-        _anchor_certificates(pem)
-    except ValueError as exc:
-        raise ValueError(str(exc).removeprefix("trust anchor 0: ")) from None
-    return pem
-
-
-AnchorPem = Annotated[StrictStr, AfterValidator(_valid_anchor_pem)]
-
-
-def _valid_crl_pem(pem: str) -> str:
-    load_crl_pem(pem)
-    return pem
-
-
-CrlPem = Annotated[StrictStr, AfterValidator(_valid_crl_pem)]
 
 
 class _Frozen(BaseModel):
@@ -213,7 +159,7 @@ class Rule(_Frozen):
             parsed = CHECKS[name].params.model_validate(value)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{_loc_text(tuple(e['loc'])) or '(params)'}: {e['msg']}"
+                f"{loc_text(tuple(e['loc'])) or '(params)'}: {e['msg']}"
                 for e in exc.errors(include_url=False)
             )
             raise ValueError(f"invalid parameters for check {name!r}: {problems}") from None
@@ -448,7 +394,7 @@ class Bundle(_Frozen):
     @model_validator(mode="after")
     def _identify(self) -> Bundle:
         self._anchors = {
-            role: tuple(c for pem in self.trust_anchors[role] for c in _anchor_certificates(pem))
+            role: tuple(c for pem in self.trust_anchors[role] for c in anchor_certificates(pem))
             for role in ROLES
             if role in self.trust_anchors
         }
@@ -508,218 +454,22 @@ class Bundle(_Frozen):
         data["trust_anchors"] = {role: list(pems) for role, pems in role_to_pems.items()}
         if crls is not None:
             data["crls"] = {role: list(pems) for role, pems in crls.items()}
-        return _validate(data, "<trust anchors>", {})
+        return validate_bundle(data, "<trust anchors>", {})
 
     def licensed_importer_for(self, party: Party) -> LicensedImporter | None:
         """The first licensed importer sharing a registration (scheme and value) with `party`."""
         return next((li for li in self.licensed_importers if li.matches(party)), None)
 
 
-# Reads a file a bundle names (`{file: name}`) and returns its bytes; raises OSError.
-# The edge supplies it (eucgate.policyfiles); the core itself never opens a file.
-FileReader = Callable[[str], bytes]
+def _hs_digits(code: str) -> str:
+    return code.replace(".", "")
 
 
-def parse_bundle(text: str, source: str, *, files: FileReader | None = None) -> Bundle:
-    """Validate bundle text; `source` names it in errors ("file:line: path: message").
-
-    JSON text (such as `canonical()`) is read as JSON, anything else as YAML. Screening
-    lists, trust anchors and CRLs given as `{file: name}` are read through `files`
-    (without it, naming a file is an error). Raises BundleError
-    for text that does not parse, duplicate keys, YAML anchors/aliases, a list file that
-    cannot be read or is invalid, and any schema violation (an unknown check, invalid
-    check parameters or PEM included).
-    """
-    data = _read_json(text)
-    if data is None:
-        data, lines = _read_yaml(text, source)
-    else:
-        lines = _json_lines(text)
-    if not isinstance(data, dict):
-        raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
-    inline_list_files(data, source, files, lines)
-    inline_pem_files(data, source, files, lines)
-    return _validate(data, source, lines)
-
-
-def inline_list_files(
-    data: dict[str, Any], source: str, files: FileReader | None, lines: _Lines | None = None
-) -> None:
-    """Replace each `{file: name}` of `data["screening_lists"]` by the list it names,
-    read through `files`: a bundle written elsewhere then stands on its own.
-    Raises BundleError for a file that cannot be read or is not a valid list."""
-    lines = lines or {}
-    lists = data.get("screening_lists")
-    if not isinstance(lists, list):
-        return
-    for i, item in enumerate(lists):
-        if not (isinstance(item, dict) and set(item) == {"file"}):
-            continue
-        where = f"{source}:{_line_of(('screening_lists', i), lines)}: screening_lists[{i}]"
-        if files is None:
-            raise BundleError(f"{where}: list files can be named only in a bundle file")
-        name = str(item["file"])
-        try:
-            text = files(name).decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise BundleError(f"{where}: cannot read {name}: {exc}") from None
-        lists[i] = parse_screening_list(text, name).model_dump(mode="json")
-
-
-def inline_pem_files(
-    data: dict[str, Any], source: str, files: FileReader | None, lines: _Lines | None = None
-) -> None:
-    """Replace each `{file: name}` under `data["trust_anchors"][role]` and
-    `data["crls"][role]` by the PEM text of the file it names, read through `files`
-    (a DER certificate or CRL is turned into PEM): the digest then covers
-    the certificates and CRLs themselves, and the signed bundle needs no other file.
-    Raises BundleError naming the line for a file that cannot be read or holds no
-    certificate (or CRL)."""
-    lines = lines or {}
-    for section, kind in (("trust_anchors", "certificate"), ("crls", "CRL")):
-        roles = data.get(section)
-        if not isinstance(roles, dict):
-            continue
-        for role, entries in roles.items():
-            if not isinstance(entries, list):
-                continue
-            for i, item in enumerate(entries):
-                if not (isinstance(item, dict) and set(item) == {"file"}):
-                    continue
-                loc = (section, str(role), i)
-                where = f"{source}:{_line_of(loc, lines)}: {_loc_text(loc)}"
-                if files is None:
-                    raise BundleError(
-                        f"{where}: PEM files can be named only in a bundle file", field=section
-                    )
-                name = str(item["file"])
-                try:
-                    raw = files(name)
-                except OSError as exc:
-                    raise BundleError(
-                        f"{where}: cannot read {name}: {exc.strerror or exc}", field=section
-                    ) from None
-                try:
-                    entries[i] = _pem_text(raw, kind)
-                except ValueError as exc:
-                    raise BundleError(f"{where}: {name}: {exc}", field=section) from None
-
-
-def _pem_text(raw: bytes, kind: str) -> str:
-    """PEM text of a PEM or DER file holding a certificate (or CRL); ValueError if not."""
-    if b"-----BEGIN" in raw:
-        try:
-            return raw.decode("ascii")
-        except UnicodeDecodeError:
-            raise ValueError("not PEM text: it holds bytes that are not ASCII") from None
-    try:
-        if kind == "CRL":
-            pem = x509.load_der_x509_crl(raw).public_bytes(serialization.Encoding.PEM)
-        else:
-            pem = x509.load_der_x509_certificate(raw).public_bytes(serialization.Encoding.PEM)
-    except ValueError:
-        raise ValueError(f"holds no PEM or DER {kind}") from None
-    return pem.decode("ascii")
-
-
-_Lines = dict[tuple[int | str, ...], int]
-
-
-def _read_json(text: str) -> Any:
-    """The document if `text` is a JSON object without duplicate keys, else None.
-
-    JSON is not left to the YAML reader because YAML folds some characters JSON keeps
-    (U+0085, U+2028 in strings), which would change the digest of a stored bundle.
-    Anything refused here is read again as YAML, which reports the error with a line.
-    """
-    if not text.lstrip().startswith("{"):
-        return None
-    try:
-        return strictjson.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _json_lines(text: str) -> _Lines:
-    # Best effort: JSON that YAML also reads gets line numbers in its errors.
-    try:
-        return _read_yaml(text, "")[1]
-    except BundleError:
-        return {}
-
-
-def _read_yaml(text: str, source: str) -> tuple[Any, _Lines]:
-    try:
-        # The reader refuses control characters as it is built: before any mark exists.
-        loader = _LineLoader(text)
-    except yaml.reader.ReaderError as exc:
-        line = text[: exc.position].count("\n") + 1
-        raise BundleError(
-            f"{source}:{line}: not valid YAML: the character U+{exc.character:04X} is not "
-            "allowed in YAML text"
-            if isinstance(exc.character, int)
-            else f"{source}:{line}: not valid YAML: {exc.reason}"
-        ) from None
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise BundleError(f"{source}:1: the bundle is empty")
-        lines: _Lines = {}
-        _record_lines(node, (), lines, set(), source)
-        return loader.construct_document(node), lines
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        raise BundleError(f"{source}:{line}: not valid YAML: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise BundleError(f"{source}:1: not valid YAML: {exc}") from None
-    except RecursionError:
-        raise BundleError(f"{source}:1: the bundle is nested too deeply") from None
-    finally:
-        loader.dispose()
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader; `parse_bundle` walks its node tree to learn each path's line."""
-
-
-def _record_lines(
-    node: yaml.Node,
-    path: tuple[int | str, ...],
-    lines: _Lines,
-    seen: set[int],
-    source: str,
-) -> None:
-    # A node met twice is an alias: refused, so that a bundle is plain data and a
-    # nested-alias "billion laughs" cannot blow up validation.
-    if id(node) in seen:
-        raise BundleError(
-            f"{source}:{node.start_mark.line + 1}: {_loc_text(path)}: "
-            "YAML anchors and aliases are not allowed in a bundle"
-        )
-    seen.add(id(node))
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        keys: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            here = (*path, key)
-            if key in keys:
-                raise BundleError(
-                    f"{source}:{key_node.start_mark.line + 1}: {_loc_text(here)}: "
-                    "the key appears twice"
-                )
-            keys.add(key)
-            lines[here] = key_node.start_mark.line + 1
-            _record_lines(value_node, here, lines, seen, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _record_lines(item, (*path, i), lines, seen, source)
-
-
-def _validate(
+def validate_bundle(
     data: dict[str, Any], source: str, lines: Mapping[tuple[int | str, ...], int]
 ) -> Bundle:
+    """A Bundle from parsed data, or BundleError naming each problem's path and line
+    ("source:line: path: message"; `lines` maps paths to lines, {} when unknown)."""
     try:
         return Bundle.model_validate(data)
     except ValidationError as exc:
@@ -732,14 +482,14 @@ def _validate(
             loc = tuple(error["loc"])
             if error["type"] == "too_short" and loc in inner:
                 continue
-            line = _line_of(loc, lines)
+            line = line_of(loc, lines)
             msg = error["msg"].removeprefix("Value error, ")
-            problems.append((line, _loc_text(loc) or "(bundle)", msg))
+            problems.append((line, loc_text(loc) or "(bundle)", msg))
         text = "\n".join(f"{source}:{line}: {path}: {msg}" for line, path, msg in problems)
         raise BundleError(text, field=problems[0][1]) from None
 
 
-def _line_of(loc: tuple[int | str, ...], lines: Mapping[tuple[int | str, ...], int]) -> int:
+def line_of(loc: tuple[int | str, ...], lines: Mapping[tuple[int | str, ...], int]) -> int:
     for end in range(len(loc), -1, -1):
         line = lines.get(loc[:end])
         if line is not None:
@@ -747,7 +497,7 @@ def _line_of(loc: tuple[int | str, ...], lines: Mapping[tuple[int | str, ...], i
     return 1
 
 
-def _loc_text(loc: tuple[int | str, ...]) -> str:
+def loc_text(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -755,7 +505,3 @@ def _loc_text(loc: tuple[int | str, ...]) -> str:
         else:
             out = f"{out}.{part}" if out else str(part)
     return out
-
-
-def _hs_digits(code: str) -> str:
-    return code.replace(".", "")

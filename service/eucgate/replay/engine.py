@@ -27,7 +27,8 @@ from eucgate_client.tlog import leaf_hash
 from eucgate_client.v1 import envelope_pb2
 from google.protobuf.message import DecodeError
 
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.model import Item, ItemForm, Quantity

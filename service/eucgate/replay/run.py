@@ -21,7 +21,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from eucgate.core.bundle import Bundle, parse_bundle
+from eucgate.core.bundle import Bundle
+from eucgate.core.bundleload import parse_bundle
 from eucgate.replay.engine import EntryFilter, EntryResult, Replayer, Status
 
 # An item of the stream: an entry to replay, or a result made before replay (an entry
