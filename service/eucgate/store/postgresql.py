@@ -439,8 +439,11 @@ class PostgresStore(Store):
         self._writer = BatchWriter(self._sequence_batch, "the store is closed")
         self._checkpoint: StoredCheckpoint | None = None
         with self._connection() as conn:
-            size, root = conn.execute(SELECT_TREE_STATE).fetchone() or (0, EMPTY_ROOT)
+            # The checkpoint first: other replicas may commit between the two reads, and
+            # a checkpoint is only ever signed for a tree already committed, so read in
+            # this order it can exceed the tree only if the tree went back.
             stored = conn.execute(SELECT_CHECKPOINT).fetchone()
+            size, root = conn.execute(SELECT_TREE_STATE).fetchone() or (0, EMPTY_ROOT)
             if stored is not None and int(stored[0]) > int(size):
                 # The log signed more than the database holds: it was rolled back or
                 # replaced. Signing on would fork the log.
