@@ -15,13 +15,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from cryptography.x509.oid import NameOID
-from eucgate.core.bundle import Bundle
+from eucgate.core.bundle import Bundle, validate_bundle
 from eucgate.core.bundleload import parse_bundle
 from eucgate.core.checks import CHECKS
 from eucgate.core.decision import RuleOutcome
 from eucgate.core.model import EndUseCategory
 from eucgate.errors import BundleError
 from eucgate.policyfiles import files_in, load_bundle
+from pydantic import ValidationError
 
 from tests.conftest import Pki
 from tests.factories import SAMPLE_BUNDLE_PATH, sample_bundle
@@ -137,6 +138,17 @@ def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:
     refer |= {f"RF-00{n}" for n in range(1, 6)} | {"PTY-003", "QTY-002"}
     assert all(r.outcome is RuleOutcome.REJECT for r in rules if r.id not in refer)
     assert {r.id for r in rules if r.outcome is RuleOutcome.REFER} == refer
+
+
+def test_the_schema_takes_its_check_registry_from_the_caller() -> None:
+    # core.bundle never imports the registry: validating without one is refused, and a
+    # registry without the sample's checks refuses each rule by name.
+    data = json.loads(sample_bundle().canonical())
+    with pytest.raises(ValidationError, match="no check registry"):
+        Bundle.model_validate(data)
+    with pytest.raises(BundleError, match=r"rules\[0\]\.check: unknown check"):
+        validate_bundle(data, "<test>", {}, {})
+    assert validate_bundle(data, "<test>", {}, CHECKS).digest == sample_bundle().digest
 
 
 # --- digest and canonical form ----------------------------------------------------------

@@ -8,7 +8,8 @@ from decimal import Decimal
 
 import pytest
 from eucgate.core import quota
-from eucgate.core.bundle import Bundle
+from eucgate.core.bundle import validate_bundle
+from eucgate.core.checks import CHECKS
 from eucgate.core.decide import decide
 from eucgate.core.decision import Outcome
 from eucgate.core.ledger import EmptyLedger
@@ -121,7 +122,7 @@ def test_lic_001_suspended_licence() -> None:
     doc = bundle.model_dump(mode="json")
     for importer in doc["licensed_importers"]:
         importer["status"] = "SUSPENDED"
-    suspended = Bundle.model_validate(doc)
+    suspended = validate_bundle(doc, "<test>", {}, CHECKS)
     findings = run("LIC-001", bundle=suspended)
     assert [f.detail for f in findings] == ["licence MOFCOM-EL-2025-000417 is suspended"]
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from eucgate.core import decide as decide_module
-from eucgate.core.bundle import Bundle
+from eucgate.core.bundle import Bundle, validate_bundle
 from eucgate.core.bundleload import parse_bundle
 from eucgate.core.checks import CHECKS, Check, Finding, NoParams
 from eucgate.core.decide import ENGINE_RULE_ID, decide
@@ -309,7 +309,7 @@ def exploding_bundle(bundle: Bundle, monkeypatch: pytest.MonkeyPatch) -> Bundle:
             "message": "$field: $detail",
         },
     )
-    return Bundle.model_validate(data)
+    return validate_bundle(data, "<test>", {}, CHECKS)
 
 
 def test_a_check_that_raises_refers(pki: Pki, exploding_bundle: Bundle, now: datetime) -> None:

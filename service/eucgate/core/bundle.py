@@ -4,10 +4,11 @@ A bundle is validated into a frozen `Bundle`; holding one means it passed. Its i
 is `digest`, the hex SHA-256 of `canonical()` (canonical JSON of the validated
 content), so formatting, key order and comments never change it, and parsing the
 canonical form gives back the same digest: that is what the store keeps for replay.
-Rule checks and their parameter models come from the check registry (`core.checks`); an
-unknown check or bad parameters fail at load, not at decision. Reading bundle text
-(YAML/JSON with lines, files inlined) is `core.bundleload`; trust anchors and CRLs as
-PEM are `core.trustanchors`.
+Rule checks and their parameter models come from the check registry the caller passes
+to `validate_bundle` (`core.bundleload` passes `core.checks.CHECKS`), so this schema
+never imports the registry or the rules: an unknown check or bad parameters still fail
+at load, not at decision. Reading bundle text (YAML/JSON with lines, files inlined) is
+`core.bundleload`; trust anchors and CRLs as PEM are `core.trustanchors`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from cryptography import x509
 from pydantic import (
@@ -36,7 +37,6 @@ from pydantic import (
 
 from eucgate.core.bundletests import BundleTests
 from eucgate.core.canonical import canonical_json, sha256_hex
-from eucgate.core.checks import CHECKS
 from eucgate.core.decision import Family, RuleOutcome
 from eucgate.core.model import (
     CountryCode,
@@ -72,6 +72,25 @@ MESSAGE_FIELDS = frozenset({"field", "detail"})
 
 _RULE_ID_RE = re.compile(r"(?P<family>[A-Z]{2,3})-[0-9]{3}")
 _CONTROL_CODE_RE = re.compile(r"[0-9][A-E][0-9]{3}[a-z0-9.]*")
+
+
+class CheckSpec(Protocol):
+    """What the schema needs of a registered check: the model of its parameters."""
+
+    @property
+    def params(self) -> type[BaseModel]: ...
+
+
+# Check name -> its spec; `core.checks.CHECKS` is the one the service passes.
+CheckRegistry = Mapping[str, CheckSpec]
+
+
+def _registry(info: ValidationInfo) -> CheckRegistry:
+    context = info.context
+    if not isinstance(context, dict) or "checks" not in context:
+        raise ValueError("no check registry: validate bundles through validate_bundle()")
+    checks: CheckRegistry = context["checks"]
+    return checks
 
 
 class _Frozen(BaseModel):
@@ -144,9 +163,10 @@ class Rule(_Frozen):
 
     @field_validator("check")
     @classmethod
-    def _known_check(cls, value: str) -> str:
-        if value not in CHECKS:
-            raise ValueError(f"unknown check {value!r}; known checks: {', '.join(sorted(CHECKS))}")
+    def _known_check(cls, value: str, info: ValidationInfo) -> str:
+        checks = _registry(info)
+        if value not in checks:
+            raise ValueError(f"unknown check {value!r}; known checks: {', '.join(sorted(checks))}")
         return value
 
     @field_validator("params")
@@ -156,7 +176,7 @@ class Rule(_Frozen):
         if name is None:  # the check itself was refused; that error is reported
             return value
         try:
-            parsed = CHECKS[name].params.model_validate(value)
+            parsed = _registry(info)[name].params.model_validate(value)
         except ValidationError as exc:
             problems = "; ".join(
                 f"{loc_text(tuple(e['loc'])) or '(params)'}: {e['msg']}"
@@ -189,8 +209,8 @@ class Rule(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _parse_params(self) -> Rule:
-        self._params = CHECKS[self.check].params.model_validate(self.params)
+    def _parse_params(self, info: ValidationInfo) -> Rule:
+        self._params = _registry(info)[self.check].params.model_validate(self.params)
         return self
 
     def in_effect(self, now: datetime) -> bool:
@@ -364,6 +384,7 @@ class Bundle(_Frozen):
     _screener: Screener = PrivateAttr()
     _anchors: dict[str, tuple[x509.Certificate, ...]] = PrivateAttr(default_factory=dict)
     _trust: TrustPolicy | None = PrivateAttr(default=None)
+    _checks: CheckRegistry = PrivateAttr(default_factory=dict)
 
     @field_validator("version")
     @classmethod
@@ -392,7 +413,8 @@ class Bundle(_Frozen):
         return value
 
     @model_validator(mode="after")
-    def _identify(self) -> Bundle:
+    def _identify(self, info: ValidationInfo) -> Bundle:
+        self._checks = _registry(info)  # kept for with_trust_anchors
         self._anchors = {
             role: tuple(c for pem in self.trust_anchors[role] for c in anchor_certificates(pem))
             for role in ROLES
@@ -454,7 +476,7 @@ class Bundle(_Frozen):
         data["trust_anchors"] = {role: list(pems) for role, pems in role_to_pems.items()}
         if crls is not None:
             data["crls"] = {role: list(pems) for role, pems in crls.items()}
-        return validate_bundle(data, "<trust anchors>", {})
+        return validate_bundle(data, "<trust anchors>", {}, self._checks)
 
     def licensed_importer_for(self, party: Party) -> LicensedImporter | None:
         """The first licensed importer sharing a registration (scheme and value) with `party`."""
@@ -466,12 +488,16 @@ def _hs_digits(code: str) -> str:
 
 
 def validate_bundle(
-    data: dict[str, Any], source: str, lines: Mapping[tuple[int | str, ...], int]
+    data: dict[str, Any],
+    source: str,
+    lines: Mapping[tuple[int | str, ...], int],
+    checks: CheckRegistry,
 ) -> Bundle:
-    """A Bundle from parsed data, or BundleError naming each problem's path and line
-    ("source:line: path: message"; `lines` maps paths to lines, {} when unknown)."""
+    """A Bundle from parsed data, its rules checked against `checks`, or BundleError
+    naming each problem's path and line ("source:line: path: message"; `lines` maps
+    paths to lines, {} when unknown)."""
     try:
-        return Bundle.model_validate(data)
+        return Bundle.model_validate(data, context={"checks": checks})
     except ValidationError as exc:
         problems = []
         errors = exc.errors(include_url=False)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from eucgate_client import strictjson
 
 from eucgate.core.bundle import Bundle, line_of, loc_text, validate_bundle
+from eucgate.core.checks import CHECKS
 from eucgate.core.screening import (
     parse_screening_list,
 )
@@ -43,7 +44,7 @@ def parse_bundle(text: str, source: str, *, files: FileReader | None = None) -> 
         raise BundleError(f"{source}:1: the bundle must be a mapping at the top level")
     inline_list_files(data, source, files, lines)
     inline_pem_files(data, source, files, lines)
-    return validate_bundle(data, source, lines)
+    return validate_bundle(data, source, lines, CHECKS)
 
 
 def inline_list_files(

@@ -1,9 +1,9 @@
 """The registry of rule checks: name -> (parameter model, function).
 
-It imports neither the bundle nor the rules: the bundle reads it to refuse an unknown
-check or bad parameters at load, and `core.rules` fills it (importing `eucgate.core`
-imports the rules, so the registry is full before any bundle is validated). That keeps
-bundle -> checks <- rules without a circle.
+It imports neither the bundle nor the rules, and the bundle schema does not import it:
+`core.bundleload` passes it to `validate_bundle`, which refuses an unknown check or bad
+parameters at load, and `core.rules` fills it (importing `eucgate.core` imports the
+rules, so the registry is full before any bundle is validated).
 """
 
 from __future__ import annotations
