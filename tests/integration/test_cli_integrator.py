@@ -83,6 +83,10 @@ def test_a_kept_receipt_verifies_later_with_its_log_proof(
     )
     assert unchecked.returncode == 2
     assert "--log-key" in unchecked.stderr
+    # One source of keys: neither, or both, is a usage error.
+    keyless = eucgate("receipt", "verify", str(kept), "--log-key", log_key)
+    assert keyless.returncode == 2
+    assert "--service-public-key or --keys" in keyless.stderr
     # A changed leaf index no longer proves inclusion: exit 6.
     tampered = json.loads(kept.read_text())
     tampered["receipt"]["leaf_index"] += 1

@@ -27,6 +27,7 @@ from eucgate_client.client import AuditClient, CertificateClient
 from eucgate_client.receipt import ReceiptError, ServiceKey
 from eucgate_client.tlog import PublishedKeys, verify_logged_receipt
 from eucgate_client.v1 import decision_pb2
+from google.protobuf import json_format
 
 from tests.integration.conftest import Env
 from tests.integration.test_cli import eucgate
@@ -155,3 +156,29 @@ def test_rotation_keeps_old_receipts_valid(tmp_path: Path, env: Env) -> None:
     with pytest.raises(ReceiptError) as caught:
         verify_logged_receipt(before, too_early, logs)
     assert caught.value.reason == "RECEIPT_KEY_RETIRED"
+
+    # The CLI takes the published set as printed: the receipt key by its key id, every
+    # log key, and the witnesses with their quorum.
+    key_set = tmp_path / "keys.json"
+    key_set.write_text(shown.stdout)
+    kept = tmp_path / "before.json"
+    kept.write_text(json.dumps({"receipt": json_format.MessageToDict(before)}))
+    checked = eucgate("receipt", "verify", str(kept), "--keys", str(key_set), "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    result = json.loads(checked.stdout)
+    assert (result["log_verified"], result["witnesses_required"]) == (True, 1)
+    # A witness the receipt's checkpoint does not carry: not witnessed, exit 6.
+    stranger = Cosigner("witness.example/stranger", Ed25519PrivateKey.generate())
+    unwitnessed = eucgate(
+        "receipt", "verify", str(kept), "--keys", str(key_set),
+        "--witness-key", str(stranger.verifier), "--json",
+    )  # fmt: skip
+    assert unwitnessed.returncode == 6, unwitnessed.stdout + unwitnessed.stderr
+    assert json.loads(unwitnessed.stdout)["error"]["reason"] == "CHECKPOINT_NOT_WITNESSED"
+    # The same set with the earlier receipt key retired before that decision: exit 5.
+    doc = json.loads(shown.stdout)
+    doc["service_keys"][1]["valid_until"] = (rotated_at - timedelta(days=1)).isoformat()
+    key_set.write_text(json.dumps(doc))
+    retired = eucgate("receipt", "verify", str(kept), "--keys", str(key_set), "--json")
+    assert retired.returncode == 5, retired.stdout + retired.stderr
+    assert json.loads(retired.stdout)["error"]["reason"] == "RECEIPT_KEY_RETIRED"
