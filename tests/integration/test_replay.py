@@ -465,15 +465,18 @@ def test_the_what_if_report_names_both_bundles_diffs_them_and_lays_out_cleanly(
     assert len(png) > 20_000
 
 
-def test_what_if_takes_the_candidates_quota(recorded: Recorded) -> None:
+@pytest.mark.parametrize(("quantity", "unit"), [("600", "kg"), ("0.6", "t"), ("600000", "g")])
+def test_what_if_takes_the_candidates_quota(recorded: Recorded, quantity: str, unit: str) -> None:
     """A quota cut to 600 kg: the first approval (500 kg) still fits, no later one does,
-    though the record read the old 40 000 kg quota."""
+    though the record read the old 40 000 kg quota. The same cut written in tonnes or
+    grams decides the same: balances are converted into the candidate's unit."""
     data = json.loads(recorded.bundle.canonical())
     for licensee in data["licensed_importers"]:
         if licensee["licence_number"] == "MOFCOM-EL-2025-000417":
             for quota in licensee["quotas"]:
                 if quota["control_code"] == "1C904":
-                    quota["quantity"] = "600"
+                    assert quota["unit"] == "kg"
+                    quota["quantity"], quota["unit"] = quantity, unit
     candidate = _candidate(recorded.bundle, {"licensed_importers": data["licensed_importers"]})
     summary = _replay(recorded, candidate=candidate)
     changed = {f.index: f for f in summary.findings}

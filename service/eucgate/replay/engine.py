@@ -33,7 +33,7 @@ from eucgate.core.canonical import canonical_json
 from eucgate.core.decide import decide
 from eucgate.core.model import Item, ItemForm, Quantity
 from eucgate.core.pki import ChainCache
-from eucgate.core.quota import convert
+from eucgate.core.quota import QuotaUnitError, convert
 from eucgate.core.registry import RegistryRead, SnapshotRegistry
 from eucgate.core.submission import Submission
 from eucgate.errors import EucgateError
@@ -184,26 +184,56 @@ class EntryFilter:
         return True
 
 
+# What a what-if replay took beyond the record, per (licence, control code): amounts by
+# the unit they were taken in. They are converted only where a balance is read, into the
+# unit of the quota deciding it: recorded balances, candidate quotas and approved items
+# may each be in g, kg or t.
+Shift = Mapping[tuple[str, str], Mapping[str, Decimal]]
+
+
 class RecordedLedger:
-    """The balances an entry recorded, as `decide()` reads them, less what a what-if
-    replay took beyond the recorded decisions before it (`adjust`, same units).
+    """The balances an entry recorded, as `decide()` reads them; in a what-if replay,
+    less what the candidate took beyond the record before it (`shift`).
 
     A balance the entry does not name reads as None (nothing recorded against it), as
     the server's own ledger snapshot reads it; a decision that reads differently from
-    the record shows up in the comparison, since the decision keeps what it read.
+    the record shows up in the comparison, since the decision keeps what it read. With a
+    shift, a balance is read in the unit of `deciding`'s quota: the recorded balance is
+    converted from `recorded`'s quota unit, and one recorded as None starts from
+    `deciding`'s whole quota.
     """
 
     def __init__(
-        self, reads: Iterable[LedgerRead], adjust: Mapping[tuple[str, str], Decimal] | None = None
+        self,
+        reads: Iterable[LedgerRead],
+        shift: Shift | None = None,
+        *,
+        recorded: Bundle | None = None,
+        deciding: Bundle | None = None,
     ) -> None:
         self._reads = {(r.licence_number, r.control_code): r.remaining for r in reads}
-        self._adjust = adjust or {}
+        self._shift = shift or {}
+        self._recorded = recorded
+        self._deciding = deciding
 
     def remaining(self, licence_number: str, control_code: str) -> Decimal | None:
-        text = self._reads.get((licence_number, control_code))
-        if text is None:
-            return None
-        return Decimal(text) - self._adjust.get((licence_number, control_code), Decimal(0))
+        key = (licence_number, control_code)
+        text = self._reads.get(key)
+        as_recorded = None if text is None else Decimal(text)
+        moved = {unit: amount for unit, amount in self._shift.get(key, {}).items() if amount}
+        quota = None if self._deciding is None else _quota(self._deciding, *key)
+        if not moved or quota is None:
+            return as_recorded
+        whole, unit = quota
+        try:
+            if as_recorded is None:
+                balance = whole
+            else:
+                was = None if self._recorded is None else _quota(self._recorded, *key)
+                balance = as_recorded if was is None else convert(as_recorded, was[1], unit)
+            return balance - sum((convert(a, u, unit) for u, a in moved.items()), Decimal(0))
+        except QuotaUnitError:
+            return as_recorded  # units that do not compare: QTY-001 refers such a decision
 
 
 def _quota(bundle: Bundle, licence_number: str, control_code: str) -> tuple[Decimal, str] | None:
@@ -213,6 +243,28 @@ def _quota(bundle: Bundle, licence_number: str, control_code: str) -> tuple[Deci
             quota = licensee.quota_for(control_code)
             return None if quota is None else (quota.quantity, quota.unit)
     return None
+
+
+def _candidate_quotas(
+    entry: LogEntry, shift: Shift | None, recorded: Bundle | None, candidate: Bundle
+) -> Shift:
+    """What-if: a quota the candidate changes shifts each recorded balance by the
+    change (a cut leaves less to approve; what was approved before stays approved).
+    Needs the recorded bundle for its quotas; without it only `shift` applies."""
+    shifted = {key: dict(amounts) for key, amounts in (shift or {}).items()}
+    if recorded is None:
+        return shifted
+    for read in entry.ledger_reads:
+        if read.remaining is None:
+            continue  # nothing recorded against it: the candidate's whole quota is read
+        key = (read.licence_number, read.control_code)
+        was, now = _quota(recorded, *key), _quota(candidate, *key)
+        if was is None or now is None:
+            continue
+        amounts = shifted.setdefault(key, {})
+        amounts[was[1]] = amounts.get(was[1], Decimal(0)) + was[0]
+        amounts[now[1]] = amounts.get(now[1], Decimal(0)) - now[0]
+    return shifted
 
 
 def _problem(index: int, reason: str, message: str, **fields: Any) -> EntryResult:
@@ -314,10 +366,9 @@ class Replayer:
     _parsed: dict[str, Bundle | EntryResult] = field(default_factory=dict)
     _cache: ChainCache = field(default_factory=ChainCache)
 
-    def replay(
-        self, index: int, raw: bytes, adjust: Mapping[tuple[str, str], Decimal] | None = None
-    ) -> EntryResult:
-        """Replay the entry at `index`; `adjust` (what-if) lowers recorded balances."""
+    def replay(self, index: int, raw: bytes, shift: Shift | None = None) -> EntryResult:
+        """Replay the entry at `index`; `shift` (what-if) is what the candidate took
+        beyond the record before it, lowering the balances it reads."""
         hashed = leaf_hash(raw).hex()
         try:
             entry = decode_entry(raw)
@@ -387,12 +438,21 @@ class Replayer:
                 **ident,
             )
         now = from_micros(entry.decided_at_micros)
+        ledger = RecordedLedger(entry.ledger_reads)
         if self.candidate is not None:
-            adjust = self._candidate_quotas(index, entry, adjust)
+            found = self._bundle(index, entry)
+            # Without the recorded bundle its quotas are unknown: only `shift` applies.
+            recorded_bundle = found if isinstance(found, Bundle) else None
+            ledger = RecordedLedger(
+                entry.ledger_reads,
+                _candidate_quotas(entry, shift, recorded_bundle, self.candidate),
+                recorded=recorded_bundle,
+                deciding=self.candidate,
+            )
         decision = decide(
             submission,
             bundle,
-            RecordedLedger(entry.ledger_reads, adjust),
+            ledger,
             now,
             registry=SnapshotRegistry.of_reads(
                 RegistryRead.model_validate(r) for r in recorded.get("registry_reads", ())
@@ -461,32 +521,6 @@ class Replayer:
             replayed=brief,
             bundle_digest=entry.bundle_digest,
         )
-
-    def _candidate_quotas(
-        self, index: int, entry: LogEntry, adjust: Mapping[tuple[str, str], Decimal] | None
-    ) -> Mapping[tuple[str, str], Decimal] | None:
-        """What-if: move each recorded balance by the candidate's quota change, so a cut
-        quota leaves less to approve (what was approved before stays approved). Needs
-        the recorded bundle for its quotas; without it the balances stay as recorded."""
-        assert self.candidate is not None
-        recorded = self._bundle(index, entry)
-        if isinstance(recorded, EntryResult):
-            return adjust
-        shifted = dict(adjust or {})
-        for read in entry.ledger_reads:
-            if read.remaining is None:
-                continue  # nothing recorded against it: decide() reads the candidate's quota
-            was = _quota(recorded, read.licence_number, read.control_code)
-            now = _quota(self.candidate, read.licence_number, read.control_code)
-            if was is None or now is None:
-                continue
-            try:
-                cut = was[0] - convert(now[0], now[1], was[1])
-            except ValueError:
-                continue  # units that do not compare: QTY-001 refers such a decision anyway
-            key = (read.licence_number, read.control_code)
-            shifted[key] = shifted.get(key, Decimal(0)) + cut
-        return shifted
 
     def _bundle(self, index: int, entry: LogEntry) -> Bundle | EntryResult:
         digest = entry.bundle_digest

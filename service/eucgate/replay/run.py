@@ -23,12 +23,11 @@ from decimal import Decimal
 
 from eucgate.core.bundle import Bundle
 from eucgate.core.bundleload import parse_bundle
-from eucgate.replay.engine import EntryFilter, EntryResult, Replayer, Status
+from eucgate.replay.engine import EntryFilter, EntryResult, Replayer, Shift, Status
 
 # An item of the stream: an entry to replay, or a result made before replay (an entry
 # the log check refused), passed through in its place.
 Item = tuple[int, bytes] | EntryResult
-_MASS_IN_KG = {"g": Decimal("0.001"), "kg": Decimal(1), "t": Decimal(1000)}
 
 
 @dataclass(frozen=True)
@@ -79,29 +78,29 @@ def _chunks(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
         yield chunk
 
 
-def _kg(quantity: str, unit: str) -> Decimal | None:
-    factor = _MASS_IN_KG.get(unit)
-    return None if factor is None else Decimal(quantity) * factor
-
-
 class _Quotas:
-    """How much more (in kg) the candidate took than the record, per (licence, code)."""
+    """How much more the candidate took than the record, per (licence, code), by unit
+    (converted where a balance is read: `engine.RecordedLedger`)."""
 
     def __init__(self) -> None:
-        self.delta: dict[tuple[str, str], Decimal] = {}
+        self.delta: dict[tuple[str, str], dict[str, Decimal]] = {}
 
     def moved(self, result: EntryResult) -> bool:
-        return any(self.delta.get((lic, code)) for lic, code, _ in result.ledger_reads)
+        return any(
+            any(self.delta.get((lic, code), {}).values()) for lic, code, _ in result.ledger_reads
+        )
+
+    def shift(self) -> Shift:
+        return {key: dict(amounts) for key, amounts in self.delta.items()}
 
     def account(self, result: EntryResult) -> None:
         if result.recorded is None or result.replayed is None:
             return
         for sign, brief in ((-1, result.recorded), (1, result.replayed)):
             for licence, code, unit, quantity in brief.taken:
-                kg = _kg(quantity, unit)
-                if kg is not None and code:
-                    key = (licence, code)
-                    self.delta[key] = self.delta.get(key, Decimal(0)) + sign * kg
+                if code:
+                    amounts = self.delta.setdefault((licence, code), {})
+                    amounts[unit] = amounts.get(unit, Decimal(0)) + sign * Decimal(quantity)
 
 
 def replay_entries(
@@ -131,7 +130,7 @@ def replay_entries(
             if quotas is not None and not isinstance(item, EntryResult):
                 if quotas.moved(first):
                     local = local or job.replayer()
-                    result = local.replay(*item, adjust=dict(quotas.delta))
+                    result = local.replay(*item, quotas.shift())
                 quotas.account(result)
             yield result
 
