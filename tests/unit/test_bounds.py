@@ -342,6 +342,47 @@ def test_clip_bounds_the_canonical_json_bytes(text: str, limit: int) -> None:
     assert clip(clipped, limit) == clipped  # reading a record back changes nothing
 
 
+def _reference_cost(ch: str) -> int:
+    code = ord(ch)
+    if ch in '"\\\b\f\n\r\t':
+        return 2
+    if code < 0x20:
+        return 6
+    return 1 if code < 0x80 else 2 if code < 0x800 else 3 if code < 0x10000 else 4
+
+
+def _reference_clip(text: str, limit: int) -> str:
+    """The character-by-character clip that recorded decisions were made with."""
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in text[: limit + 1]):
+        text = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    room, used, cut = limit - len("…".encode()), 0, 0
+    for i, ch in enumerate(text):
+        cost = _reference_cost(ch)
+        if used + cost <= room:
+            cut = i + 1
+        used += cost
+        if used > limit:
+            return text[:cut] + "…"
+    return text
+
+
+_EVERY_KIND = st.text(
+    alphabet=st.one_of(
+        st.characters(max_codepoint=0x7F),
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+        st.characters(),
+    ),
+    max_size=400,
+)
+
+
+@given(_EVERY_KIND, st.integers(min_value=8, max_value=300))
+def test_clip_cuts_where_the_per_character_clip_cut(text: str, limit: int) -> None:
+    # Recorded decisions must replay byte for byte: the fast path changes speed only.
+    assert clip(text, limit) == _reference_clip(text, limit)
+    assert json_cost(text) == sum(_reference_cost(ch) for ch in text)
+
+
 def test_what_a_signer_certificate_says_is_clipped() -> None:
     signer = SignerResult(
         index=0,
