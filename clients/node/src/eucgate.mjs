@@ -275,18 +275,37 @@ export function rootFromInclusionProof(index, size, leaf, proof) {
   return r;
 }
 
-/** A pinned C2SP signed-note verifier key: "name+hex(keyid)+base64(0x01 || key)". */
-export function parseLogKey(text) {
+// "name+hex(keyid)+base64(type || key)", key id = SHA-256(name || "\n" || type || key)[:4].
+function parseVerifierKey(text, type, what) {
   // The base64 key may itself hold "+": split at the first two only.
   const match = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(text.trim());
   if (!match) throw new Error("expected name+keyid+key");
   const [, name, hexId, encoded] = match;
   const raw = Buffer.from(encoded, "base64");
-  if (raw.length !== 33 || raw[0] !== 0x01) throw new Error("not an Ed25519 verifier key");
+  if (raw.length !== 33 || raw[0] !== type) throw new Error(`not an Ed25519 ${what} key`);
   const id = sha256(Buffer.from(`${name}\n`, "utf8"), raw).subarray(0, 4);
   if (id.toString("hex") !== hexId) throw new Error("key id does not match the key");
   const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), raw.subarray(1)]);
   return { name, id, key: createPublicKey({ key: spki, format: "der", type: "spki" }) };
+}
+
+/** A pinned C2SP signed-note verifier key: "name+hex(keyid)+base64(0x01 || key)". */
+export const parseLogKey = (text) => parseVerifierKey(text, 0x01, "verifier");
+
+/** A witness's C2SP tlog-cosignature key: "name+hex(keyid)+base64(0x04 || key)". */
+export const parseWitnessKey = (text) => parseVerifierKey(text, 0x04, "cosigner");
+
+// A signed note's text (through its last newline) and its signature lines.
+function splitNote(note) {
+  const cut = note.lastIndexOf("\n\n");
+  if (cut < 0 || !note.endsWith("\n")) throw new Error("malformed signed note");
+  const lines = note.slice(cut + 2).split("\n").slice(0, -1);
+  const signatures = lines.map((line) => {
+    const match = /^\u2014 (\S+) (\S+)$/.exec(line);
+    if (!match) throw new Error(`bad signature line ${JSON.stringify(line)}`);
+    return { name: match[1], blob: Buffer.from(match[2], "base64") };
+  });
+  return { text: note.slice(0, cut + 1), signatures };
 }
 
 /**
@@ -295,15 +314,9 @@ export function parseLogKey(text) {
  */
 export function openCheckpoint(note, logKey) {
   const verifier = typeof logKey === "string" ? parseLogKey(logKey) : logKey;
-  const cut = note.lastIndexOf("\n\n");
-  if (cut < 0 || !note.endsWith("\n")) throw new Error("malformed signed note");
-  const text = note.slice(0, cut + 1);
-  const lines = note.slice(cut + 2).split("\n").slice(0, -1);
-  for (const line of lines) {
-    const match = /^\u2014 (\S+) (\S+)$/.exec(line);
-    if (!match) throw new Error(`bad signature line ${JSON.stringify(line)}`);
-    const blob = Buffer.from(match[2], "base64");
-    if (match[1] !== verifier.name || !blob.subarray(0, 4).equals(verifier.id)) continue;
+  const { text, signatures } = splitNote(note);
+  for (const { name, blob } of signatures) {
+    if (name !== verifier.name || !blob.subarray(0, 4).equals(verifier.id)) continue;
     if (!verify(null, Buffer.from(text, "utf8"), verifier.key, blob.subarray(4))) {
       throw new Error("checkpoint signature does not verify");
     }
@@ -311,22 +324,71 @@ export function openCheckpoint(note, logKey) {
     if (!/^(0|[1-9][0-9]*)$/.test(size)) throw new Error("bad tree size");
     const rootBytes = Buffer.from(root, "base64");
     if (rootBytes.length !== 32) throw new Error("bad root hash");
-    return { origin, size: BigInt(size), root: rootBytes };
+    return { origin, size: BigInt(size), root: rootBytes, note };
   }
   throw new Error(`no signature by ${verifier.name}`);
 }
 
 /**
- * Verify all of a receipt offline: the service's signature, the checkpoint's signature
- * by the pinned log key, and that the statement's log leaf is at `leaf_index` under the
- * checkpoint's root. Returns { statement, leafIndex, checkpoint }.
+ * The time (seconds, a BigInt) of `witness`'s cosignature/v1 on a checkpoint note, or
+ * null when it holds none. A line of that name and key id that does not verify over
+ * "cosignature/v1\ntime <t>\n" + the note's text throws (C2SP tlog-cosignature).
  */
-export function verifyLoggedReceipt(receipt, servicePublicKeyPem, logKey) {
+export function cosignedAt(note, witness) {
+  const verifier = typeof witness === "string" ? parseWitnessKey(witness) : witness;
+  const { text, signatures } = splitNote(note);
+  for (const { name, blob } of signatures) {
+    if (name !== verifier.name || !blob.subarray(0, 4).equals(verifier.id)) continue;
+    if (blob.length !== 4 + 8 + 64) throw new Error(`cosignature by ${name} is malformed`);
+    const time = blob.readBigUInt64BE(4);
+    if (time >= 1n << 63n) throw new Error("cosignature time is out of range");
+    const message = Buffer.from(`cosignature/v1\ntime ${time}\n${text}`, "utf8");
+    if (!verify(null, message, verifier.key, blob.subarray(12))) {
+      throw new Error(`cosignature by ${name} does not verify`);
+    }
+    return time;
+  }
+  return null;
+}
+
+/**
+ * Check that at least `threshold` of the pinned `witnesses` (one vote per name)
+ * cosigned a checkpoint note; returns the names of those that did. Throws
+ * CHECKPOINT_NOT_WITNESSED when too few did: the log may be showing you a tree no
+ * witness saw.
+ */
+export function verifyCosignatures(note, witnesses, threshold) {
+  const verifiers = witnesses.map((w) => (typeof w === "string" ? parseWitnessKey(w) : w));
+  if (new Set(verifiers.map((v) => v.name)).size !== verifiers.length) {
+    throw new Error("two witness keys share a name");
+  }
+  if (!(threshold >= 1 && threshold <= verifiers.length)) {
+    throw new Error(`need 1 <= threshold <= ${verifiers.length} witnesses, got ${threshold}`);
+  }
+  const names = verifiers.filter((v) => cosignedAt(note, v) !== null).map((v) => v.name);
+  if (names.length < threshold) {
+    throw new EucgateError(
+      "CHECKPOINT_NOT_WITNESSED",
+      "CHECKPOINT_NOT_WITNESSED",
+      `${names.length} of the ${threshold} witness cosignatures required`,
+    );
+  }
+  return names;
+}
+
+/**
+ * Verify all of a receipt offline: the service's signature, the checkpoint's signature
+ * by the pinned log key, with `witnesses` and `threshold` at least that many of those
+ * witnesses' cosignatures on it, and that the statement's log leaf is at `leaf_index`
+ * under the checkpoint's root. Returns { statement, leafIndex, checkpoint, witnessedBy }.
+ */
+export function verifyLoggedReceipt(receipt, servicePublicKeyPem, logKey, { witnesses = [], threshold = 0 } = {}) {
   const statement = verifyReceipt(receipt, servicePublicKeyPem);
   if (!statement.log_leaf_hash || !receipt.checkpoint) throw new Error("the receipt carries no log position");
   const checkpoint = openCheckpoint(receipt.checkpoint, logKey);
+  const witnessedBy = threshold || witnesses.length ? verifyCosignatures(receipt.checkpoint, witnesses, threshold) : [];
   const leafIndex = BigInt(receipt.leaf_index);
   const root = rootFromInclusionProof(leafIndex, checkpoint.size, Buffer.from(statement.log_leaf_hash, "hex"), receipt.inclusion_proof);
   if (!root.equals(checkpoint.root)) throw new Error(`leaf ${leafIndex} is not in the checkpoint's tree`);
-  return { statement, leafIndex, checkpoint };
+  return { statement, leafIndex, checkpoint, witnessedBy };
 }

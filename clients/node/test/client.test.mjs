@@ -8,16 +8,19 @@ import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import {
   connect,
+  cosignedAt,
   envelopeRequestId,
   envelopeToJson,
   leafHash,
   openCheckpoint,
   pae,
   parseLogKey,
+  parseWitnessKey,
   recordShipment,
   rootFromInclusionProof,
   signEnvelope,
   submit,
+  verifyCosignatures,
   verifyLoggedReceipt,
   verifyReceipt,
 } from "../src/eucgate.mjs";
@@ -48,6 +51,38 @@ test("an inclusion proof leads to the root of RFC 9162", () => {
   assert.deepEqual(rootFromInclusionProof(0, 3, leaves[0], [leaves[1], leaves[2]]), root);
   assert.notDeepEqual(rootFromInclusionProof(1, 3, leaves[0], [leaves[1], leaves[2]]), root);
   assert.throws(() => rootFromInclusionProof(0, 3, leaves[0], [leaves[1]]), /too short/);
+});
+
+test("witness keys parse as the Go implementation computed them", () => {
+  // transparency-dev/formats note_cosigv1_test.go: a cosigner key (type 0x04) and a
+  // plain signed-note key (type 0x01) that is not one.
+  const witness = parseWitnessKey("remora.n621.de+da77ade7+BOvN63jn/bLvkieywe8R6UYAtVtNbZpXh34x7onlmtw2");
+  assert.equal(witness.name, "remora.n621.de");
+  assert.equal(witness.id.toString("hex"), "da77ade7");
+  assert.throws(() => parseWitnessKey("TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6"), /not an Ed25519 cosigner key/);
+});
+
+const cosigned = process.env.EUCGATE_TEST_COSIGNED_NOTE;
+const skipCosigned = cosigned ? false : "needs the cosigned checkpoint tests/integration/test_node_client_lib.py writes";
+
+test("cosignatures made by eucgate's witness verify here, k of n", { skip: skipCosigned }, () => {
+  const note = readFileSync(env("EUCGATE_TEST_COSIGNED_NOTE"), "utf8");
+  const witness = env("EUCGATE_TEST_WITNESS_KEY");
+  const stranger = env("EUCGATE_TEST_STRANGER_WITNESS_KEY");
+  const checkpoint = openCheckpoint(note, env("EUCGATE_TEST_COSIGNED_LOG_KEY"));
+  assert.equal(checkpoint.size, 5n);
+  assert.equal(cosignedAt(note, witness), BigInt(env("EUCGATE_TEST_COSIGNATURE_TIME")));
+  assert.equal(cosignedAt(note, stranger), null);
+  assert.deepEqual(verifyCosignatures(note, [witness, stranger], 1), [parseWitnessKey(witness).name]);
+  assert.throws(() => verifyCosignatures(note, [witness, stranger], 2), /CHECKPOINT_NOT_WITNESSED/);
+  // One changed byte of the signature, or of the checkpoint it covers, fails.
+  const line = note.trimEnd().split("\n").at(-1);
+  const blob = Buffer.from(line.split(" ").at(-1), "base64");
+  blob[20] ^= 1;
+  const forged = note.replace(line, `${line.split(" ").slice(0, -1).join(" ")} ${blob.toString("base64")}`);
+  assert.throws(() => cosignedAt(forged, witness), /does not verify/);
+  const grown = note.replace(/\n5\n/, "\n6\n");
+  assert.throws(() => cosignedAt(grown, witness), /does not verify/);
 });
 
 const live = process.env.EUCGATE_TEST_ADDRESS;
@@ -91,6 +126,9 @@ test("sign, submit over mTLS, verify the receipt and its inclusion, ship", { ski
     assert.equal(logged.statement.decision_id, answer.decision.decision_id);
     assert.equal(logged.statement.outcome, "APPROVED");
     assert.equal(logged.checkpoint.origin, logKey.split("+")[0]);
+    // Pinned witnesses that never cosigned this server's checkpoint: not witnessed.
+    const witnesses = [env("EUCGATE_TEST_WITNESS_KEY")];
+    assert.throws(() => verifyLoggedReceipt(answer.receipt, servicePem, logKey, { witnesses, threshold: 1 }), /CHECKPOINT_NOT_WITNESSED/);
     // A receipt moved to another leaf, or a checkpoint under another key, fails.
     const moved = { ...answer.receipt, leaf_index: String(BigInt(answer.receipt.leaf_index) + 1n) };
     assert.throws(() => verifyLoggedReceipt(moved, servicePem, logKey));
