@@ -385,6 +385,7 @@ class Bundle(_Frozen):
     _anchors: dict[str, tuple[x509.Certificate, ...]] = PrivateAttr(default_factory=dict)
     _trust: TrustPolicy | None = PrivateAttr(default=None)
     _checks: CheckRegistry = PrivateAttr(default_factory=dict)
+    _rule_params: tuple[tuple[Rule, BaseModel], ...] = PrivateAttr(default=())
 
     @field_validator("version")
     @classmethod
@@ -433,8 +434,15 @@ class Bundle(_Frozen):
             registration_source=self.signatures.registration_source,
         )
         self._screener = Screener(self.screening_lists, self.screening)
+        self._rule_params = tuple((rule, rule.parsed_params) for rule in self.rules)
         self._digest = sha256_hex(self.canonical())
         return self
+
+    @property
+    def rules_with_params(self) -> tuple[tuple[Rule, BaseModel], ...]:
+        """Each rule with its parsed parameters, paired once at load: reading a private
+        attribute of a pydantic model costs microseconds, and decide() runs every rule."""
+        return self._rule_params
 
     @property
     def screener(self) -> Screener:

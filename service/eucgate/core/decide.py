@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from pydantic import BaseModel
+
 from eucgate.core.bundle import Bundle, Rule
 from eucgate.core.checks import CHECKS
 from eucgate.core.decision import (
@@ -84,11 +86,11 @@ def decide(
         now=now,
         registry=used,
     )
-    for rule in bundle.rules:
+    for rule, params in bundle.rules_with_params:
         if not rule.in_effect(now):
             continue
         try:
-            reasons.extend(_evaluate(rule, ctx))
+            reasons.extend(_evaluate(rule, params, ctx))
         except RuleUnavailable as exc:  # known not to be evaluable here: refer, own id
             reasons.append(
                 Reason(
@@ -138,8 +140,8 @@ def verification_time(signed_at: datetime, bundle: Bundle, now: datetime) -> dat
     return signed_at if earliest <= signed_at <= latest else now
 
 
-def _evaluate(rule: Rule, ctx: RuleContext) -> list[Reason]:
-    findings = CHECKS[rule.check].function(ctx, rule.parsed_params)
+def _evaluate(rule: Rule, params: BaseModel, ctx: RuleContext) -> list[Reason]:
+    findings = CHECKS[rule.check].function(ctx, params)
     return [
         Reason(
             rule_id=rule.id,
