@@ -1,6 +1,6 @@
 """eucgate: end-user certificate validation service.
 
-The path of one submission (DESIGN.md section 2) is the package layout:
+The path of one submission is the package layout:
 `api/` (gRPC edge) -> `core/` (envelope, pki, model, bundle, rules, decide: pure) ->
 `store/` (durable record) -> receipt. `cli/` drives all of it.
 """

@@ -1,4 +1,4 @@
-"""Prometheus metrics, served over HTTP on the operations side (DESIGN.md sections 3, 7).
+"""Prometheus metrics, served over HTTP on the operations port, never the API port.
 
 Each server has its own registry, never the process-wide default, so several servers in
 one process (tests, benchmarks) keep their own counts. What is measured:

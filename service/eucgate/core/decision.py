@@ -129,7 +129,8 @@ class RuleOutcome(StrEnum):
 
 
 class Family(StrEnum):
-    """Rule families of DOMAIN.md's catalogue; ENG is the engine failing closed."""
+    """Rule families of the rule catalogue (docs/reason-codes.md); ENG is the engine failing
+    closed."""
 
     SIG = "SIG"
     DOC = "DOC"

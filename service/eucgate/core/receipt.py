@@ -1,6 +1,6 @@
 """The service's signed receipt: a statement of one decision, signed with the service key.
 
-DESIGN.md section 3 "Receipt". The statement is canonical JSON (`core.canonical`) in a
+The statement is canonical JSON (`core.canonical`) in a
 DSSE envelope of type RECEIPT_PAYLOAD_TYPE with one Ed25519 signature whose keyid is the
 hex SHA-256 of the service key's SubjectPublicKeyInfo. Clients check it offline with
 `eucgate_client.receipt.verify_receipt`. Neither function reads the clock.

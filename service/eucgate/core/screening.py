@@ -1,11 +1,12 @@
 """Party screening: every name on a certificate against control and watch lists.
 
-DOMAIN.md's practice: normalise names (case, punctuation, diacritics, legal-form words,
-transliteration), score them with a token-based fuzzy ratio, REFER in a grey zone and
-REJECT above it. The list's kind decides the outcome: a control-list hit REJECTs and its
-grey zone REFERs; a watch-list match REFERs. Screened are each party's legal name, its
-declared parent company and every owner of `owner_share_percent` (50) % or more, since
-the October 2025 announcements reach subsidiaries 50 % or more owned by a listed party.
+Export-control screening practice: normalise names (case, punctuation, diacritics,
+legal-form words, transliteration), score them with a token-based fuzzy ratio, REFER in
+a grey zone and REJECT above it. The list's kind decides the outcome: a control-list hit
+REJECTs and its grey zone REFERs; a watch-list match REFERs. Screened are each party's
+legal name, its declared parent company and every owner of `owner_share_percent` (50) %
+or more, since the October 2025 announcements reach subsidiaries 50 % or more owned by a
+listed party.
 
 Names are compared in their comparable form (`core.names`: every script in ASCII,
 look-alikes folded, legal forms, notes, labels and business words set aside). The score

@@ -1,6 +1,6 @@
 """The log entry: the canonical bytes of one recorded decision, hashed as a Merkle leaf.
 
-An entry holds everything the decision depended on (DESIGN.md section 5), so replay and
+An entry holds everything the decision depended on, so replay and
 audit need nothing else: the envelope as recorded and its digest, the decision bytes, the
 bundle digest, the clock reading and the ledger balances read. Version 1 is canonical
 JSON (`core.canonical`: keys sorted, no white space, UTF-8) of

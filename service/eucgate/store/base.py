@@ -1,6 +1,6 @@
 """The store interface: what every durable decision store (SQLite, PostgreSQL) promises.
 
-The store is the system of record (DESIGN.md section 5): an append that returned is
+The store is the system of record: an append that returned is
 committed and fsync'd, and is never dropped or reordered. Idempotency follows AIP-155:
 a (caller, request_id) pair is stored once; the same envelope again is a replay, another
 envelope is a conflict.

@@ -1,12 +1,11 @@
 """The PostgreSQL decision store: one database shared by many replicas, one log.
 
 Each replica gathers its concurrent writes into a batch (one writer thread per store, as
-in the SQLite store) and sequences the whole batch in one transaction (DESIGN.md section
-5, the pattern of Tessera's PostgreSQL driver): lock the single tree-state row with
-SELECT ... FOR UPDATE, check each request's idempotency key, take its quota under row
-locks, assign the next leaf indices, write the leaves, tree nodes, ledger changes and the
-new tree state, and COMMIT (fsync'd: synchronous_commit stays on). Only then are the
-callers answered.
+in the SQLite store) and sequences the whole batch in one transaction (the pattern of
+Tessera's PostgreSQL driver): lock the single tree-state row with SELECT ... FOR UPDATE,
+check each request's idempotency key, take its quota under row locks, assign the next
+leaf indices, write the leaves, tree nodes, ledger changes and the new tree state, and
+COMMIT (fsync'd: synchronous_commit stays on). Only then are the callers answered.
 
 The tree-state row lock is the one point where replicas queue behind each other: no two
 batches ever read the same size, so indices are never duplicated or skipped and the tree

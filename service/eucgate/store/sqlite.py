@@ -6,7 +6,7 @@ commit is fsync'd), and only then are the callers answered. N concurrent appends
 about one disk flush, not N. Reads use a small pool of separate connections; WAL lets
 them run while the writer writes, and each sees only committed data.
 
-The audit log lives in the same transaction (DESIGN.md section 5): each new record gets
+The audit log lives in the same transaction: each new record gets
 the next leaf index, its log entry, its leaf hash and every perfect-subtree hash it
 completes, and the single-row tree state moves to the new size and root; a replay adds
 nothing. So does the quota ledger: an approval's reservations are checked against the
