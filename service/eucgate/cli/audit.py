@@ -156,11 +156,9 @@ def checkpoint(
     policy = WitnessPolicy(witness_key, witnesses_required)
     if policy and verifier is None:
         raise _fail("--witness-key needs --log-key", 2)
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = AuditClient(channel).get_checkpoint()
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: AuditClient(channel).get_checkpoint()
+    )
     if policy:
         if not response.witnessed_checkpoint:
             raise _fail(

@@ -10,9 +10,10 @@ once (`export EUCGATE_CA=... EUCGATE_CERT=... EUCGATE_KEY=...`) needs none of th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import grpc
 import typer
@@ -24,6 +25,7 @@ EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_UNAVAILABLE = 4
 _UNAVAILABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED}
+T = TypeVar("T")
 
 ServerOpt = Annotated[
     str, typer.Option("--server", "-s", envvar="EUCGATE_SERVER", help="host:port of the API")
@@ -85,6 +87,15 @@ class Connection:
             )
         except (OSError, ValueError) as exc:
             raise fail(str(exc), EXIT_USAGE) from None
+
+    def call(self, request: Callable[[grpc.Channel], T]) -> T:
+        """`request` over a channel opened for it; a refused call exits as `api_failure`
+        says, so a command holds only what it asks and what it prints."""
+        with self.open() as channel:
+            try:
+                return request(channel)
+            except ApiError as exc:
+                raise api_failure(exc) from None
 
 
 def api_failure(exc: ApiError) -> typer.Exit:

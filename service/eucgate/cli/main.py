@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from eucgate_client.client import ApiError, CertificateClient
+from eucgate_client.client import CertificateClient
 from eucgate_client.dsse import Envelope
 from eucgate_client.receipt import ReceiptError, load_service_public_key, verify_receipt
 from eucgate_client.v1 import certificate_pb2, decision_pb2
@@ -35,7 +35,6 @@ from eucgate.cli.connect import (
     InsecureOpt,
     KeyOpt,
     ServerOpt,
-    api_failure,
 )
 from eucgate.cli.corelog import json_stderr
 from eucgate.cli.db import db_app
@@ -444,13 +443,11 @@ def submit(
         data = envelope.read_bytes()
     except OSError as exc:
         raise _fail(str(exc), Exit.ERROR) from None
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = CertificateClient(channel, timeout=timeout).submit(
-                envelope_json=data, request_id=request_id
-            )
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: CertificateClient(channel, timeout=timeout).submit(
+            envelope_json=data, request_id=request_id
+        )
+    )
     receipt_status = ""
     if service_public_key is not None:
         try:
@@ -492,11 +489,9 @@ def decision_get(
     json_output: JsonOpt = False,
 ) -> None:
     """Show one decision."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = CertificateClient(channel).get_decision(decision_id)
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: CertificateClient(channel).get_decision(decision_id)
+    )
     if json_output:
         print_json(
             out,
@@ -537,19 +532,17 @@ def decision_list(
             outcome_value = decision_pb2.Outcome.Value(f"OUTCOME_{outcome.upper()}")
         except ValueError:
             raise _fail("outcome must be APPROVED, REJECTED or REFERRED", Exit.USAGE) from None
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            decisions = list(
-                CertificateClient(channel).list_decisions(
-                    importer_registration=importer,
-                    outcome=outcome_value,
-                    decided_after=_when(after, "--after"),
-                    decided_before=_when(before, "--before"),
-                    limit=limit,
-                )
+    decisions = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: list(
+            CertificateClient(channel).list_decisions(
+                importer_registration=importer,
+                outcome=outcome_value,
+                decided_after=_when(after, "--after"),
+                decided_before=_when(before, "--before"),
+                limit=limit,
             )
-        except ApiError as exc:
-            raise api_failure(exc) from None
+        )
+    )
     if json_output:
         print_json(out, {"decisions": [decision_dict(d) for d in decisions]})
         return

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from eucgate_client.client import ApiError, PolicyClient
+from eucgate_client.client import PolicyClient
 from eucgate_client.dsse import Envelope
 from eucgate_client.v1 import policy_service_pb2
 from rich.console import Console
@@ -29,7 +29,6 @@ from eucgate.cli.connect import (
     InsecureOpt,
     KeyOpt,
     ServerOpt,
-    api_failure,
 )
 from eucgate.cli.keys import write_signed_bundle
 from eucgate.cli.output import fail
@@ -184,11 +183,9 @@ def active(
     json_output: JsonOpt = False,
 ) -> None:
     """Show the bundle the service decides under (auditor, policy-admin, operator)."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = PolicyClient(channel).active()
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: PolicyClient(channel).active()
+    )
     shown = _active_dict(response.bundle)
     if json_output:
         print_json(out, shown)
@@ -207,11 +204,9 @@ def reload(
 ) -> None:
     """Make the service re-read and verify its bundle file and switch to it
     (policy-admin); a refused bundle leaves the active one serving (exit 3)."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = PolicyClient(channel).reload()
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: PolicyClient(channel).reload()
+    )
     shown = {**_active_dict(response.bundle), "previous_digest": response.previous_digest}
     if json_output:
         print_json(out, shown)
@@ -239,11 +234,9 @@ def export(
     """Fetch a bundle the service decided under, by digest (auditor, policy-admin); its
     SHA-256 is checked against the digest (exit 6 when it differs). The canonical JSON
     goes to --out (default stdout) and replays with `eucgate replay --bundle`."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = PolicyClient(channel).bundle(digest, include_content=True)
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: PolicyClient(channel).bundle(digest, include_content=True)
+    )
     canonical = response.canonical_bundle
     got = hashlib.sha256(canonical).hexdigest()
     if got != digest:

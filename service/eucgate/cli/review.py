@@ -12,8 +12,10 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Annotated
 
+import grpc
 import typer
-from eucgate_client.client import ApiError, LicenceClient, ReviewClient
+from eucgate_client.client import LicenceClient, ReviewClient
+from eucgate_client.v1 import licence_service_pb2 as licence_pb2
 from rich.console import Console
 from rich.table import Table
 
@@ -24,7 +26,6 @@ from eucgate.cli.connect import (
     InsecureOpt,
     KeyOpt,
     ServerOpt,
-    api_failure,
 )
 from eucgate.cli.output import proto_dict
 from eucgate.cli.render import (
@@ -61,13 +62,11 @@ def review_list(
     json_output: JsonOpt = False,
 ) -> None:
     """List REFERRED decisions waiting for a reviewer, newest first."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            referrals = list(
-                ReviewClient(channel).referrals(include_resolved=include_resolved, limit=limit)
-            )
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    referrals = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: list(
+            ReviewClient(channel).referrals(include_resolved=include_resolved, limit=limit)
+        )
+    )
     if json_output:
         print_json(
             out,
@@ -114,11 +113,9 @@ def review_resolve(
     json_output: JsonOpt = False,
 ) -> None:
     """Approve or reject a referral; prints the new decision that resolves it."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = ReviewClient(channel).resolve(decision_id, approve=approve, reason=reason)
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: ReviewClient(channel).resolve(decision_id, approve=approve, reason=reason)
+    )
     if json_output:
         print_json(
             out,
@@ -144,11 +141,9 @@ def licence_balance(
     json_output: JsonOpt = False,
 ) -> None:
     """Show a licence's quotas: approved, shipped and remaining."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
-        try:
-            response = LicenceClient(channel).balance(licence_number, control_code)
-        except ApiError as exc:
-            raise api_failure(exc) from None
+    response = Connection(server, ca, cert, key, insecure).call(
+        lambda channel: LicenceClient(channel).balance(licence_number, control_code)
+    )
     if json_output:
         print_json(out, proto_dict(response))
         return
@@ -177,14 +172,17 @@ def licence_ship(
     json_output: JsonOpt = False,
 ) -> None:
     """Debit what shipped under an approval (a customs gateway's call)."""
-    with Connection(server, ca, cert, key, insecure).open() as channel:
+
+    def ship(
+        channel: grpc.Channel,
+    ) -> tuple[licence_pb2.RecordShipmentResponse, list[licence_pb2.QuotaBalance]]:
         client = LicenceClient(channel)
-        try:
-            response = client.record_shipment(reference, decision_id, control_code, quantity, unit)
-            s = response.shipment
-            balances = client.balance(s.licence_number, s.control_code).balances
-        except ApiError as exc:
-            raise api_failure(exc) from None
+        response = client.record_shipment(reference, decision_id, control_code, quantity, unit)
+        shipped = response.shipment
+        return response, list(client.balance(shipped.licence_number, shipped.control_code).balances)
+
+    response, balances = Connection(server, ca, cert, key, insecure).call(ship)
+    s = response.shipment
     if json_output:
         print_json(
             out,
