@@ -173,30 +173,9 @@ def issue_signer(
     rdns.append(
         x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     )
-    ca_key, ca_cert = issuer
+    ca_key = issuer[0]
     key = new_private_key(key_type)
-    builder = (
-        _base_builder(x509.Name(rdns), ca_cert.subject, key.public_key(), not_before, not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-    )
+    builder = end_entity_builder(issuer, x509.Name(rdns), key.public_key(), not_before, not_after)
     return key, builder.sign(ca_key, _hash_for(ca_key))
 
 
@@ -471,6 +450,41 @@ def make_demo_pki(
     write_pem_key(pki.service_key, service_key)
     write_pem_public_key(pki.service_public_key, service_key.public_key())
     return pki
+
+
+def end_entity_builder(
+    issuer: Issuer,
+    subject: x509.Name,
+    public_key: CertificatePublicKeyTypes,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.CertificateBuilder:
+    """An end-entity certificate whose only key usage is digitalSignature, under
+    `issuer`: signers add nothing, TLS leaves add their extended key usage and names.
+    Raises ValueError for an empty validity window."""
+    ca_key, ca_cert = issuer
+    return (
+        _base_builder(subject, ca_cert.subject, public_key, not_before, not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+    )
 
 
 def _base_builder(

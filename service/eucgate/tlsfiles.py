@@ -29,7 +29,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from eucgate.signing import issue_ca, load_certificates, load_private_key, write_pem_cert
+from eucgate.signing import (
+    Issuer,
+    end_entity_builder,
+    issue_ca,
+    load_certificates,
+    load_private_key,
+    write_pem_cert,
+)
 from eucgate.signing import write_pem_key as _write_key
 
 VALIDITY = timedelta(days=365)
@@ -170,44 +177,17 @@ def _general_name(name: str) -> x509.GeneralName:
 
 
 def _issue_leaf(
-    issuer: tuple[ec.EllipticCurvePrivateKey, x509.Certificate] | tuple[Any, x509.Certificate],
+    issuer: Issuer,
     subject: x509.Name,
     usage: x509.ObjectIdentifier,
     names: list[x509.GeneralName],
     not_before: datetime,
     not_after: datetime,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    ca_key, ca_cert = issuer
     key = ec.generate_private_key(ec.SECP256R1())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-    )
+    builder = end_entity_builder(
+        issuer, subject, key.public_key(), not_before, not_after
+    ).add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return key, builder.sign(ca_key, hashes.SHA256())
+    return key, builder.sign(issuer[0], hashes.SHA256())

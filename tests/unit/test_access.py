@@ -11,6 +11,7 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from eucgate.api.access import (
     ANONYMOUS,
@@ -97,12 +98,10 @@ def test_a_same_named_certificate_from_another_ca_maps_to_nothing(
 
 
 def test_subject_alternative_names_map(tls: LocalAccess, tmp_path: Path) -> None:
-    ca = (
-        load_private_key(tls.directory / "clients-ca.key.pem"),
-        load_certificates(tls.directory / "clients-ca.pem")[0],
-    )
+    ca_key = load_private_key(tls.directory / "clients-ca.key.pem")
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)  # the local CA is ECDSA
     _, cert = _issue_leaf(
-        ca,
+        (ca_key, load_certificates(tls.directory / "clients-ca.pem")[0]),
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "gw-01")]),
         ExtendedKeyUsageOID.CLIENT_AUTH,
         [x509.DNSName("gateway.customs.example")],
