@@ -133,26 +133,41 @@ def pg_proxy() -> Iterator[tuple[TcpProxy, str]]:
             proxy.close()
 
 
-def _through(proxy: TcpProxy, url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
+def _through_proxy(
+    env: Env,
+    pg_proxy: tuple[TcpProxy, str],
+    started: list[RunningServer],
+    first: tuple[str, str],
+    **settings: Any,
+) -> RunningServer:
+    """A server on PostgreSQL through the proxy, once it has approved the `first`
+    (request id, certificate number)."""
+    proxy, url = pg_proxy
+    through = urlunsplit(urlsplit(url)._replace(netloc=f"postgres@127.0.0.1:{proxy.port}"))
+    running = start_server(
+        env.settings(
+            env.directory / "unused-data-dir",
+            store=through,
+            ops_listen="127.0.0.1:0",
+            **settings,
+        )
+    )
+    started.append(running)
+    assert submit(env, running, *first).decision.outcome == decision_pb2.OUTCOME_APPROVED
+    return running
 
 
 def test_postgresql_silent_partition_turns_readiness_not_serving_and_back(
     env: Env, pg_proxy: tuple[TcpProxy, str], started: list[RunningServer]
 ) -> None:
-    proxy, url = pg_proxy
-    running = start_server(
-        env.settings(
-            env.directory / "unused-data-dir",
-            store=_through(proxy, url),
-            ops_listen="127.0.0.1:0",
-            store_connect_timeout_seconds=1,
-            store_statement_timeout_ms=2000,
-        )
-    )
-    started.append(running)
-    assert submit(env, running, "p-1", "JUL-EUC-2026-P1").decision.outcome == (
-        decision_pb2.OUTCOME_APPROVED
+    proxy = pg_proxy[0]
+    running = _through_proxy(
+        env,
+        pg_proxy,
+        started,
+        ("p-1", "JUL-EUC-2026-P1"),
+        store_connect_timeout_seconds=1,
+        store_statement_timeout_ms=2000,
     )
     within(BOUND, lambda: serving(running))
     proxy.stall()  # nothing is reset, nothing answers
@@ -169,19 +184,14 @@ def test_postgresql_silent_partition_turns_readiness_not_serving_and_back(
 def test_postgresql_failing_commits_turn_readiness_not_serving_until_the_window_ends(
     env: Env, pg_proxy: tuple[TcpProxy, str], started: list[RunningServer]
 ) -> None:
-    proxy, url = pg_proxy
-    running = start_server(
-        env.settings(
-            env.directory / "unused-data-dir",
-            store=_through(proxy, url),
-            ops_listen="127.0.0.1:0",
-            store_statement_timeout_ms=1000,
-            readiness_failure_window_seconds=3,
-        )
-    )
-    started.append(running)
-    assert submit(env, running, "c-1", "JUL-EUC-2026-C1").decision.outcome == (
-        decision_pb2.OUTCOME_APPROVED
+    url = pg_proxy[1]
+    running = _through_proxy(
+        env,
+        pg_proxy,
+        started,
+        ("c-1", "JUL-EUC-2026-C1"),
+        store_statement_timeout_ms=1000,
+        readiness_failure_window_seconds=3,
     )
     with psycopg.connect(url) as conn:
         # Hold the tree-state row: every batch times out on its lock, reads still answer.
