@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -169,3 +172,22 @@ def channel(server: RunningServer) -> Iterator[grpc.Channel]:
 @pytest.fixture
 def client(channel: grpc.Channel) -> CertificateClient:
     return CertificateClient(channel, timeout=20)
+
+
+def node_for(package: Path) -> str:
+    """The `node` executable, with `package`'s npm dependencies installed (npm ci from its
+    lock). Without node and npm: a failure in CI, a skip that says so elsewhere."""
+    found, npm = shutil.which("node"), shutil.which("npm")
+    if found is None or npm is None:
+        if os.environ.get("CI"):
+            pytest.fail("node and npm are required in CI")
+        pytest.skip("node/npm not installed: the Node.js tests need them")
+    if not (package / "node_modules" / "@grpc" / "grpc-js").is_dir():
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=package,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+    return found

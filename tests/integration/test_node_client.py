@@ -7,8 +7,6 @@ Node side also verifies the receipt with node:crypto, an independent DSSE/Ed2551
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from eucgate import samples
 from eucgate.api.server import RunningServer
 
-from .conftest import Env
+from .conftest import Env, node_for
 
 HERE = Path(__file__).resolve().parent / "node"
 PROTO = Path(__file__).resolve().parents[2] / "proto"
@@ -25,21 +23,7 @@ PROTO = Path(__file__).resolve().parents[2] / "proto"
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    found = shutil.which("node")
-    npm = shutil.which("npm")
-    if found is None or npm is None:
-        if os.environ.get("CI"):
-            pytest.fail("node and npm are required in CI")
-        pytest.skip("node/npm not installed: the Node.js interop check needs them")
-    if not (HERE / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=HERE,
-            check=True,
-            timeout=300,
-            capture_output=True,
-        )
-    return found
+    return node_for(HERE)
 
 
 def test_node_erp_submits_and_verifies_receipt(

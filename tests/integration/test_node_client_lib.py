@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,27 +20,14 @@ from eucgate.log.witness import Cosigner
 from eucgate_client.tlog import leaf_hash
 from google.protobuf import json_format
 
-from .conftest import Env
+from .conftest import Env, node_for
 
 CLIENT = Path(__file__).resolve().parents[2] / "clients" / "node"
 
 
 @pytest.fixture(scope="module")
 def node() -> str:
-    found, npm = shutil.which("node"), shutil.which("npm")
-    if found is None or npm is None:
-        if os.environ.get("CI"):
-            pytest.fail("node and npm are required in CI")
-        pytest.skip("node/npm not installed: the Node.js client's tests need them")
-    if not (CLIENT / "node_modules" / "@grpc" / "grpc-js").is_dir():
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=CLIENT,
-            check=True,
-            timeout=300,
-            capture_output=True,
-        )
-    return found
+    return node_for(CLIENT)
 
 
 def test_node_client_against_the_server(
