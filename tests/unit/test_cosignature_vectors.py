@@ -6,6 +6,8 @@ name, a newline, the type byte 0x04 and the key) and the layout of a cosignature
 (key id, big-endian u64 timestamp, Ed25519 signature). The signature itself is plain
 Ed25519 (RFC 8032) over the message the spec gives; the Go sumdb/note vector checks
 the signed-note layer our cosigned checkpoints are parsed with (tests/unit/test_checkpoint.py).
+Whole cosigned checkpoints are checked both ways against another implementation and
+public witnesses in tests/unit/test_cosignature_interop.py.
 """
 
 from __future__ import annotations
