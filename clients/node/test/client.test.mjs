@@ -62,6 +62,23 @@ test("witness keys parse as the Go implementation computed them", () => {
   assert.throws(() => parseWitnessKey("TEST+7997405c+AQcC+FTVKf0jlTdHDY3rbevmnKxxPjigCXlVtGe6RIr6"), /not an Ed25519 cosigner key/);
 });
 
+test("public witnesses' cosignatures on a published checkpoint verify here", () => {
+  // tests/vectors/cosigned-checkpoint-witnesses.json: a real log's checkpoint with the
+  // cosignatures of four public witnesses, none of them eucgate (its "source" says whence).
+  const vector = JSON.parse(
+    readFileSync(new URL("../../../tests/vectors/cosigned-checkpoint-witnesses.json", import.meta.url), "utf8"),
+  );
+  const { note, witness_verifier_keys: witnesses } = vector;
+  assert.equal(openCheckpoint(note, vector.log_verifier_key).size, BigInt(vector.tree_size));
+  for (const witness of witnesses) {
+    assert.equal(cosignedAt(note, witness), BigInt(vector.cosignature_timestamp));
+  }
+  assert.deepEqual(verifyCosignatures(note, witnesses, 4), witnesses.map((w) => parseWitnessKey(w).name));
+  const grown = note.replace(`\n${vector.tree_size}\n`, `\n${vector.tree_size + 1}\n`);
+  assert.throws(() => openCheckpoint(grown, vector.log_verifier_key), /does not verify/);
+  for (const witness of witnesses) assert.throws(() => cosignedAt(grown, witness), /does not verify/);
+});
+
 const cosigned = process.env.EUCGATE_TEST_COSIGNED_NOTE;
 const skipCosigned = cosigned ? false : "needs the cosigned checkpoint tests/integration/test_node_client_lib.py writes";
 
