@@ -19,12 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, Protocol
 
 from eucgate.core.decision import Outcome
 from eucgate.core.registry import RegistryEntry, RegistryRead, issuer_keys
 from eucgate.errors import FailedPrecondition, InvalidSubmission
-from eucgate.log.entry import KIND_DECISION, KIND_RESOLUTION, LedgerRead
+from eucgate.log.entry import KIND_DECISION, KIND_RESOLUTION, LedgerRead, encode_entry
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -100,23 +101,42 @@ class DecisionRecord:
         """The log entry kind: a referral resolution or a decision."""
         return KIND_RESOLUTION if self.resolves else KIND_DECISION
 
+    # What follows is derived from the record's bytes, worked out once per record
+    # (cached on the instance; the fields are frozen) rather than at every use.
+
+    @cached_property
+    def log_entry(self) -> bytes:
+        """The canonical bytes the audit log keeps for this record (log.entry)."""
+        return encode_entry(self, self.ledger_reads, kind=self.kind)
+
+    @cached_property
+    def _registry(self) -> tuple[tuple[RegistryRead, ...], RegistryClaim | None]:
+        return recorded_registry(self.decision, self.decision_id)
+
     @property
     def registry_reads(self) -> tuple[RegistryRead, ...]:
         """The registry entries the signed decision read (core.registry)."""
-        return recorded_registry(self.decision)[0]
+        return self._registry[0]
 
     @property
     def registry_claim(self) -> RegistryClaim | None:
         """What this decision writes into the registry of decided EUCs; None for a
         referral's resolution (its referral already holds the EUC) or bytes that are not
         a decision."""
-        return None if self.resolves else recorded_registry(self.decision, self.decision_id)[1]
+        return None if self.resolves else self._registry[1]
 
-    @property
+    @cached_property
     def parties(self) -> frozenset[str]:
         """The registrations ("SCHEME:VALUE") of the importer and end user the signed
         decision names: whose decision this is, for importer-scoped reads."""
         return recorded_parties(self.decision)
+
+    def derive(self) -> DecisionRecord:
+        """Work out now what the store's writer derives from this record (its log entry,
+        registry rows, parties), so that it is done on the caller's thread rather than
+        by the one writer thread inside its open transaction. Returns the record."""
+        _ = self.log_entry, self._registry, self.parties
+        return self
 
 
 def recorded_extras(decision: bytes) -> tuple[tuple[LedgerRead, ...], str]:

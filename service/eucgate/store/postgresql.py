@@ -528,7 +528,7 @@ class PostgresStore(Store):
         STORE_COMMIT_UNKNOWN when the connection broke during COMMIT (retry with the same
         request_id: the stored record is replayed).
         """
-        job = AppendJob(record, Future())
+        job = AppendJob(record.derive(), Future())
         self._writer.submit(job)
         return job.future.result()
 

@@ -32,7 +32,7 @@ from eucgate_client.tlog import CompactRange, leaf_hash
 
 from eucgate.core.registry import USING_OUTCOMES
 from eucgate.errors import BundleError, EucgateError, RequestConflict
-from eucgate.log.entry import encode_entry, encode_shipment
+from eucgate.log.entry import encode_shipment
 from eucgate.store import ledger
 from eucgate.store.base import (
     AppendResult,
@@ -103,8 +103,7 @@ def _append(tx: Transaction, record: DecisionRecord, tree: CompactRange) -> _App
     tx.insert_record(record)
     _reserve(tx, record)
     take_euc(tx, record)
-    entry = encode_entry(record, record.ledger_reads, kind=record.kind)
-    leaf = _log(tx, tree, record.decision_id, entry)
+    leaf = _log(tx, tree, record.decision_id, record.log_entry)
     return AppendResult(record=record, replayed=False, leaf_index=tree.size), leaf
 
 

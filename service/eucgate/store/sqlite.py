@@ -459,7 +459,7 @@ class SqliteStore(Store):
 
     def append(self, record: DecisionRecord) -> AppendResult:
         """Store `record`, committed and fsync'd before this returns (Recorder.append)."""
-        job = AppendJob(record, Future())
+        job = AppendJob(record.derive(), Future())
         self._writer.submit(job)
         return job.future.result()
 
