@@ -57,9 +57,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal
 
@@ -142,27 +142,65 @@ class TrustPolicy:
         }
         return cls(roles=roles, **options)  # type: ignore[arg-type]
 
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 over everything a verification result depends on in the policy: what
+        a cached verdict is keyed by, so a changed policy never reuses one."""
+        h = hashlib.sha256()
+        flags = (self.allow_rsa_pkcs1v15, self.require_crls, self.registration_source)
+        h.update(repr(flags).encode())
+        for role, trust in self.roles.items():
+            h.update(f"\0{role}\0{trust.anchors_digest}".encode())
+            for crl in trust.crls:
+                h.update(hashlib.sha256(crl.public_bytes(serialization.Encoding.DER)).digest())
+        return h.hexdigest()
+
 
 class ChainCache:
-    """Remembers what is true whatever the time: makes verification cheaper, never different.
+    """Remembers verification results with the times they hold for: makes verification
+    cheaper, never different.
 
+    - Verdicts on a signature's certificates, keyed by (the policy's digest, the
+      certificates' digest): everything `verify_signatures` concludes about them besides
+      the envelope signature itself (facts, key, role, chain, revocation status), kept
+      only for certificates that passed, with the window of verification times and the
+      window of receive times in which no input of that conclusion changes (`_Verdict`).
+      A hit inside both windows costs one signature check; the keyid and duplicate checks
+      run as on a miss. Signers recur (an importer's certificate signs every EUC it
+      sends), so this is what makes a decision cheap.
     - Verified paths of intermediates, keyed by (role, the role's anchors digest, the
       intermediate's DER digest). An entry records the path from the intermediate to the
       anchor and the window in which every certificate of that path is valid; it is
       used only for a verification time inside that window, and never for a path with
       name constraints (those bind the leaf, which a shortened path would not check).
       A hit verifies the leaf with the intermediate as the only anchor, under the same
-      extension policies.
+      extension policies: it speeds up a new leaf under a known CA.
     - CRL signature checks, keyed by (CRL DER digest, issuer DER digest).
 
-    Revocation status and leaf checks are never cached. Thread-safe; bounded (LRU).
+    Thread-safe; bounded (LRU).
     """
 
     def __init__(self, max_entries: int = 4096) -> None:
         self._max = max_entries
         self._lock = threading.Lock()
+        self._verdicts: OrderedDict[tuple[str, str], _Verdict] = OrderedDict()
         self._paths: OrderedDict[tuple[str, str, str], _CachedPath] = OrderedDict()
         self._crl_sigs: OrderedDict[tuple[str, str], bool] = OrderedDict()
+
+    def verdict(self, key: tuple[str, str], at: datetime, now: datetime) -> _Verdict | None:
+        with self._lock:
+            hit = self._verdicts.get(key)
+            if hit is None or not hit.holds(at, now):
+                return None
+            self._verdicts.move_to_end(key)
+            return hit
+
+    def put_verdict(self, key: tuple[str, str], value: _Verdict) -> None:
+        with self._lock:
+            self._verdicts[key] = value
+            self._verdicts.move_to_end(key)
+            while len(self._verdicts) > self._max:
+                self._verdicts.popitem(last=False)
 
     def path(self, key: tuple[str, str, str]) -> _CachedPath | None:
         with self._lock:
@@ -193,6 +231,52 @@ class ChainCache:
             while len(self._crl_sigs) > self._max:
                 self._crl_sigs.popitem(last=False)
         return valid
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+_TICK = timedelta(microseconds=1)  # datetimes' resolution: t <= x is t < x + _TICK
+
+
+@dataclass(frozen=True)
+class _Window:
+    """Times t with start <= t < end: between two moments at which an input changes."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def around(cls, moment: datetime, changes: Iterable[datetime]) -> _Window:
+        """The widest window holding `moment` that no change falls inside; a change at c
+        means a result may differ between times before c and times from c on."""
+        start, end = _EARLIEST, _LATEST
+        for c in changes:
+            if c <= moment:
+                start = max(start, c)
+            else:
+                end = min(end, c)
+        return cls(start, end)
+
+    def __contains__(self, moment: datetime) -> bool:
+        return self.start <= moment < self.end
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """What one signature's certificates proved under one policy, and when it holds:
+    `at` is the window of verification times, `now` that of receive times."""
+
+    facts: Mapping[str, Any]
+    key: _VerifyKey
+    spki: str
+    algorithm: str
+    role: str
+    revocation: tuple[str, str, str]
+    at: _Window
+    now: _Window
+
+    def holds(self, at: datetime, now: datetime) -> bool:
+        return at in self.at and now in self.now
 
 
 @dataclass(frozen=True)
@@ -350,6 +434,12 @@ def _verify_one(
             failure="SIG_NO_CERTIFICATE",
             detail="the signature carries no certificate chain",
         )
+    verdict_key = None
+    if cache is not None:
+        verdict_key = (policy.digest, _certificates_digest(sig.certificates))
+        verdict = cache.verdict(verdict_key, at, now)
+        if verdict is not None:
+            return _from_verdict(verdict, base, sig, pae, policy, seen)
     try:
         chain = [_load_der(der, j) for j, der in enumerate(sig.certificates)]
         leaf = chain[0]
@@ -371,17 +461,7 @@ def _verify_one(
         _check_key_usage(leaf)
         _check_intermediates(signer.intermediates)
         _check_validity(leaf, at)
-        _check_signature(key, sig.sig, pae, policy.allow_rsa_pkcs1v15)
-        if sig.keyid and sig.keyid != signer.spki:
-            raise _Failure(
-                "SIG_KEYID_MISMATCH",
-                f"keyid hint {sig.keyid[:80]!r} does not name the leaf key {signer.spki}",
-            )
-        if signer.spki in seen:
-            raise _Failure(
-                "SIG_DUPLICATE", f"an earlier signature is by the same key {signer.spki}"
-            )
-        seen.add(signer.spki)
+        _check_envelope_signature(key, signer.spki, sig, pae, policy, seen)
         if _self_signed(leaf):
             raise _Failure("SIG_SELF_SIGNED", "the leaf certificate is signed by its own key")
         _attribute_role(signer, policy, at, cache)
@@ -400,16 +480,118 @@ def _verify_one(
             failure="SIG_BAD_CERTIFICATE",
             detail=str(exc),
         )
+    verdict = _Verdict(
+        facts=facts,
+        key=key,
+        spki=signer.spki,
+        algorithm=signer.algorithm,
+        role=signer.role,
+        revocation=(revocation, revocation_failure, revocation_detail),
+        at=_Window.around(at, _validity_changes(signer, policy)),
+        now=_Window.around(now, _revocation_changes(signer, policy)),
+    )
+    # An unknown status names the receive time in its detail: not worth a window.
+    if cache is not None and verdict_key is not None and revocation != "unknown":
+        cache.put_verdict(verdict_key, verdict)
+    return _verified(verdict, base)
+
+
+def _from_verdict(
+    verdict: _Verdict,
+    base: dict[str, Any],
+    sig: Signature,
+    pae: bytes,
+    policy: TrustPolicy,
+    seen: set[str],
+) -> SignerResult:
+    """The result of a signature whose certificates were judged before (a cache hit):
+    the same as `_verify_one` would give, at the cost of the envelope signature check."""
+    try:
+        _check_envelope_signature(verdict.key, verdict.spki, sig, pae, policy, seen)
+    except _Failure as f:
+        return SignerResult(
+            **base,
+            **verdict.facts,
+            key_algorithm=verdict.algorithm,
+            failure=f.code,
+            detail=f.detail,
+        )
+    return _verified(verdict, base)
+
+
+def _verified(verdict: _Verdict, base: dict[str, Any]) -> SignerResult:
+    revocation, revocation_failure, revocation_detail = verdict.revocation
     return SignerResult(
         **base,
-        **facts,
-        key_algorithm=signer.algorithm,
-        role=signer.role,
+        **verdict.facts,
+        key_algorithm=verdict.algorithm,
+        role=verdict.role,
         verified=True,
         revocation=revocation,
         revocation_failure=revocation_failure,
         revocation_detail=revocation_detail,
     )
+
+
+def _check_envelope_signature(
+    key: _VerifyKey,
+    spki: str,
+    sig: Signature,
+    pae: bytes,
+    policy: TrustPolicy,
+    seen: set[str],
+) -> None:
+    """The checks of a signature that depend on the envelope, not on its certificates."""
+    _check_signature(key, sig.sig, pae, policy.allow_rsa_pkcs1v15)
+    if sig.keyid and sig.keyid != spki:
+        raise _Failure(
+            "SIG_KEYID_MISMATCH",
+            f"keyid hint {sig.keyid[:80]!r} does not name the leaf key {spki}",
+        )
+    if spki in seen:
+        raise _Failure("SIG_DUPLICATE", f"an earlier signature is by the same key {spki}")
+    seen.add(spki)
+
+
+def _certificates_digest(certificates: Sequence[bytes]) -> str:
+    h = hashlib.sha256()
+    for der in certificates:
+        h.update(len(der).to_bytes(4, "big"))
+        h.update(der)
+    return h.hexdigest()
+
+
+def _validity_changes(signer: _Signer, policy: TrustPolicy) -> list[datetime]:
+    """Every verification time at which some input of the verdict may change: each
+    certificate the chain builder could use (the signature's, every role's anchors)
+    becomes valid or expires, and each CRL entry of a chain certificate takes effect."""
+    certs = [signer.leaf, *signer.intermediates, *signer.chain]
+    certs.extend(a for trust in policy.roles.values() for a in trust.anchors)
+    changes = [c.not_valid_before_utc for c in certs]
+    changes.extend(c.not_valid_after_utc + _TICK for c in certs)
+    changes.extend(_entry_dates(signer, policy))
+    return changes
+
+
+def _revocation_changes(signer: _Signer, policy: TrustPolicy) -> list[datetime]:
+    """Every receive time at which the revocation status may change: a CRL of the
+    signer's role becomes current or stops being current, a compromise entry counts."""
+    changes: list[datetime] = []
+    for crl in policy.roles[signer.role].crls:
+        changes.append(crl.last_update_utc)
+        if crl.next_update_utc is not None:
+            changes.append(crl.next_update_utc + _TICK)
+    changes.extend(_entry_dates(signer, policy))
+    return changes
+
+
+def _entry_dates(signer: _Signer, policy: TrustPolicy) -> list[datetime]:
+    return [
+        entry.revocation_date_utc
+        for crl in policy.roles[signer.role].crls
+        for cert in signer.chain
+        if (entry := crl.get_revoked_certificate_by_serial_number(cert.serial_number)) is not None
+    ]
 
 
 def _load_der(der: bytes, j: int) -> x509.Certificate:
@@ -664,6 +846,8 @@ def _build_chain(
             hit = cache.path((role, trust.anchors_digest, _der_digest(candidate)))
             if hit is None or not hit.not_before <= at <= hit.not_after:
                 continue
+            if any(c not in signer.intermediates for c in hit.chain[1:-1]):
+                continue  # the path needs a CA this signature does not carry
             try:
                 _verifier([candidate], at).verify(signer.leaf, [])
             except verification.VerificationError:
