@@ -9,15 +9,18 @@ from decimal import Decimal
 
 import pytest
 from eucgate.core.celrules import (
+    LARGEST_POSSIBLE_COLLECTION,
     CelCompileError,
     CelLimits,
     CelResult,
     CelRule,
     CelStatus,
+    _largest_possible,
     activation_for,
 )
-from eucgate.core.model import MAX_ITEMS, Quantity
+from eucgate.core.model import MAX_ENTRIES, MAX_ITEMS, Quantity
 from eucgate.errors import BundleError
+from pydantic import BaseModel, Field
 
 from tests.factories import NOW, jay_ushin, magnet_item, valid_certificate
 
@@ -169,3 +172,65 @@ def test_the_outcome_does_not_depend_on_how_long_evaluation_takes() -> None:
 def test_activation_needs_an_aware_now() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         activation_for(valid_certificate(), datetime(2026, 6, 1))
+
+
+# --- the activation holds what the rule reads ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expression", "fields"),
+    [
+        ("euc.items.exists(i, i.form == 'MAGNET')", {"items"}),
+        ("has(euc.consignee) || euc . end_use.category == 'X'", {"consignee", "end_use"}),
+        ("'euc.validity' == euc.certificate_number", {"certificate_number"}),  # quoted
+        ("now > timestamp('2026-01-01T00:00:00Z')", set()),
+        ("euc['items'].size() > 0", None),  # indexed: every field
+        ("size(euc) > 3", None),  # the map as a whole
+        ("euc.exists(k, k == 'items')", None),  # a macro over its keys
+        ("euc.items.exists(euc, euc.form == 'MAGNET')", None),  # shadowed: bare
+    ],
+)
+def test_a_rule_knows_which_fields_it_reads(expression: str, fields: set[str] | None) -> None:
+    expected = None if fields is None else frozenset(fields)
+    assert CelRule("CEL-001", expression).euc_fields == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'euc.items.exists(i, i.form == "MAGNET" && i.quantity.value >= 500.0)',
+        "has(euc.consignee)",
+        "has(euc.exporter) && euc.exporter.country == 'CN'",
+        "euc.consignee.legal_name == 'x'",  # the same error with fewer fields
+        "euc.no_such_field == 1",
+        "euc.items[3].hs_code == '2846'",
+        "euc['items'].size() == 1",
+        "size(euc) > 3",
+        "euc.certificate_number",
+        "euc.items.all(a, euc.items.all(b, a == b))",
+    ],
+)
+def test_a_narrowed_activation_gives_the_same_result(expression: str) -> None:
+    many = valid_certificate(items=tuple(magnet_item() for _ in range(MAX_ITEMS)))
+    for limits in (CelLimits(), CelLimits(max_work=500)):  # the estimate counts it all
+        rule = CelRule("CEL-001", expression, limits=limits)
+        for cert in (valid_certificate(), many):
+            whole = rule.evaluate(activation_for(cert, NOW))
+            assert rule.evaluate(activation_for(cert, NOW, rule.euc_fields)) == whole
+
+
+def test_the_largest_possible_collection_bounds_every_certificate() -> None:
+    assert max(MAX_ENTRIES.values()) == LARGEST_POSSIBLE_COLLECTION
+    many = valid_certificate(items=tuple(magnet_item() for _ in range(MAX_ITEMS)))
+    for cert in (valid_certificate(), many):
+        assert activation_for(cert, NOW).largest_collection <= LARGEST_POSSIBLE_COLLECTION
+
+    class Bounded(BaseModel):
+        names: tuple[str, ...] = Field(default=(), max_length=5)
+
+    class Unbounded(BaseModel):
+        inner: Bounded | None = None
+        names: list[str] = []
+
+    assert _largest_possible(Bounded) == 5
+    assert _largest_possible(Unbounded) is None

@@ -31,14 +31,16 @@ no clock.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum, StrEnum
-from typing import Any
+from functools import cached_property
+from typing import Any, get_args, get_origin
 
 import cel
+from annotated_types import MaxLen
 from pydantic import BaseModel
 
 from eucgate.core.model import Certificate
@@ -109,13 +111,13 @@ class CelResult:
 # --- the activation -------------------------------------------------------------------
 
 
+def _present(model: BaseModel, names: Iterable[str]) -> dict[str, Any]:
+    return {name: v for name in names if (v := getattr(model, name)) is not None}
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return {
-            name: _plain(v)
-            for name in type(value).model_fields
-            if (v := getattr(value, name)) is not None
-        }
+        return {name: _plain(v) for name, v in _present(value, type(value).model_fields).items()}
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, Enum):
@@ -126,16 +128,19 @@ def _plain(value: Any) -> Any:
 
 
 def _largest_collection(value: Any) -> int:
-    """The longest list or map anywhere in `value`: what a comprehension can range over.
-    (String functions are linear in the engine, regular expressions included.)"""
+    """The longest list or map anywhere in `value` as `_plain` would give it (a model is
+    a map of its present fields): what a comprehension can range over. (String functions
+    are linear in the engine, regular expressions included.)"""
     largest = 0
     stack = [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
+        if isinstance(item, BaseModel):
+            item = _present(item, type(item).model_fields)
+        if isinstance(item, Mapping):
             largest = max(largest, len(item))
             stack.extend(item.values())
-        elif isinstance(item, list):
+        elif isinstance(item, tuple | list):
             largest = max(largest, len(item))
             stack.extend(item)
     return largest
@@ -147,22 +152,69 @@ class CelActivation:
 
     euc: Mapping[str, Any]
     now: datetime
-    largest_collection: int
     context: cel.Context
+    certificate: Certificate
+
+    @cached_property
+    def largest_collection(self) -> int:
+        """Over the whole certificate, whatever `euc` holds; counted only when a rule's
+        estimate could reach its limit (`CelRule.evaluate`)."""
+        return _largest_collection(self.certificate)
 
 
-def activation_for(certificate: Certificate, now: datetime) -> CelActivation:
+def _largest_possible(model: type[BaseModel]) -> int | None:
+    """The longest list or map any instance of `model` can hold, from its fields' bounds
+    and counts; None if some list is unbounded. Known before any certificate, it lets a
+    rule that cannot reach its work limit skip counting."""
+    largest = 0
+    seen: set[type[BaseModel]] = set()
+    stack = [model]
+    while stack:
+        current = stack.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        largest = max(largest, len(current.model_fields))
+        for info in current.model_fields.values():
+            types = _types_in(info.annotation)
+            if any(get_origin(t) in (tuple, list, set, frozenset, dict) for t in types):
+                bounds = [m.max_length for m in info.metadata if isinstance(m, MaxLen)]
+                if not bounds:
+                    return None
+                largest = max(largest, *bounds)
+            stack.extend(t for t in types if isinstance(t, type) and issubclass(t, BaseModel))
+    return largest
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    found = [annotation]
+    for arg in get_args(annotation):
+        found.extend(_types_in(arg))
+    return found
+
+
+LARGEST_POSSIBLE_COLLECTION = _largest_possible(Certificate)
+
+
+def activation_for(
+    certificate: Certificate, now: datetime, fields: frozenset[str] | None = None
+) -> CelActivation:
     """The certificate as CEL sees it: a map keyed by field name, absent optional fields
     left out (so `has(euc.consignee)` tests presence), enums as their names ("MAGNET"),
     decimals as doubles (CEL has no decimal type: write `500.0`, not `500`), times as
-    timestamps, repeated fields as lists. Raises ValueError if `now` is naive."""
+    timestamps, repeated fields as lists. Raises ValueError if `now` is naive.
+
+    `fields` (a rule's `euc_fields`) limits the map to the fields an expression reads:
+    converting the whole certificate costs more than most rules. The work estimate
+    still counts the whole certificate, so the limit changes no result."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    euc = _plain(certificate)
+    names = type(certificate).model_fields
+    if fields is not None:
+        names = {name: names[name] for name in fields if name in names}
+    euc = {name: _plain(v) for name, v in _present(certificate, names).items()}
     context = cel.Context(variables={EUC_VARIABLE: euc, NOW_VARIABLE: now})
-    return CelActivation(
-        euc=euc, now=now, largest_collection=_largest_collection(euc), context=context
-    )
+    return CelActivation(euc=euc, now=now, context=context, certificate=certificate)
 
 
 # --- compiling ------------------------------------------------------------------------
@@ -170,14 +222,10 @@ def activation_for(certificate: Certificate, now: datetime) -> CelActivation:
 _POSITION_RE = re.compile(r"<input>:(\d+):(\d+): (.*)")
 
 
-def _scan(expression: str) -> tuple[int, tuple[int, int], frozenset[str]]:
-    """Comprehension nesting depth, the (line, column) where the deepest macro starts, and
-    the names the macros bind. Skips string and bytes literals; assumes the expression
-    has compiled, so brackets balance."""
-    depth = deepest = 0
-    where = (0, 0)
-    bound: set[str] = set()
-    frames: list[bool] = []  # per open "(": is it a comprehension's?
+def _without_literals(expression: str) -> str:
+    """The expression with the insides of string and bytes literals blanked (newlines
+    kept), so positions still match and nothing quoted reads as code."""
+    out = list(expression)
     i, n = 0, len(expression)
     while i < n:
         ch = expression[i]
@@ -185,10 +233,46 @@ def _scan(expression: str) -> tuple[int, tuple[int, int], frozenset[str]]:
             quote = expression[i : i + 3] if expression[i : i + 3] in ("'''", '"""') else ch
             raw = i > 0 and expression[i - 1] in "rR"
             i += len(quote)
+            start = i
             while i < n and not expression.startswith(quote, i):
                 i += 2 if expression[i] == "\\" and not raw else 1
+            for j in range(start, min(i, n)):
+                if out[j] != "\n":
+                    out[j] = " "
             i += len(quote)
             continue
+        i += 1
+    return "".join(out)
+
+
+_EUC_USE_RE = re.compile(
+    rf"(?<![A-Za-z0-9_.]){EUC_VARIABLE}(?![A-Za-z0-9_])(?:\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)(\s*\()?)?"
+)
+
+
+def _euc_fields(code: str) -> frozenset[str] | None:
+    """The fields of `euc` the expression (literals blanked) reads as `euc.<field>`;
+    None when it uses `euc` any other way (indexed, as a whole, a method on it)."""
+    fields: set[str] = set()
+    for use in _EUC_USE_RE.finditer(code):
+        name, call = use.group(1), use.group(2)
+        if name is None or call is not None:
+            return None
+        fields.add(name)
+    return frozenset(fields)
+
+
+def _scan(expression: str) -> tuple[int, tuple[int, int], frozenset[str]]:
+    """Comprehension nesting depth, the (line, column) where the deepest macro starts, and
+    the names the macros bind, in an expression whose literals are blanked; assumes the
+    expression has compiled, so brackets balance."""
+    depth = deepest = 0
+    where = (0, 0)
+    bound: set[str] = set()
+    frames: list[bool] = []  # per open "(": is it a comprehension's?
+    i, n = 0, len(expression)
+    while i < n:
+        ch = expression[i]
         if ch == "." and (m := re.match(r"\.\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(", expression[i:])):
             if m.group(1) in _COMPREHENSIONS:
                 depth += 1
@@ -237,7 +321,10 @@ class CelRule:
             self._program = cel.compile(expression)
         except (ValueError, RuntimeError) as exc:
             raise _compile_error(rule_id, str(exc)) from None
-        self.nesting, where, bound = _scan(expression)
+        code = _without_literals(expression)
+        self.nesting, where, bound = _scan(code)
+        # Which fields of the certificate the activation must hold (None: all of them).
+        self.euc_fields = _euc_fields(code)
         if self.nesting > self.limits.max_nesting:
             raise CelCompileError(
                 rule_id,
@@ -258,6 +345,11 @@ class CelRule:
             )
         # Work estimate per element of the longest collection, to the nesting depth.
         self._weight = max(1, len(expression) // 8)
+        # Whether some certificate could take the estimate over the limit.
+        self._may_exceed = (
+            LARGEST_POSSIBLE_COLLECTION is None
+            or self._estimate(LARGEST_POSSIBLE_COLLECTION) > self.limits.max_work
+        )
 
     def __eq__(self, other: object) -> bool:
         # Compiled from the same text under the same limits, two rules behave alike: a
@@ -275,11 +367,14 @@ class CelRule:
     def work_estimate(self, activation: CelActivation) -> int:
         """An upper-bound-shaped estimate of evaluation steps: expression size times
         (longest collection + 1) to the power of the comprehension nesting."""
-        return int(self._weight * (activation.largest_collection + 1) ** self.nesting)
+        return self._estimate(activation.largest_collection)
+
+    def _estimate(self, largest_collection: int) -> int:
+        return int(self._weight * (largest_collection + 1) ** self.nesting)
 
     def evaluate(self, activation: CelActivation) -> CelResult:
         """Evaluate against one decision's activation; never raises (see CelResult)."""
-        estimate = self.work_estimate(activation)
+        estimate = self.work_estimate(activation) if self._may_exceed else 0
         if estimate > self.limits.max_work:
             return CelResult(
                 self.rule_id,

@@ -52,6 +52,9 @@ class RuleContext:
     ledger: LedgerView
     now: datetime
     registry: RegistryView = field(default_factory=EmptyRegistry)
+    _activations: dict[frozenset[str] | None, CelActivation] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def certificate(self) -> Certificate:
@@ -63,10 +66,14 @@ class RuleContext:
         however many rules read it."""
         return self.bundle.screener.screen_certificate(self.certificate, self.now)
 
-    @functools.cached_property
-    def cel_activation(self) -> CelActivation:
-        """The certificate as custom rules see it, converted once per decision."""
-        return activation_for(self.certificate, self.now)
+    def cel_activation(self, fields: frozenset[str] | None) -> CelActivation:
+        """The certificate as custom rules reading `fields` see it (None: every field),
+        converted once per decision for each set of fields."""
+        activation = self._activations.get(fields)
+        if activation is None:
+            activation = activation_for(self.certificate, self.now, fields)
+            self._activations[fields] = activation
+        return activation
 
     @property
     def signers(self) -> tuple[SignerResult, ...]:

@@ -35,7 +35,7 @@ class CelParams(BaseModel):
 def cel_expression(ctx: RuleContext, params: CelParams) -> list[Finding]:
     """Fires when the expression is true; raises RuleUnavailable when it errors or runs
     out of bounds, so the rule refers rather than passing silently."""
-    result = params._compiled.evaluate(ctx.cel_activation)
+    result = params._compiled.evaluate(ctx.cel_activation(params._compiled.euc_fields))
     if result.refer:
         reason = "timed out" if result.status is CelStatus.TIMEOUT else "failed"
         raise RuleUnavailable(f"the expression {reason}: {result.detail}")
