@@ -365,3 +365,91 @@ def test_the_pristine_export_has_exact_tiles(pristine: tuple[Path, CheckpointSig
     }
     assert sizes == {"tile/0/000": 256 * 32, "tile/0/001.p/44": 44 * 32, "tile/1/000.p/1": 32}
     assert verify_export(directory, signer.verifier).ok
+
+
+# --- the root recomputed tile by tile, in one process or several -----------------------
+
+
+def _tiny_export(directory: Path, signer: CheckpointSigner, count: int) -> list[bytes]:
+    items = [b"entry %d" % i for i in range(count)]
+    export(directory, signer, items)
+    return items
+
+
+@pytest.mark.parametrize("count", [1, 255, 256, 257, 511, 512, 65535, 65536, 65537, 70001])
+def test_root_recomputed_across_tile_levels(
+    tmp_path: Path, signer: CheckpointSigner, count: int
+) -> None:
+    """Full and partial tiles at levels 0, 1 and 2 fold into the checkpoint's root."""
+    _tiny_export(tmp_path, signer, count)
+    for workers in (0, 2):
+        result = verify_export(tmp_path, signer.verifier, check_entries=False, workers=workers)
+        assert result.ok, result.finding
+        assert result.entries == count
+
+
+def test_kept_checkpoints_at_tile_boundaries(tmp_path: Path, signer: CheckpointSigner) -> None:
+    items = _tiny_export(tmp_path, signer, 66000)
+    for size in (1, 255, 256, 257, 4096, 65535, 65536, 65537, 66000):
+        kept = signer.sign(size, root_of(leaf_hash(e) for e in items[:size]))
+        result = verify_export(tmp_path, signer.verifier, earlier_note=kept, check_entries=False)
+        assert result.ok, (size, result.finding)
+        forked = signer.sign(size, root_of(leaf_hash(e) for e in [b"x", *items[1:size]]))
+        result = verify_export(tmp_path, signer.verifier, earlier_note=forked, check_entries=False)
+        assert result.finding is not None
+        assert result.finding.reason == "PROOF_CONSISTENCY_INVALID", size
+        with pytest.raises(ExportCheckError):
+            open_export(tmp_path, signer.verifier, earlier_note=forked)
+
+
+@pytest.fixture(scope="module")
+def three_chunks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CheckpointSigner]:
+    """An export of real entries over three chunks of leaf tiles (workers share them)."""
+    directory = tmp_path_factory.mktemp("chunks")
+    signer = CheckpointSigner(ORIGIN, ed25519.Ed25519PrivateKey.generate())
+    export(directory, signer, list(entries(9000)))
+    return directory, signer
+
+
+def _findings(directory: Path, signer: CheckpointSigner) -> set[tuple[int, str, int]]:
+    found = set()
+    for workers in (0, 2):
+        result = verify_export(directory, signer.verifier, workers=workers)
+        assert result.finding is not None, "tampering went unnoticed"
+        found.add((result.finding.index, result.finding.reason, result.entries))
+    return found
+
+
+def test_workers_report_the_first_bad_entry(
+    three_chunks: tuple[Path, CheckpointSigner], tmp_path: Path
+) -> None:
+    directory, signer = three_chunks
+    assert verify_export(directory, signer.verifier, workers=2).ok
+    copy = tmp_path / "export"
+    shutil.copytree(directory, copy)
+    path = copy / tile_path("entries", 20)  # leaves 5120 to 5375, in the second chunk
+    items = _bundle_entries(path)
+    items[7], items[8] = items[8], items[7]
+    _write_bundle(path, items)
+    later = copy / tile_path("entries", 33)  # and a malformed entry in the third chunk
+    items = _bundle_entries(later)
+    items[0] = items[0][:-1]
+    _write_bundle(later, items)
+    assert _findings(copy, signer) == {(5127, "LOG_ROOT_MISMATCH", 5127)}
+
+
+def test_a_bad_hash_tile_comes_before_any_bad_entry(
+    three_chunks: tuple[Path, CheckpointSigner], tmp_path: Path
+) -> None:
+    directory, signer = three_chunks
+    copy = tmp_path / "export"
+    shutil.copytree(directory, copy)
+    path = copy / tile_path("entries", 1)
+    items = _bundle_entries(path)
+    items[3] = items[3][:-1]
+    _write_bundle(path, items)
+    upper = copy / tile_path(1, 0, 35)
+    data = bytearray(upper.read_bytes())
+    data[-1] ^= 1  # the level-8 node over leaves 8704 to 8959
+    upper.write_bytes(bytes(data))
+    assert _findings(copy, signer) == {(-1, "LOG_ROOT_MISMATCH", 0)}

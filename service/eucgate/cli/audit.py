@@ -11,6 +11,7 @@ auditor a history no witness saw. Exit codes: 0 verified, 1 error, 3 refused by 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -409,6 +410,7 @@ def verify(
             verifier,
             earlier_note=earlier,
             progress=lambda done: progress.update(task, completed=done),
+            workers=os.cpu_count() or 1,  # leaf tiles are independent: one process a core
         )
     finding = result.finding
     if finding is None and result.checkpoint is not None and policy:
