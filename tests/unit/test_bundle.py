@@ -19,7 +19,7 @@ from eucgate.core.bundle import Bundle, validate_bundle
 from eucgate.core.bundleload import parse_bundle
 from eucgate.core.checks import CHECKS
 from eucgate.core.decision import RuleOutcome
-from eucgate.core.model import EndUseCategory
+from eucgate.core.model import EndUseCategory, Party, Registration
 from eucgate.errors import BundleError
 from eucgate.policyfiles import files_in, load_bundle
 from pydantic import ValidationError
@@ -89,6 +89,28 @@ def test_jay_ushin_registrations_are_the_fixtures() -> None:
         ("IEC", "0588012345"),
         ("GSTIN", "06AAACJ1234F1Z5"),
     }
+
+
+def test_the_licensed_importer_is_the_first_sharing_a_registration() -> None:
+    bundle = sample_bundle()
+    data = json.loads(bundle.canonical())
+    first, second = data["licensed_importers"][:2]
+    shared = second["registrations"][0]
+    first["registrations"] = [*first["registrations"], shared]
+    twice = validate_bundle(data, "<test>", {}, CHECKS)
+    importers = twice.licensed_importers
+
+    def party(*registrations: dict[str, str]) -> Party:
+        regs = tuple(Registration(**r) for r in registrations)
+        return Party(legal_name="Anyone", country_code="IN", registrations=regs)
+
+    # Listed under both: the first importer wins, whichever registration comes first.
+    assert twice.licensed_importer_for(party(shared)) == importers[0]
+    own = second["registrations"][-1]
+    assert twice.licensed_importer_for(party(own, shared)) == importers[0]
+    assert twice.licensed_importer_for(party(own)) == importers[1]
+    assert twice.licensed_importer_for(party({"scheme": "IEC", "value": "0000000000"})) is None
+    assert twice.licensed_importer_for(party()) is None
 
 
 def test_sample_rules_have_stable_ids_and_cover_every_check() -> None:

@@ -3,6 +3,7 @@ licence coverage and red flags, each firing and staying quiet at its edges."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 
@@ -228,10 +229,9 @@ def test_itm_001_and_004_split_decidable_from_undecidable(
 
 def test_itm_001_reports_a_heading_when_the_bundle_runs_no_itm_004() -> None:
     """A bundle written before ITM-004 existed must not let a heading pass silently."""
-    bundle = sample_bundle()
-    older = bundle.model_copy(
-        update={"rules": tuple(r for r in bundle.rules if r.check != "items_classified")}
-    )
+    data = json.loads(sample_bundle().canonical())
+    data["rules"] = [r for r in data["rules"] if r["check"] != "items_classified"]
+    older = validate_bundle(data, "<older>", {}, CHECKS)
     heading = valid_certificate(items=(magnet_item(hs_code="8505"),))
     assert [f.field for f in run("ITM-001", heading, bundle=older)] == ["items[0]"]
 

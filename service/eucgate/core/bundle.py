@@ -344,11 +344,6 @@ class LicensedImporter(_Frozen):
     def in_force(self, on: date) -> bool:
         return self.valid_from <= on <= self.valid_until
 
-    def matches(self, party: Party) -> bool:
-        """True when the party carries one of this importer's registrations (scheme and value)."""
-        ours = {(r.scheme, r.value) for r in self.registrations}
-        return any((r.scheme, r.value) in ours for r in party.registrations)
-
 
 class Bundle(_Frozen):
     """A validated policy bundle. `digest` identifies it; `anchors` are the parsed trust
@@ -386,6 +381,9 @@ class Bundle(_Frozen):
     _trust: TrustPolicy | None = PrivateAttr(default=None)
     _checks: CheckRegistry = PrivateAttr(default_factory=dict)
     _rule_params: tuple[tuple[Rule, BaseModel], ...] = PrivateAttr(default=())
+    _rules_by_check: dict[str, tuple[Rule, ...]] = PrivateAttr(default_factory=dict)
+    # (scheme, value) -> position of the first licensed importer registered under it.
+    _importer_at: dict[tuple[str, str], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("version")
     @classmethod
@@ -435,6 +433,11 @@ class Bundle(_Frozen):
         )
         self._screener = Screener(self.screening_lists, self.screening)
         self._rule_params = tuple((rule, rule.parsed_params) for rule in self.rules)
+        for rule in self.rules:
+            self._rules_by_check[rule.check] = (*self._rules_by_check.get(rule.check, ()), rule)
+        for i, importer in enumerate(self.licensed_importers):
+            for r in importer.registrations:
+                self._importer_at.setdefault((r.scheme, r.value), i)
         self._digest = sha256_hex(self.canonical())
         return self
 
@@ -443,6 +446,11 @@ class Bundle(_Frozen):
         """Each rule with its parsed parameters, paired once at load: reading a private
         attribute of a pydantic model costs microseconds, and decide() runs every rule."""
         return self._rule_params
+
+    def runs(self, check: str, now: datetime) -> bool:
+        """Whether a rule in effect at `now` runs `check`: checks that leave a case to
+        another ask this on every decision."""
+        return any(rule.in_effect(now) for rule in self._rules_by_check.get(check, ()))
 
     @property
     def screener(self) -> Screener:
@@ -488,7 +496,12 @@ class Bundle(_Frozen):
 
     def licensed_importer_for(self, party: Party) -> LicensedImporter | None:
         """The first licensed importer sharing a registration (scheme and value) with `party`."""
-        return next((li for li in self.licensed_importers if li.matches(party)), None)
+        found = [
+            i
+            for r in party.registrations
+            if (i := self._importer_at.get((r.scheme, r.value))) is not None
+        ]
+        return self.licensed_importers[min(found)] if found else None
 
 
 def _hs_digits(code: str) -> str:

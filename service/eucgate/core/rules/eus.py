@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -27,12 +28,14 @@ def _phrases_in(text: str, phrases: Sequence[str]) -> list[str]:
     """The phrases that occur in `text` as whole words (plurals included), compared
     after case folding: "missiles" matches "missile", "Stockholm" does not match "stock"."""
     folded = normalize_name(text)
-    found = []
-    for phrase in phrases:
-        words = r"\s+".join(re.escape(w) for w in normalize_name(phrase).split())
-        if re.search(rf"(?<![\w-]){words}(?:s|es)?(?![\w-])", folded):
-            found.append(phrase)
-    return found
+    return [phrase for phrase in phrases if _phrase_pattern(phrase).search(folded)]
+
+
+@functools.lru_cache(maxsize=4096)
+def _phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """Compiled once per phrase: the bundle's phrases are few and every decision asks."""
+    words = r"\s+".join(re.escape(w) for w in normalize_name(phrase).split())
+    return re.compile(rf"(?<![\w-]){words}(?:s|es)?(?![\w-])")
 
 
 @check("end_use_statement_clean", NoParams)

@@ -65,11 +65,6 @@ def _undecided(ctx: RuleContext, item: Item) -> list[ControlledItem]:
     ]
 
 
-def _classified_elsewhere(ctx: RuleContext) -> bool:
-    """Whether a rule of the bundle in effect now runs `items_classified`."""
-    return any(r.check == "items_classified" and r.in_effect(ctx.now) for r in ctx.bundle.rules)
-
-
 @check("items_controlled", NoParams)
 def items_controlled(ctx: RuleContext, params: NoParams) -> list[Finding]:
     """Each item must match a controlled-list entry (HS code, form and element); items
@@ -77,7 +72,7 @@ def items_controlled(ctx: RuleContext, params: NoParams) -> list[Finding]:
     items whose HS code is too coarse to decide to `items_classified` when the bundle
     runs it (else they are reported here, so they never pass by omission)."""
     controlled = ctx.bundle.controlled_items
-    skip_undecided = _classified_elsewhere(ctx)
+    skip_undecided = ctx.bundle.runs("items_classified", ctx.now)
     return [
         Finding(f"items[{i}]", f"{_describe(item)} is not on the controlled list")
         for i, item in enumerate(ctx.certificate.items)
