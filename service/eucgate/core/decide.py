@@ -103,7 +103,7 @@ def decide(
         except Exception as exc:  # fail closed: a rule that cannot run refers
             reasons.append(_engine_reason(f"rule {rule.id}", exc))
     outcome = outcome_of(reasons)
-    licensee = bundle.licensed_importer_for(certificate.end_user)
+    licensee = ctx.licensed_importer
     return Decision(
         outcome=outcome,
         reasons=bounded_reasons(reasons),

@@ -81,8 +81,9 @@ class RuleContext:
             raise SignersUnavailable("signature verification did not run")
         return self.signer_results
 
-    @property
+    @functools.cached_property
     def licensed_importer(self) -> LicensedImporter | None:
+        """The end user's licence, looked up once per decision (five rules ask)."""
         return self.bundle.licensed_importer_for(self.certificate.end_user)
 
 
