@@ -375,6 +375,7 @@ def test_json_accepts_proto_field_names_too() -> None:
         b'{"certificateNumber": "\\ud800"}',
         b'{"endUse": "\\ud800"}',
         b'{"endUse": {"\\udfff": 1}}',
+        b'{"certificateNumber": "\\uDBFF"}',  # escapes are case-insensitive
     ],
 )
 def test_invalid_json_payloads(payload: bytes) -> None:

@@ -531,23 +531,27 @@ def _bounds_of(msg: Message, path: str, found: list[FieldViolation]) -> None:
                 )
             )
             continue  # its entries are not looked at
+        if fd.type == FieldDescriptor.TYPE_STRING:
+            # A field missing from the table gets the tightest bound; a test keeps
+            # every string field of the proto in it.
+            most = MAX_TEXT_BYTES.get((message, fd.name), MAX_CODE_BYTES)
+        elif fd.type != FieldDescriptor.TYPE_MESSAGE:
+            continue
         for i, v in enumerate(value if fd.is_repeated else (value,)):
             at = f"{field_path}[{i}]" if fd.is_repeated else field_path
             if fd.type == FieldDescriptor.TYPE_MESSAGE:
                 _bounds_of(v, at, found)
-            elif fd.type == FieldDescriptor.TYPE_STRING:
-                # A field missing from the table gets the tightest bound; a test keeps
-                # every string field of the proto in it.
-                most = MAX_TEXT_BYTES.get((message, fd.name), MAX_CODE_BYTES)
-                size = len(v.encode("utf-8", "surrogatepass"))
-                if size > most:
-                    found.append(
-                        FieldViolation(
-                            at,
-                            f"is {size} bytes of UTF-8; at most {most} are accepted",
-                            "PAYLOAD_FIELD_TOO_LARGE",
-                        )
+                continue
+            # A code point takes at most 4 bytes of UTF-8: most strings need no encoding.
+            size = len(v) if 4 * len(v) <= most else len(v.encode("utf-8", "surrogatepass"))
+            if size > most:
+                found.append(
+                    FieldViolation(
+                        at,
+                        f"is {size} bytes of UTF-8; at most {most} are accepted",
+                        "PAYLOAD_FIELD_TOO_LARGE",
                     )
+                )
 
 
 def _decode_proto(payload: bytes) -> certificate_pb2.EndUserCertificate:
@@ -609,7 +613,7 @@ def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
         raise invalid(str(exc)) from None
     if not isinstance(doc, dict):
         raise invalid("the top level must be an object")
-    if not _all_text_encodable(doc):
+    if _SURROGATE_ESCAPE.search(text) and not _all_text_encodable(doc):
         # "\ud800" escapes decode to lone surrogates, which are not Unicode text and
         # which the protobuf runtime does not handle gracefully.
         raise invalid("a string holds a lone UTF-16 surrogate")
@@ -621,6 +625,10 @@ def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
             str(exc) if isinstance(exc, json_format.ParseError) else "nested too deeply"
         ) from None
     return msg
+
+
+# Valid UTF-8 holds no surrogate: only a "\\uD800"-style escape can put one in a string.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _all_text_encodable(doc: Any) -> bool:
