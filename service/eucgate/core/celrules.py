@@ -40,7 +40,6 @@ from functools import cached_property
 from typing import Any, get_args, get_origin
 
 import cel
-from annotated_types import MaxLen
 from pydantic import BaseModel
 
 from eucgate.core.model import Certificate
@@ -178,7 +177,11 @@ def _largest_possible(model: type[BaseModel]) -> int | None:
         for info in current.model_fields.values():
             types = _types_in(info.annotation)
             if any(get_origin(t) in (tuple, list, set, frozenset, dict) for t in types):
-                bounds = [m.max_length for m in info.metadata if isinstance(m, MaxLen)]
+                bounds = [
+                    bound
+                    for m in info.metadata
+                    if isinstance(bound := getattr(m, "max_length", None), int)
+                ]
                 if not bounds:
                     return None
                 largest = max(largest, *bounds)
