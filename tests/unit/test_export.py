@@ -311,7 +311,7 @@ def test_a_100k_entry_export_verifies_streaming(tmp_path: Path, signer: Checkpoi
         writer.add(entry)
     writer.finish(signer.sign(count, writer.root()))
     seen: list[int] = []
-    result = verify_export(tmp_path, signer.verifier, progress=seen.append)
+    result = verify_export(tmp_path, signer.verifier, progress=seen.append, workers=2)
     assert result.ok, result.finding
     assert result.entries == count
     assert seen[-1] == count

@@ -230,7 +230,11 @@ def decode_resolution(raw: bytes) -> LogEntry:
 
 
 def _decode_decision(raw: bytes, kind: str) -> LogEntry:
-    body = _json_body(raw)
+    return _decision_from(raw, _json_body(raw), kind)
+
+
+def _decision_from(raw: bytes, body: Any, kind: str) -> LogEntry:
+    """The entry `body` (parsed from `raw`) holds; raises EntryError as decode_entry."""
     if not isinstance(body, dict) or set(body) != _KEYS:
         raise _malformed("not a version 1 entry (wrong keys)")
     if body["v"] != ENTRY_VERSION or body["kind"] != kind:
@@ -355,7 +359,10 @@ def encode_shipment(
 
 def decode_shipment(raw: bytes) -> ShipmentEntry:
     """Decode a version 1 shipment entry; raises EntryError(LOG_ENTRY_MALFORMED)."""
-    body = _json_body(raw)
+    return _shipment_from(raw, _json_body(raw))
+
+
+def _shipment_from(raw: bytes, body: Any) -> ShipmentEntry:
     if not isinstance(body, dict) or set(body) != _SHIPMENT_KEYS:
         raise _malformed("not a version 1 shipment entry (wrong keys)")
     if body["v"] != ENTRY_VERSION or body["kind"] != KIND_SHIPMENT:
@@ -384,7 +391,10 @@ def decode_shipment(raw: bytes) -> ShipmentEntry:
 
 def entry_kind(raw: bytes) -> str:
     """The `kind` of a version 1 entry; raises EntryError(LOG_ENTRY_MALFORMED)."""
-    body = _json_body(raw)
+    return _kind_of(_json_body(raw))
+
+
+def _kind_of(body: Any) -> str:
     if not isinstance(body, dict) or body.get("v") != ENTRY_VERSION:
         raise _malformed("not a version 1 entry")
     kind = body.get("kind")
@@ -399,13 +409,12 @@ def check_any_entry(raw: bytes) -> None:
 
     Raises EntryError (LOG_ENTRY_MALFORMED or LOG_ENTRY_DIGEST_MISMATCH).
     """
-    kind = entry_kind(raw)
-    if kind == KIND_DECISION:
-        check_entry(decode_entry(raw))
-    elif kind == KIND_RESOLUTION:
-        check_entry(decode_resolution(raw))
+    body = _json_body(raw)  # parsed once, for its kind and its content
+    kind = _kind_of(body)
+    if kind in (KIND_DECISION, KIND_RESOLUTION):
+        check_entry(_decision_from(raw, body, kind))
     else:
-        shipment = decode_shipment(raw)
+        shipment = _shipment_from(raw, body)
         if not is_decision_id(shipment.decision_id) or not shipment.shipment_id.startswith("shp_"):
             raise EntryError("LOG_ENTRY_DIGEST_MISMATCH", "a shipment names a malformed id")
         if not _DECIMAL.fullmatch(shipment.quantity):
