@@ -4,6 +4,7 @@ licence coverage and red flags, each firing and staying quiet at its edges."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from decimal import Decimal
 
@@ -27,7 +28,10 @@ from eucgate.core.model import (
     Quantity,
     Transaction,
 )
+from eucgate.core.rules.context import normalize_name
 from eucgate.core.rules.eus import _phrases_in
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Pki
 from tests.factories import (
@@ -53,6 +57,45 @@ def test_itm_003_form_contradicting_the_heading_rejects_but_unlisted_goods_refer
     cert = valid_certificate(items=(oxide_as_magnet, plain_ndfeb))
     assert [f.field for f in run("ITM-003", cert)] == ["items[0].form"]
     assert [f.field for f in run("ITM-001", cert)] == ["items[1]"]
+
+
+def _phrases_by_regex_alone(text: str, phrases: tuple[str, ...]) -> list[str]:
+    folded = normalize_name(text)
+    found = []
+    for phrase in phrases:
+        words = r"\s+".join(re.escape(w) for w in normalize_name(phrase).split())
+        if re.search(rf"(?<![\w-]){words}(?:s|es)?(?![\w-])", folded):
+            found.append(phrase)
+    return found
+
+
+_PHRASES = ("missile", "dual use", "Radar", "nuclear weapon", "ÉTAT-major", "")
+_WORDS = st.sampled_from(
+    [
+        "missiles",
+        "dual",
+        "use",
+        "uses",
+        "DUAL  USE",
+        "radar-",
+        "nuclear",
+        "weapons",
+        "état",
+        "major",
+        "État-Major",
+        "x",
+        "-",
+        ".",
+        "\n",
+        "Missile's",
+    ]
+)
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.lists(_WORDS, max_size=12).map(" ".join))
+def test_eus_phrases_match_as_the_regex_alone_would(statement: str) -> None:
+    assert _phrases_in(statement, _PHRASES) == _phrases_by_regex_alone(statement, _PHRASES)
 
 
 @pytest.mark.parametrize(
