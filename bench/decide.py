@@ -21,10 +21,7 @@ from __future__ import annotations
 import argparse
 import platform
 import shlex
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,17 +42,12 @@ from eucgate.signing import sign_envelope
 from eucgate_client.dsse import Envelope
 from google.protobuf import json_format
 
+from bench.timing import medians_us
+
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-def _median_us(run: Callable[[int], object], rounds: int) -> float:
-    times = []
-    for i in range(rounds):
-        start = time.perf_counter()
-        run(i)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e6
 
 
 def _submission(envelope: Envelope) -> Submission:
@@ -103,15 +95,22 @@ def measure(rounds: int) -> dict[str, float]:
         case_bundle_, case_submission, now = cases[i % n]
         return decide(case_submission, case_bundle_, EmptyLedger(), now, chain_cache=cache)
 
+    medians = medians_us(
+        {
+            "baseline": (lambda i: public.verify(sig, pae), rounds),
+            "cache": (
+                lambda i: decide(submission, bundle, EmptyLedger(), NOW, chain_cache=cache),
+                rounds,
+            ),
+            "no cache": (
+                lambda i: decide(submission, bundle, EmptyLedger(), NOW),
+                max(1, rounds // 4),
+            ),
+            "cases": (run_case, rounds),
+        }
+    )
     return {
-        "baseline": _median_us(lambda i: public.verify(sig, pae), rounds),
-        "cache": _median_us(
-            lambda i: decide(submission, bundle, EmptyLedger(), NOW, chain_cache=cache), rounds
-        ),
-        "no cache": _median_us(
-            lambda i: decide(submission, bundle, EmptyLedger(), NOW), max(1, rounds // 4)
-        ),
-        "cases": _median_us(run_case, rounds),
+        **medians,
         "rules": float(len(bundle.rules)),
         "case count": float(n),
         "pae bytes": float(len(pae)),

@@ -8,7 +8,7 @@ from bench import chain
 
 def test_chain_bench_runs_and_reports_ratios() -> None:
     figures = chain.measure(rounds=5)
-    assert set(figures) == {"baseline", "no cache", "cache"}
+    assert set(figures) == {"baseline", "no cache", "new signer", "known signer"}
     assert all(v > 0 for v in figures.values())
     text = chain.render(figures, "python -m bench.chain --rounds 5")
     assert "`python -m bench.chain --rounds 5`" in text
