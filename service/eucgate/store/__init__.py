@@ -17,7 +17,7 @@ from eucgate.store.base import (
     TreeState,
 )
 from eucgate.store.postgresql import PoolSettings, PostgresStore
-from eucgate.store.sqlite import SqliteStore
+from eucgate.store.sqlite import SqliteStore, StoreLock
 
 POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
@@ -33,13 +33,15 @@ def open_store(
     pool: PoolSettings | None = None,
     *,
     create: bool = True,
+    held: StoreLock | None = None,
 ) -> Store:
     """The store at `location`: a postgresql:// URL (shared by replicas; `pool` applies),
-    else the path of a SQLite file. Without `create`, one that does not exist yet is
+    else the path of a SQLite file (`held`: the lock a parent process took for this
+    worker, see SqliteStore.open). Without `create`, one that does not exist yet is
     refused. Raises StoreError as the store's `open` does."""
     if isinstance(location, str) and is_postgresql(location):
         return PostgresStore.open(location, signer, pool, create=create)
-    return SqliteStore.open(Path(location), signer, create=create)
+    return SqliteStore.open(Path(location), signer, create=create, held=held)
 
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "PostgresStore",
     "SqliteStore",
     "Store",
+    "StoreLock",
     "StoreStats",
     "StoredCheckpoint",
     "TreeState",
