@@ -178,6 +178,13 @@ class Settings(BaseSettings):
     # (core.submission.MAX_ENVELOPE_BYTES, MAX_SIGNATURES).
     max_payload_bytes: int = Field(16 * 1024, ge=256, le=19 * 1024)
     max_signatures: int = Field(8, ge=1, le=8)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="server processes sharing the API port (SO_REUSEPORT), each with its "
+        "own gate, store connections and writer; one Python process uses about one core",
+    )
     max_workers: int = Field(16, ge=1, le=256, description="threads for unary calls")
     max_concurrent_calls: int = Field(
         128,

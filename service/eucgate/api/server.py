@@ -67,7 +67,7 @@ from eucgate.log.keyset import earlier_service_keys
 from eucgate.log.witnessing import WitnessEndpoint, Witnessing
 from eucgate.metrics import Metrics, MetricsServer, RpcMetricsInterceptor
 from eucgate.policysource import PolicySource, Reloader
-from eucgate.store import PoolSettings, Store, is_postgresql, open_store
+from eucgate.store import PoolSettings, Store, StoreLock, is_postgresql, open_store
 from eucgate.store.sqlite import SQLITE_FILE
 
 log = structlog.get_logger("eucgate.server")
@@ -285,10 +285,19 @@ def _credentials(settings: Settings, access: Access) -> grpc.ServerCredentials |
     )
 
 
-def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> RunningServer:
+def start_server(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    held: StoreLock | None = None,
+    share_port: bool = False,
+) -> RunningServer:
     """Open the store, load the signed bundle and key, and start serving.
 
     `clock` is the decision time source; only tests pass another than the real clock.
+    `held` and `share_port` are for one of several worker processes (api.workers): the
+    store lock their parent took, and binding the ports with SO_REUSEPORT beside the
+    other workers (otherwise a second server on the port is refused).
     Raises ConfigError or BundleError (nothing is left running) when the configuration,
     policy-admin keys, bundle (unsigned, wrongly signed or invalid) or key is unusable,
     or when the address cannot be bound.
@@ -304,6 +313,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         log_signer,
         _pool_settings(settings),
         create=settings.init_store,
+        held=held,
     )
     metrics = Metrics()
     store.observe_writes(metrics)
@@ -336,7 +346,7 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
                 ("grpc.max_send_message_length", settings.max_message_bytes),
                 ("grpc.max_connection_age_ms", settings.max_connection_age_seconds * 1000),
                 ("grpc.max_connection_age_grace_ms", int(settings.grace_seconds * 1000)),
-                ("grpc.so_reuseport", 0),
+                ("grpc.so_reuseport", 1 if share_port else 0),
             ],
             # A last resort: our own limits refuse first, with ErrorInfo and RetryInfo.
             maximum_concurrent_rpcs=admission.hard_limit,
@@ -375,7 +385,10 @@ def start_server(settings: Settings, *, clock: Callable[[], datetime] = utc_now)
         port = _bind(server, settings.listen, credentials)
         ops_server, ops_port = None, None
         if settings.ops_listen:
-            ops_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+            ops_server = grpc.server(
+                futures.ThreadPoolExecutor(max_workers=2),
+                options=[("grpc.so_reuseport", 1 if share_port else 0)],
+            )
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, ops_server)
             ops_port = _bind(ops_server, settings.ops_listen, None)
         if settings.metrics_listen:
@@ -517,9 +530,19 @@ def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials
     return port
 
 
-def serve(settings: Settings) -> None:
-    """Run until SIGTERM or SIGINT, then shut down gracefully; reload the bundle on SIGHUP."""
-    running = start_server(settings)
+def serve(
+    settings: Settings,
+    *,
+    held: StoreLock | None = None,
+    share_port: bool = False,
+    started: Callable[[RunningServer], None] | None = None,
+) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully; reload the bundle on SIGHUP.
+
+    `held`, `share_port`: as start_server; `started` hears of the server once it serves
+    (a worker tells its parent so).
+    """
+    running = start_server(settings, held=held, share_port=share_port)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal", signal=signal.Signals(signum).name)
@@ -533,6 +556,8 @@ def serve(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, on_hangup)
+    if started is not None:
+        started(running)
     running.wait()
 
 

@@ -25,7 +25,7 @@ from eucgate_client.v1 import certificate_pb2, decision_pb2
 from google.protobuf import json_format
 from rich.console import Console
 
-from eucgate.api.server import serve as run_server
+from eucgate.api.workers import serve as run_server
 from eucgate.cli.access import access_app
 from eucgate.cli.audit import audit_app
 from eucgate.cli.connect import (
@@ -155,6 +155,13 @@ def serve(
             "missing store stops the server",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="server processes sharing the API port, each with its own gate (default 1;"
+            " about one core each)"
+        ),
+    ] = None,
     log_level: Annotated[str | None, typer.Option(help="debug|info|warning|error")] = None,
     json_output: Annotated[
         bool | None,
@@ -180,6 +187,7 @@ def serve(
             access_path=access,
             insecure=insecure,
             init_store=init_store,
+            workers=workers,
             log_level=log_level,
             **({} if json_output is None else {"log_json": json_output}),
         )
