@@ -1,6 +1,8 @@
 """Closed-loop gRPC load generator over grpc.aio, bounded in time and in count.
 
-N callers share one channel; each issues its next call as soon as the previous one
+N callers share one channel (or spread their calls over several, each its own
+connection: a server of several processes on one port gets connections, not calls,
+spread over its processes); each issues its next call as soon as the previous one
 returns, until the duration has passed or the call budget is spent, whichever comes
 first. Every call has a deadline, so a stuck server cannot hang a run. Latency is
 measured per successful call, client side, with `time.perf_counter`.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import math
 import time
@@ -32,6 +35,9 @@ MAX_CALLS = 5_000_000
 MAX_CONCURRENCY = 1024
 
 ECHO_METHOD = "/bench.Echo/Echo"
+#: Channel options for one connection per channel: without a local subchannel pool,
+#: channels to one target share a connection.
+OWN_CONNECTION = (("grpc.use_local_subchannel_pool", 1),)
 
 #: One call: given a sequence number unique within the run, it performs one RPC.
 Call = Callable[[int], Awaitable[object]]
@@ -176,12 +182,18 @@ async def run_load(
     )
 
 
-def echo_call(channel: grpc.aio.Channel, payload: bytes, timeout_s: float = 10.0) -> Call:
-    """A call that sends `payload` to the echo server's identity method."""
-    method = channel.unary_unary(ECHO_METHOD, request_serializer=None, response_deserializer=None)
+def echo_call(
+    channels: Sequence[grpc.aio.Channel], payload: bytes, timeout_s: float = 10.0
+) -> Call:
+    """A call that sends `payload` to the echo server's identity method, call i over
+    channel i mod len(channels)."""
+    methods = [
+        c.unary_unary(ECHO_METHOD, request_serializer=None, response_deserializer=None)
+        for c in channels
+    ]
 
-    async def call(_index: int) -> object:
-        return await method(payload, timeout=timeout_s)
+    async def call(index: int) -> object:
+        return await methods[index % len(methods)](payload, timeout=timeout_s)
 
     return call
 
@@ -194,13 +206,21 @@ async def measure_echo(
     max_calls: int,
     payload_bytes: int,
     warmup_calls: int = 200,
+    channels: int = 1,
 ) -> LoadResult:
-    """Measure the echo server at `target` (loopback only)."""
+    """Measure the echo server at `target` (loopback only) over `channels` connections."""
     check_loopback(target)
-    async with grpc.aio.insecure_channel(target) as channel:
-        await asyncio.wait_for(channel.channel_ready(), timeout=10)
+    async with contextlib.AsyncExitStack() as stack:
+        opened = [
+            await stack.enter_async_context(
+                grpc.aio.insecure_channel(target, options=OWN_CONNECTION)
+            )
+            for _ in range(channels)
+        ]
+        for channel in opened:
+            await asyncio.wait_for(channel.channel_ready(), timeout=10)
         return await run_load(
-            echo_call(channel, b"\x00" * payload_bytes),
+            echo_call(opened, b"\x00" * payload_bytes),
             name="echo",
             concurrency=concurrency,
             duration_s=duration_s,

@@ -1,6 +1,7 @@
 """eucgate's SubmitCertificate against a bare grpcio echo server, in one run, on loopback.
 
-    python -m bench.run --duration 10 --concurrency 16 [--tls] [--record]
+    python -m bench.run --duration 10 --concurrency 16 [--workers N --channels M] [--tls]
+        [--record]
 
 Each server runs in its own process on a free 127.0.0.1 port; the load generator
 (bench.load) drives it with the same concurrency, duration and call budget. The echo
@@ -8,6 +9,9 @@ server goes first, then eucgate. The numbers that carry meaning are the ratios: 
 measurements share this machine, its noise and its load generator, so "eucgate QPS /
 echo QPS" holds up across machines far better than either QPS alone.
 
+`--workers N` serves eucgate as N processes on one port (`workers` in the settings). The
+kernel spreads connections, not calls, over them, so `--channels M` has the load
+generator spread its calls over M connections, to echo and eucgate alike.
 `--tls` measures eucgate a second time on mutual TLS (the deployed configuration: a
 client certificate mapped to the importer role), reported as a ratio to plaintext.
 `--record` appends the table, the ratios and the exact command to bench/RESULTS.md.
@@ -40,6 +44,7 @@ import grpc
 import grpc.aio
 from eucgate import samples
 from eucgate.api.server import start_server
+from eucgate.api.workers import start_workers
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
 from eucgate.config import load_settings
 from eucgate.logconfig import configure_logging
@@ -126,6 +131,7 @@ def measure_echo(
     payload_bytes: int,
     workdir: Path,
     workers: int = 16,
+    channels: int = 1,
 ) -> load.LoadResult:
     """Start bench.echo in a subprocess and measure it."""
     command = [sys.executable, "-m", "bench.echo", "--port", "0", "--workers", str(workers)]
@@ -138,6 +144,7 @@ def measure_echo(
                 max_calls=max_calls,
                 payload_bytes=payload_bytes,
                 warmup_calls=warmup_calls,
+                channels=channels,
             )
         )
 
@@ -173,9 +180,10 @@ def _signed_envelope_fields(directory: Path, count: int) -> list[bytes]:
     return fields
 
 
-def _serve_eucgate(directory: Path, port_file: Path) -> int:
-    """Child process: serve eucgate from `directory` on a free loopback port until SIGTERM;
-    on mutual TLS when `directory` holds a tls/ directory (tlsfiles), else plaintext."""
+def _serve_eucgate(directory: Path, port_file: Path, workers: int = 1) -> int:
+    """Child process: serve eucgate from `directory` on a free loopback port until SIGTERM,
+    as `workers` processes; on mutual TLS when `directory` holds a tls/ directory
+    (tlsfiles), else plaintext."""
     tls = LocalAccess(directory / "tls")
     transport: dict[str, Any] = (
         {
@@ -193,6 +201,7 @@ def _serve_eucgate(directory: Path, port_file: Path) -> int:
         policy_admin_keys=[directory / "policy-admin" / "policy-admin.pub.pem"],
         service_key_path=directory / "pki" / "service.key.pem",
         init_store=True,
+        workers=workers,
         **transport,
     )
     # As `eucgate serve` does: JSON log lines per request are part of the real cost.
@@ -204,6 +213,12 @@ def _serve_eucgate(directory: Path, port_file: Path) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    if workers > 1:
+        several = start_workers(settings.model_copy(update={"grace_seconds": 5.0}))
+        write_port_file(port_file, several.port)
+        stop.wait()
+        several.stop()
+        return 0
     running = start_server(settings)
     write_port_file(port_file, running.port)
     stop.wait()
@@ -219,6 +234,8 @@ def measure_eucgate(
     warmup_calls: int,
     workdir: Path,
     tls: bool = False,
+    workers: int = 1,
+    channels: int = 1,
 ) -> EucgateRun:
     """Start a fresh eucgate server in a subprocess and measure SubmitCertificate.
 
@@ -246,21 +263,27 @@ def measure_eucgate(
 
     def open_channel(port: int) -> grpc.aio.Channel:
         if credentials is None:
-            return grpc.aio.insecure_channel(f"127.0.0.1:{port}")
-        return grpc.aio.secure_channel(f"localhost:{port}", credentials)
+            return grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=load.OWN_CONNECTION)
+        return grpc.aio.secure_channel(
+            f"localhost:{port}", credentials, options=load.OWN_CONNECTION
+        )
 
     async def drive(port: int) -> load.LoadResult:
-        async with open_channel(port) as channel:
-            await asyncio.wait_for(channel.channel_ready(), timeout=START_TIMEOUT_S)
-            submit = channel.unary_unary(
-                SUBMIT_METHOD, request_serializer=None, response_deserializer=None
-            )
+        async with contextlib.AsyncExitStack() as stack:
+            opened = [await stack.enter_async_context(open_channel(port)) for _ in range(channels)]
+            for channel in opened:
+                await asyncio.wait_for(channel.channel_ready(), timeout=START_TIMEOUT_S)
+            submits = [
+                c.unary_unary(SUBMIT_METHOD, request_serializer=None, response_deserializer=None)
+                for c in opened
+            ]
 
             async def call(index: int) -> object:
                 request_id = svc_pb2.SubmitCertificateRequest(
                     request_id=f"bench-{run_tag}-{index}"
                 ).SerializeToString()
                 # Concatenated protobuf encodings merge: request_id plus envelope.
+                submit = submits[index % len(submits)]
                 raw = await submit(request_id + pool[index % len(pool)], timeout=CALL_TIMEOUT_S)
                 response = svc_pb2.SubmitCertificateResponse.FromString(raw)
                 outcomes[decision_pb2.Outcome.Name(response.decision.outcome)] += 1
@@ -275,7 +298,10 @@ def measure_eucgate(
                 warmup_calls=warmup_calls,
             )
 
-    command = [sys.executable, "-m", "bench.run", "--serve-eucgate", str(directory)]
+    command = [
+        sys.executable,
+        *("-m", "bench.run", "--serve-eucgate", str(directory), "--workers", str(workers)),
+    ]
     with _child(command, workdir, directory.name) as port:
         result = asyncio.run(drive(port))
     return EucgateRun(
@@ -429,6 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--tls", action="store_true", help="also measure eucgate on mutual TLS (ratio to plain)"
     )
+    parser.add_argument("--workers", type=int, default=1, help="eucgate server processes")
+    parser.add_argument(
+        "--channels", type=int, default=1, help="connections the callers share (both targets)"
+    )
     parser.add_argument("--record", action="store_true", help=f"append to {RESULTS.name}")
     parser.add_argument("--keep", type=Path, help="keep keys, bundle, store and logs here")
     parser.add_argument("--serve-eucgate", type=Path, help=argparse.SUPPRESS)
@@ -438,7 +468,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.serve_eucgate is not None:
         if args.port_file is None:
             parser.error("--serve-eucgate needs --port-file")
-        return _serve_eucgate(args.serve_eucgate, args.port_file)
+        return _serve_eucgate(args.serve_eucgate, args.port_file, args.workers)
 
     command = shlex.join(["python", "-m", "bench.run", *(sys.argv[1:] if argv is None else argv)])
     with contextlib.ExitStack() as stack:
@@ -458,15 +488,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as exc:
             parser.error(str(exc))
         print(f"echo: {args.duration:g} s, {args.concurrency} callers ...", flush=True)
-        echo = measure_echo(payload_bytes=args.payload_bytes, workdir=workdir, **bounds)
+        if not 1 <= args.workers <= 64 or not 1 <= args.channels <= args.concurrency:
+            parser.error("--workers must be 1..64 and --channels 1..--concurrency")
+        echo = measure_echo(
+            payload_bytes=args.payload_bytes, workdir=workdir, channels=args.channels, **bounds
+        )
         eucgate = None
         if not args.echo_only:
             print(f"eucgate: {args.duration:g} s, {args.concurrency} callers ...", flush=True)
-            eucgate = measure_eucgate(workdir=workdir, **bounds)
+            eucgate = measure_eucgate(
+                workdir=workdir, workers=args.workers, channels=args.channels, **bounds
+            )
         secure = None
         if args.tls and not args.echo_only:
             print(f"eucgate mTLS: {args.duration:g} s, {args.concurrency} callers ...", flush=True)
-            secure = measure_eucgate(workdir=workdir, tls=True, **bounds)
+            secure = measure_eucgate(
+                workdir=workdir, tls=True, workers=args.workers, channels=args.channels, **bounds
+            )
         print()
         _print_report(echo, eucgate, secure)
         if args.record:
