@@ -377,10 +377,9 @@ class _UpperTiles:
     the level above. Memory: one tile per level.
     """
 
-    def __init__(self, directory: Path, size: int) -> None:
+    def __init__(self, directory: Path) -> None:
         self._dir = directory
-        self._size = size
-        self.rows: list[bytes] = [b""]  # level 0 is `leaves`
+        self.rows: list[bytes] = [b""]  # level 0 unused: see `leaves`
         self.leaves = b""  # the leaf hashes of a last, partial leaf tile
         self._full: list[int] = [0]  # tiles completed, per level
 
@@ -438,7 +437,7 @@ def _verify_tree(
     the number of entries checked before the first entry finding, and that finding.
     """
     size = checkpoint.size
-    upper = _UpperTiles(directory, size)
+    upper = _UpperTiles(directory)
     finding: Finding | None = None
     done = 0
 
