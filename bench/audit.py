@@ -102,10 +102,9 @@ def hash_leaves(directory: Path, size: int) -> float:
     """Seconds hashlib takes over every entry's leaf bytes (0x00 || entry), one process;
     entries are read a bundle at a time and only the hashing is timed."""
     total, batch = 0.0, []
-    entries_read = export_entries(directory, size, check=False)
-    for _index, entry, _finding in entries_read:
+    for index, entry, _finding in export_entries(directory, size, check=False):
         batch.append(entry)
-        if len(batch) == 256 or _index == size - 1:
+        if len(batch) == 256 or index == size - 1:
             started = time.perf_counter()
             for item in batch:
                 hashlib.sha256(b"\x00" + item).digest()
