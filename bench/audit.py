@@ -1,7 +1,7 @@
 """The audit log's costs, each as a ratio measured in one run on one machine.
 
     python -m bench.audit --appends 4000 --threads 16 --entries 20000 [--workers 2]
-        [--repeat 3] [--record]
+        [--repeat 3] [--root-only] [--record]
 
 1. Append throughput of the SQLite store with the log (leaf, tree nodes and tree state
    in the batch transaction, a checkpoint signed after each commit) against the same
@@ -15,7 +15,8 @@
      signature, every hash tile's size and nodes, every entry's leaf hash, the root
      against the signed checkpoint; in one process, then in `--workers` processes;
    - the full check (`eucgate audit verify`): the same and every entry decoded, its
-     canonical form and digests checked, in `--workers` processes.
+     canonical form and digests checked, in `--workers` processes (skipped with
+     `--root-only`: at a million entries it takes minutes a run).
 
 Records are synthetic but well-formed (tests/logdata.py): a ~1.6 KB DSSE envelope each;
 the export is written streaming, so `--entries 1000000` needs disk (about 3 GB), not
@@ -127,9 +128,11 @@ class VerifyFigures:
     rows: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
-def measure_verify(count: int, workdir: Path, workers: int = 2, repeat: int = 1) -> VerifyFigures:
+def measure_verify(
+    count: int, workdir: Path, workers: int = 2, repeat: int = 1, *, full: bool = True
+) -> VerifyFigures:
     """Write a `count`-entry export, then time each verification row right after its own
-    hashlib baseline, `repeat` times over."""
+    hashlib baseline, `repeat` times over; without `full`, the root rows only."""
     signer = CheckpointSigner(ORIGIN, Ed25519PrivateKey.generate())
     directory = workdir / "export"
     writer = ExportWriter(directory)
@@ -154,7 +157,7 @@ def measure_verify(count: int, workdir: Path, workers: int = 2, repeat: int = 1)
         ("root recomputed, 1 process", verify(False, 0)),
         (f"root recomputed, {workers} processes", verify(False, workers)),
         (f"full check (entries decoded), {workers} processes", verify(True, workers)),
-    ]
+    ][: 3 if full else 2]
     figures = VerifyFigures(count, size, build_s)
     results = figures.rows = {
         name: {"verify_s": [], "sha256_s": [], "ratio": []} for name, _ in rows
@@ -214,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=20000, help="entries in the export")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each verification row")
+    parser.add_argument("--root-only", action="store_true", help="skip the full-check row")
     parser.add_argument("--record", action="store_true", help=f"append to {RESULTS.name}")
     args = parser.parse_args(argv)
     if not (1 <= args.threads <= 256 and 1 <= args.appends <= 1_000_000):
@@ -225,7 +229,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = shlex.join(["python", "-m", "bench.audit", *(sys.argv[1:] if argv is None else argv)])
     with tempfile.TemporaryDirectory(prefix="eucbench-audit-") as tmp:
         appends = measure_appends(args.appends, args.threads, Path(tmp))
-        verify = measure_verify(args.entries, Path(tmp), args.workers, args.repeat)
+        verify = measure_verify(
+            args.entries, Path(tmp), args.workers, args.repeat, full=not args.root_only
+        )
     text = _markdown(command, appends, verify)
     print(text)
     if args.record:
