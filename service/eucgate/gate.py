@@ -7,7 +7,6 @@ decision itself is `core.decide.decide`, which is pure.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +31,6 @@ from eucgate.core.registry import SnapshotRegistry, issuers_of
 from eucgate.core.submission import Submission
 from eucgate.errors import FailedPrecondition, PermissionDenied, RequestConflict
 from eucgate.ids import new_decision_id
-from eucgate.log.entry import encode_entry
 from eucgate.store.base import (
     AppendResult,
     DecisionRecord,
@@ -222,7 +220,7 @@ class Gate:
             )
         except (ReceiptError, DecodeError) as exc:
             raise _not_authentic(record, f"its receipt does not verify: {exc}") from None
-        leaf = leaf_hash(encode_entry(record, record.ledger_reads, kind=record.kind))
+        leaf = leaf_hash(record.log_entry)
         signed = (
             statement.get("decision_id"),
             statement.get("outcome"),
@@ -264,7 +262,7 @@ class Gate:
             reservations=reservations,
         )
         # The store logs exactly this entry; its leaf hash goes into the signed receipt.
-        leaf = leaf_hash(encode_entry(unsigned, unsigned.ledger_reads, kind=unsigned.kind))
+        leaf = leaf_hash(unsigned.log_entry)
         statement = receipt_statement(
             decision_id,
             request_id,
@@ -273,9 +271,7 @@ class Gate:
             licence_balances=licences.receipt_balances(decision, reservations),
         )
         receipt = sign_receipt(statement, self._key)
-        return dataclasses.replace(
-            unsigned, receipt=receipt.to_proto().SerializeToString(deterministic=True)
-        )
+        return unsigned.with_receipt(receipt.to_proto().SerializeToString(deterministic=True))
 
 
 def parties_of(submission: Submission) -> frozenset[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -131,12 +132,23 @@ class DecisionRecord:
         decision names: whose decision this is, for importer-scoped reads."""
         return recorded_parties(self.decision)
 
+    def with_receipt(self, receipt: bytes) -> DecisionRecord:
+        """This record with `receipt`, keeping what was derived from it already: none of
+        it covers the receipt (the receipt signs the log entry's leaf hash)."""
+        signed = dataclasses.replace(self, receipt=receipt)
+        signed.__dict__.update((k, v) for k, v in self.__dict__.items() if k in _DERIVED)
+        return signed
+
     def derive(self) -> DecisionRecord:
         """Work out now what the store's writer derives from this record (its log entry,
         registry rows, parties), so that it is done on the caller's thread rather than
         by the one writer thread inside its open transaction. Returns the record."""
         _ = self.log_entry, self._registry, self.parties
         return self
+
+
+# The cached_property values of a DecisionRecord.
+_DERIVED = frozenset({"log_entry", "_registry", "parties"})
 
 
 def recorded_extras(decision: bytes) -> tuple[tuple[LedgerRead, ...], str]:
