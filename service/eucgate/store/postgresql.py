@@ -351,7 +351,10 @@ SELECT_TREE_STATE = "SELECT size, root FROM tree_state WHERE id = 0"
 SELECT_CHECKPOINT = "SELECT size, note FROM checkpoint WHERE id = 0"
 SELECT_CHECKPOINT_AT = "SELECT size, note FROM checkpoints WHERE size = %s"
 SELECT_COSIGNATURES = "SELECT signature FROM cosignatures WHERE size = %s ORDER BY witness"
-SELECT_NODE = "SELECT hash FROM tree_nodes WHERE level = %s AND node_index = %s"
+# The nodes named, in one query: parallel arrays of levels and node indices.
+SELECT_NODES = """
+SELECT level, node_index, hash FROM tree_nodes
+WHERE (level, node_index) IN (SELECT * FROM unnest(%s::smallint[], %s::bigint[]))"""
 SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = %s"
 SELECT_ENTRIES = """
 SELECT entry FROM log_entries WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s"""
@@ -794,11 +797,12 @@ def _tree_size(conn: psycopg.Connection[Any]) -> int:
 
 
 def _node_reader(conn: psycopg.Connection[Any]) -> NodeReader:
-    def node(level: int, index: int) -> bytes | None:
-        row = conn.execute(SELECT_NODE, (level, index)).fetchone()
-        return None if row is None else bytes(row[0])
+    def nodes(keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        levels, indices = [k[0] for k in keys], [k[1] for k in keys]
+        rows = conn.execute(SELECT_NODES, (levels, indices)).fetchall()
+        return {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows}
 
-    return node
+    return nodes
 
 
 def _backfill_registry(conn: psycopg.Connection[Any]) -> None:

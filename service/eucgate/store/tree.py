@@ -2,13 +2,14 @@
 
 Both drivers store every completed node as (level, node_index, hash); this module turns
 those rows into what the writer and the proofs need (the compact tree, inclusion and
-consistency proofs). A driver supplies the one read,
-`node(level, index)`, with its own SQL; nothing here opens a transaction.
+consistency proofs). A driver supplies the one read, `nodes(keys)`: the stored hashes of
+the perfect subtrees named, in one query with its own SQL (a tree's peaks or a proof's
+nodes are O(log n) rows, one round trip); nothing here opens a transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from eucgate_client.tlog import CompactRange
 
@@ -16,8 +17,9 @@ from eucgate.errors import InvalidSubmission, StoreError
 from eucgate.log import merkle
 from eucgate.store.base import check_log_index, check_log_size
 
-# Reads the stored hash of one perfect subtree, or None if the store has no such node.
-NodeReader = Callable[[int, int], bytes | None]
+# Reads the stored hashes of the perfect subtrees (level, index) named, at once; a node
+# the store does not have is absent from the answer.
+NodeReader = Callable[[Sequence[merkle.NodeKey]], Mapping[merkle.NodeKey, bytes]]
 
 
 def stored_tree(size: int, root: bytes, node: NodeReader) -> CompactRange:
@@ -26,28 +28,24 @@ def stored_tree(size: int, root: bytes, node: NodeReader) -> CompactRange:
     Raises StoreError if a peak is missing or the stored nodes do not give `root` (a
     damaged store).
     """
-    peaks, start = [], 0
+    keys, start = [], 0
     for level in range(size.bit_length() - 1, -1, -1):
         if size >> level & 1:
-            peak = node(level, start >> level)
-            if peak is None:
-                raise StoreError(f"tree node ({level}, {start >> level}) is missing")
-            peaks.append(peak)
+            keys.append((level, start >> level))
             start += 1 << level
-    tree = CompactRange(size, peaks)
+    found = read_nodes(keys, node)
+    tree = CompactRange(size, [found[key] for key in keys])
     if tree.root() != root:
         raise StoreError("the stored tree nodes do not give the stored root")
     return tree
 
 
 def read_nodes(keys: Sequence[merkle.NodeKey], node: NodeReader) -> dict[merkle.NodeKey, bytes]:
-    """The stored hashes of `keys`, one read each. Raises StoreError if one is absent."""
-    nodes = {}
+    """The stored hashes of `keys`, in one read. Raises StoreError if one is absent."""
+    nodes = dict(node(keys)) if keys else {}
     for key in keys:
-        found = node(*key)
-        if found is None:
+        if key not in nodes:
             raise StoreError(f"tree node {key} is missing")
-        nodes[key] = found
     return nodes
 
 
