@@ -13,8 +13,10 @@ cannot fork. A replica killed mid-batch leaves an open transaction that PostgreS
 back when its connection drops, so nothing it acknowledged is lost and nothing it did not
 acknowledge is half-written.
 
-After COMMIT the replica signs a checkpoint of the state it committed and stores it,
-unless another replica already stored a larger one: the checkpoint row only ever grows.
+Before COMMIT, in the same transaction, the replica signs a checkpoint of the state it
+is committing and stores it (the checkpoint row only ever grows): a reader that sees a
+record sees a checkpoint covering it, and the checkpoint costs no transaction of its own.
+A note signed for a batch that then fails to commit is dropped, never stored or returned.
 """
 
 from __future__ import annotations
@@ -723,6 +725,9 @@ class PostgresStore(Store):
                         ).rowcount
                         if moved != 1:
                             raise StoreError("the tree state moved under its lock")
+                    checkpoint = self._checkpoint
+                    if self._signer is not None:
+                        checkpoint = self._checkpoint_of(conn, start, grown)
                     committing = True
                     conn.execute(COMMIT)
                 except BaseException:
@@ -744,18 +749,26 @@ class PostgresStore(Store):
             if not isinstance(exc, Exception):
                 raise
             return
-        self._tree = grown
-        checkpoint = self._checkpoint
-        if self._signer is not None:
-            try:
-                with self._pool.connection() as conn:
-                    checkpoint = self._publish_checkpoint(conn, grown.size, grown.root())
-                self._checkpoint = checkpoint
-            except (psycopg.Error, PoolTimeout):
-                # The batch is committed; the next commit or open signs again. Callers
-                # get the last checkpoint this replica stored.
-                checkpoint = self._checkpoint
+        self._tree, self._checkpoint = grown, checkpoint
         self._writer.committed(results, checkpoint)
+
+    def _checkpoint_of(
+        self, conn: psycopg.Connection[Any], start: CompactRange, grown: CompactRange
+    ) -> StoredCheckpoint:
+        """In the batch transaction: the checkpoint of `grown`, signed and stored with
+        the batch. Under the tree-state row lock no checkpoint of a size beyond `start`
+        can be stored yet, so a batch that appended signs without asking (one Ed25519
+        signature, about one round trip's time); one that did not (replays only) takes
+        the stored one of its size, if there is one."""
+        assert self._signer is not None
+        if grown.size == start.size:
+            stored = conn.execute(SELECT_CHECKPOINT).fetchone()
+            if stored is not None and int(stored[0]) == grown.size:
+                return StoredCheckpoint(size=grown.size, note=str(stored[1]))
+        note = self._signer.sign(grown.size, grown.root())
+        conn.execute(UPSERT_CHECKPOINT, (grown.size, note))
+        conn.execute(INSERT_CHECKPOINT, (grown.size, note))
+        return StoredCheckpoint(size=grown.size, note=note)
 
     def _tree_at(self, conn: psycopg.Connection[Any], size: int, root: bytes) -> CompactRange:
         """The committed tree of (size, root) read under the lock: this replica's own
