@@ -26,11 +26,11 @@ one of the driver's statements (store.transaction).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from eucgate_client.tlog import CompactRange, leaf_hash
 
-from eucgate.core.registry import USING_OUTCOMES
+from eucgate.core.registry import USING_OUTCOMES, RegistryEntry
 from eucgate.errors import BundleError, EucgateError, RequestConflict
 from eucgate.log.entry import encode_shipment
 from eucgate.store import ledger
@@ -43,6 +43,9 @@ from eucgate.store.base import (
 )
 from eucgate.store.transaction import Transaction
 from eucgate.store.writer import Answer, AppendJob, BundleJob, CosignatureJob, Job, ShipmentJob
+
+# Registry entries read in the transaction, by (issuer, certificate number).
+RegistryHeld = Mapping[tuple[str, str], RegistryEntry | None]
 
 
 def sequence(
@@ -99,18 +102,19 @@ def _append(tx: Transaction, record: DecisionRecord, tree: CompactRange) -> _App
         )
         return replayed, None
     ledger.check_fits(tx, record)
-    _check_registry(tx, record)
+    held = _check_registry(tx, record)
     tx.insert_record(record)
     _reserve(tx, record)
-    take_euc(tx, record)
+    take_euc(tx, record, held)
     leaf = _log(tx, tree, record.decision_id, record.log_entry)
     return AppendResult(record=record, replayed=False, leaf_index=tree.size), leaf
 
 
-def _check_registry(tx: Transaction, record: DecisionRecord) -> None:
+def _check_registry(tx: Transaction, record: DecisionRecord) -> RegistryHeld:
     """Refuse a decision made on registry entries that concurrent decisions changed
     since (committed, or earlier in this batch). Raises RegistryChanged with the entries
-    now held under the keys it read."""
+    now held under the keys it read; returns them otherwise (take_euc need not read
+    them again)."""
     reads = record.registry_reads
     now = {(r.issuer, r.certificate_number): tx.registry_entry(r.issuer, r.certificate_number)
            for r in reads}  # fmt: skip
@@ -119,18 +123,22 @@ def _check_registry(tx: Transaction, record: DecisionRecord) -> None:
             f"the registry of decided EUCs changed under decision {record.decision_id}",
             entries=now,
         )
+    return now
 
 
-def take_euc(tx: Transaction, record: DecisionRecord) -> None:
+def take_euc(tx: Transaction, record: DecisionRecord, known: RegistryHeld | None = None) -> None:
     """Record which decision used the EUC, under each of its issuer's keys: an APPROVED
     or REFERRED decision takes a number that is free or held only by a rejection; a
-    rejection takes only a free one (the EUC may be corrected and sent again). Also run
+    rejection takes only a free one (the EUC may be corrected and sent again). `known`:
+    entries this job read already in this transaction (each key is read once). Also run
     by the stores' migrations over decisions recorded before the registry existed."""
     claim = record.registry_claim
     if claim is None:
         return
+    known = known or {}
     for issuer in claim.issuers:
-        held = tx.registry_entry(issuer, claim.certificate_number)
+        key = (issuer, claim.certificate_number)
+        held = known[key] if key in known else tx.registry_entry(*key)
         if held is None:
             tx.insert_registry(issuer, claim.certificate_number, claim.entry)
         elif held.outcome == "REJECTED" and claim.entry.outcome in USING_OUTCOMES:
