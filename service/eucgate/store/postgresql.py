@@ -472,7 +472,7 @@ class PostgresStore(Store):
         """Connect to the database at `url` (a libpq URL or conninfo string), apply any
         missing migrations, and start this replica's writer.
 
-        With `signer`, a checkpoint is signed after every commit (and at open, if the
+        With `signer`, a checkpoint is signed and stored with every commit (and at open, if the
         stored one is older than the tree). Raises StoreError if the database cannot be
         reached within the connect timeout, holds no store and `create` is off, its
         stored checkpoint is ahead of its tree, or its schema is newer than this release.
@@ -613,8 +613,9 @@ class PostgresStore(Store):
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         """The latest signed checkpoint any replica stored, or None. Raises StoreError.
 
-        A replica that dies between COMMIT and signing leaves the stored checkpoint
-        behind the committed tree; a retry answered by another replica would then carry
+        Batches store their checkpoint with them, but a database written by a release
+        that signed after COMMIT may hold a checkpoint behind the committed tree (a
+        replica died in between); a retry answered by another replica would then carry
         no proof until the next commit. So a checkpoint behind the committed tree is
         signed here, from the committed state, before it is returned.
         """

@@ -443,7 +443,7 @@ class SqliteStore(Store):
         lock of the server whose worker this process is, taken by its parent, which workers
         share and never release), checked for
         damage (`PRAGMA quick_check`) and migrated if older (see _ensure_schema). With
-        `signer`, a checkpoint is signed after every commit (and at open, if the stored
+        `signer`, a checkpoint is signed and stored with every commit (and at open, if the stored
         one is older than the tree). Raises StoreError, saying what to do, if there is no
         store, another process holds it, it is damaged or not an eucgate store, its
         stored checkpoint is ahead of its tree, WAL mode cannot be enabled, or it was
