@@ -48,8 +48,6 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
-
-
 def _submission(envelope: Envelope) -> Submission:
     return Submission.from_envelope(envelope, max_payload_bytes=1 << 20, max_signatures=8)
 

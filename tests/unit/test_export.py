@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -304,8 +303,8 @@ def test_replaced_entry_with_consistent_tiles_still_fails_the_checkpoint(
 
 @pytest.mark.slow
 def test_a_100k_entry_export_verifies_streaming(tmp_path: Path, signer: CheckpointSigner) -> None:
+    # How fast is bench.audit's business; here, that a large export verifies whole.
     count = 100_000
-    started = time.monotonic()
     writer = ExportWriter(tmp_path)
     for entry in entries(count):
         writer.add(entry)
@@ -315,7 +314,6 @@ def test_a_100k_entry_export_verifies_streaming(tmp_path: Path, signer: Checkpoi
     assert result.ok, result.finding
     assert result.entries == count
     assert seen[-1] == count
-    assert time.monotonic() - started < 60
 
 
 # --- exact tile sizes: a tile of width W is W x 32 bytes, nothing more or less ---------
