@@ -24,15 +24,11 @@ import argparse
 import os
 import random
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,9 +40,9 @@ from eucgate_client.v1 import certificate_service_pb2 as svc_pb2
 
 from bench.run import (
     RESULTS,
-    ROOT,
     START_TIMEOUT_S,
     SUBMIT_METHOD,
+    _child,
     _git_commit,
     _machine,
     _signed_envelope_fields,
@@ -86,39 +82,6 @@ def rss_mb(pid: int) -> dict[str, float]:
     return figures
 
 
-@contextmanager
-def _server(directory: Path) -> Iterator[tuple[int, int]]:
-    """The eucgate server over `directory` (see bench.run); yields (pid, port)."""
-    port_file = directory / "port"
-    log_path = directory / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EUCGATE_")}
-    command = [sys.executable, "-m", "bench.run", "--serve-eucgate", str(directory)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*command, "--port-file", str(port_file)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + START_TIMEOUT_S + 600  # opening checks the store
-            while not port_file.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    tail = log_path.read_text(errors="replace")[-3000:]
-                    raise RuntimeError(f"the server did not start:\n{tail}")
-                time.sleep(0.1)
-            yield proc.pid, int(port_file.read_text())
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-
-
 @dataclass
 class MemoryRun:
     """One store size: seconds to fill it, and the server's RSS at each step."""
@@ -136,7 +99,10 @@ def measure(entries: int, submits: int, stream: int, proofs: int, workdir: Path)
     pool = _signed_envelope_fields(directory, min(submits, 1000))
     (directory / "store").mkdir()
     run = MemoryRun(entries, fill(directory / "store" / SQLITE_FILE, entries))
-    with _server(directory) as (pid, port), grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
+    command = [sys.executable, "-m", "bench.run", "--serve-eucgate", str(directory)]
+    # Opening a large store runs its integrity check over the whole file: allow for it.
+    server = _child(command, directory, "server", start_timeout_s=START_TIMEOUT_S + 600)
+    with server as (pid, port), grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         run.steps["started"] = rss_mb(pid)["VmRSS"]
         submit = ch.unary_unary(SUBMIT_METHOD, request_serializer=None, response_deserializer=None)
         tag = os.urandom(4).hex()

@@ -167,7 +167,7 @@ def measure(
                 setup.store,
             ]
             name = f"{setup.label.split()[0]}-{i}"
-            ports.append(stack.enter_context(_child(command, workdir, name)))
+            ports.append(stack.enter_context(_child(command, workdir, name))[1])
         result = asyncio.run(drive(ports))
     return result, dict(outcomes)
 

@@ -83,11 +83,18 @@ class EucgateRun:
 
 
 @contextlib.contextmanager
-def _child(command: Sequence[str], workdir: Path, name: str) -> Iterator[int]:
-    """Run a server process that writes its port to a file; yields the port.
+def _child(
+    command: Sequence[str],
+    workdir: Path,
+    name: str,
+    *,
+    start_timeout_s: float = START_TIMEOUT_S,
+) -> Iterator[tuple[int, int]]:
+    """Run a server process that writes its port to a file; yields (its pid, the port).
 
     Its output goes to `workdir/<name>.log`. On exit it gets SIGTERM, then SIGKILL if it
-    has not stopped within STOP_TIMEOUT_S. Raises RuntimeError when it fails to start.
+    has not stopped within STOP_TIMEOUT_S. Raises RuntimeError when it fails to start
+    within `start_timeout_s`.
     """
     port_file = workdir / f"{name}.port"
     log_path = workdir / f"{name}.log"
@@ -102,13 +109,13 @@ def _child(command: Sequence[str], workdir: Path, name: str) -> Iterator[int]:
             stderr=subprocess.STDOUT,
         )
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
+            deadline = time.monotonic() + start_timeout_s
             while not port_file.exists():
                 if proc.poll() is not None or time.monotonic() > deadline:
                     tail = log_path.read_text(errors="replace")[-3000:]
                     raise RuntimeError(f"{name} server did not start:\n{tail}")
                 time.sleep(0.05)
-            yield int(port_file.read_text())
+            yield proc.pid, int(port_file.read_text())
         finally:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -135,7 +142,7 @@ def measure_echo(
 ) -> load.LoadResult:
     """Start bench.echo in a subprocess and measure it."""
     command = [sys.executable, "-m", "bench.echo", "--port", "0", "--workers", str(workers)]
-    with _child(command, workdir, "echo") as port:
+    with _child(command, workdir, "echo") as (_, port):
         return asyncio.run(
             load.measure_echo(
                 f"127.0.0.1:{port}",
@@ -302,7 +309,7 @@ def measure_eucgate(
         sys.executable,
         *("-m", "bench.run", "--serve-eucgate", str(directory), "--workers", str(workers)),
     ]
-    with _child(command, workdir, directory.name) as port:
+    with _child(command, workdir, directory.name) as (_, port):
         result = asyncio.run(drive(port))
     return EucgateRun(
         result=result,
