@@ -3,14 +3,15 @@ each on its own port, sharing one store (a PostgreSQL URL) or owning one (a SQLi
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from .conftest import Env
+from .serverlog import follow
 
 START_TIMEOUT = 30
 
@@ -58,19 +59,12 @@ class Replica:
         found = threading.Event()
         ports: list[int] = []
 
-        def read() -> None:
-            assert proc.stderr is not None
-            for line in proc.stderr:
-                self.lines.append(line)
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event.get("event") == "serving":
-                    ports.append(int(event["port"]))
-                    found.set()
+        def on_event(event: dict[str, Any]) -> None:
+            if event.get("event") == "serving":
+                ports.append(int(event["port"]))
+                found.set()
 
-        threading.Thread(target=read, daemon=True).start()
+        follow(proc, self.lines, on_event)
         self.proc = proc
         if not found.wait(START_TIMEOUT):
             self.kill()

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 from eucgate import samples
@@ -20,6 +21,7 @@ from eucgate_client.receipt import verify_receipt
 from eucgate_client.v1 import decision_pb2
 
 from .conftest import Env
+from .serverlog import follow
 
 START_TIMEOUT = 30
 
@@ -56,20 +58,12 @@ def server_process(
     port_found = threading.Event()
     port: list[int] = []
 
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == "serving":
-                port.append(int(event["port"]))
-                port_found.set()
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("event") == "serving":
+            port.append(int(event["port"]))
+            port_found.set()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    reader = follow(proc, lines, on_event)
     try:
         assert port_found.wait(START_TIMEOUT), "server did not start:\n" + "".join(lines)
         yield proc, port[0], lines

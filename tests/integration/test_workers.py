@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -38,6 +39,7 @@ from eucgate_client.tlog import leaf_hash, open_checkpoint, root_of
 from eucgate_client.v1 import decision_pb2
 
 from .conftest import Env
+from .serverlog import follow
 from .test_quota import LICENCE, small_quota_bundle
 from .test_replicas import ORIGIN, euc
 
@@ -81,21 +83,14 @@ def start(env: Env, data_dir: Path, bundle: Path, *extra: str) -> Server:
     found = threading.Event()
     server = Server(proc, 0, [], lines)
 
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.append(line)
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == "worker_serving":
-                server.workers.append(int(event["pid"]))
-            if event.get("event") == "workers_serving":
-                server.port = int(event["port"])
-                found.set()
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("event") == "worker_serving":
+            server.workers.append(int(event["pid"]))
+        if event.get("event") == "workers_serving":
+            server.port = int(event["port"])
+            found.set()
 
-    threading.Thread(target=read, daemon=True).start()
+    follow(proc, lines, on_event)
     if not found.wait(START_TIMEOUT):
         proc.kill()
         raise AssertionError("server did not start:\n" + "".join(lines[-30:]))
