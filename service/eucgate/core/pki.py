@@ -164,7 +164,7 @@ class ChainCache:
       certificates' digest): everything `verify_signatures` concludes about them besides
       the envelope signature itself (facts, key, role, chain, revocation status), kept
       only for certificates that passed, with the window of verification times and the
-      window of receive times in which no input of that conclusion changes (`_Verdict`).
+      window of receive times in which no input of that conclusion changes (`_Window`).
       A hit inside both windows costs one signature check; the keyid and duplicate checks
       run as on a miss. Signers recur (an importer's certificate signs every EUC it
       sends), so this is what makes a decision cheap.
@@ -183,21 +183,24 @@ class ChainCache:
     def __init__(self, max_entries: int = 4096) -> None:
         self._max = max_entries
         self._lock = threading.Lock()
-        self._verdicts: OrderedDict[tuple[str, str], _Verdict] = OrderedDict()
+        self._verdicts: OrderedDict[tuple[str, str], tuple[_Verdict, _Window, _Window]] = (
+            OrderedDict()
+        )
         self._paths: OrderedDict[tuple[str, str, str], _CachedPath] = OrderedDict()
         self._crl_sigs: OrderedDict[tuple[str, str], bool] = OrderedDict()
 
     def verdict(self, key: tuple[str, str], at: datetime, now: datetime) -> _Verdict | None:
         with self._lock:
             hit = self._verdicts.get(key)
-            if hit is None or not hit.holds(at, now):
+            if hit is None or at not in hit[1] or now not in hit[2]:
                 return None
             self._verdicts.move_to_end(key)
-            return hit
+            return hit[0]
 
-    def put_verdict(self, key: tuple[str, str], value: _Verdict) -> None:
+    def put_verdict(self, key: tuple[str, str], value: _Verdict, at: _Window, now: _Window) -> None:
+        """Keep `value` for verification times in `at` and receive times in `now`."""
         with self._lock:
-            self._verdicts[key] = value
+            self._verdicts[key] = (value, at, now)
             self._verdicts.move_to_end(key)
             while len(self._verdicts) > self._max:
                 self._verdicts.popitem(last=False)
@@ -263,8 +266,8 @@ class _Window:
 
 @dataclass(frozen=True)
 class _Verdict:
-    """What one signature's certificates proved under one policy, and when it holds:
-    `at` is the window of verification times, `now` that of receive times."""
+    """What one signature's certificates proved under one policy (kept by ChainCache
+    with the windows of times for which it holds)."""
 
     facts: Mapping[str, Any]
     key: _VerifyKey
@@ -272,11 +275,6 @@ class _Verdict:
     algorithm: str
     role: str
     revocation: tuple[str, str, str]
-    at: _Window
-    now: _Window
-
-    def holds(self, at: datetime, now: datetime) -> bool:
-        return at in self.at and now in self.now
 
 
 @dataclass(frozen=True)
@@ -487,12 +485,15 @@ def _verify_one(
         algorithm=signer.algorithm,
         role=signer.role,
         revocation=(revocation, revocation_failure, revocation_detail),
-        at=_Window.around(at, _validity_changes(signer, policy)),
-        now=_Window.around(now, _revocation_changes(signer, policy)),
     )
     # An unknown status names the receive time in its detail: not worth a window.
     if cache is not None and verdict_key is not None and revocation != "unknown":
-        cache.put_verdict(verdict_key, verdict)
+        cache.put_verdict(
+            verdict_key,
+            verdict,
+            _Window.around(at, _validity_changes(signer, policy)),
+            _Window.around(now, _revocation_changes(signer, policy)),
+        )
     return _verified(verdict, base)
 
 
