@@ -14,7 +14,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import NameOID
-from eucgate.core.pki import TrustPolicy, keyid, load_anchor_pems, verify_signatures
+from eucgate.core.decision import SignerResult
+from eucgate.core.pki import (
+    ChainCache,
+    TrustPolicy,
+    keyid,
+    load_anchor_pems,
+    verify_signatures,
+)
 from eucgate.signing import add_signature, issue_ca, issue_signer, sign_envelope
 from eucgate_client.dsse import Envelope, Signature
 
@@ -82,6 +89,32 @@ def _usage(*, digital_signature: bool) -> x509.KeyUsage:
         encipher_only=False,
         decipher_only=False,
     )
+
+
+@pytest.mark.parametrize("hint", ["", "leaf"])
+def test_a_verified_result_is_what_validation_gives(pki: Pki, now: datetime, hint: str) -> None:
+    """A verified result is a copy of one validated with the verdict (pki._verified); it
+    must equal the model validated from its own fields, cache warm or cold, second
+    signer included."""
+    leaf_keyid = keyid(pki.end_user_cert.public_key())
+    envelope = sign_envelope(
+        PAYLOAD_TYPE,
+        PAYLOAD,
+        [(pki.end_user_key, pki.end_user_chain), (pki.consignee_key, pki.consignee_chain)],
+    )
+    first = replace(envelope.signatures[0], keyid=leaf_keyid if hint else "")
+    envelope = replace(envelope, signatures=(first, *envelope.signatures[1:]))
+    cache = ChainCache()
+    for _ in range(2):
+        results = verify_signatures(envelope, pki.trust(), now, cache=cache)
+        assert [r.index for r in results] == [0, 1]
+        for result in results:
+            assert result.verified, result.failure
+            again = SignerResult.model_validate(result.model_dump())
+            assert result == again
+            assert result.model_dump_json() == again.model_dump_json()
+        assert results[0].keyid == (leaf_keyid if hint else "")
+        assert results[0].checked_at == now
 
 
 def test_ed25519_end_user_verifies_with_its_facts(pki: Pki, now: datetime) -> None:
