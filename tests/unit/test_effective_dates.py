@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from eucgate.core.bundle import Bundle
@@ -57,6 +57,24 @@ def test_rule_runs_only_from_its_effective_date(
         assert fired[0].field == "items[0].elements"
         assert "Ho" in fired[0].message
         assert decision.outcome is Outcome.REFERRED
+
+
+def test_one_bundle_answers_each_day_afresh(pki: Pki, bundle: Bundle) -> None:
+    """The bundle keeps the rules of the last day asked (Bundle.rules_in_effect): going
+    back and forth across the switch, and a clock in another zone, must not reuse it."""
+    before = SWITCH_ON - timedelta(seconds=1)
+    tokyo_first_day = SWITCH_ON.astimezone(timezone(timedelta(hours=9)))  # 09:00 local
+    tokyo_day_before = before.astimezone(timezone(timedelta(hours=9)))  # 08:59:59 local
+    for now, fires in [
+        (before, False),
+        (SWITCH_ON, True),
+        (before, False),
+        (tokyo_first_day, True),
+        (tokyo_day_before, False),
+    ]:
+        submission = signed_submission(_holmium_certificate(now), pki)
+        decision = decide(submission, bundle, EmptyLedger(), now)
+        assert any(r.rule_id == "ITM-002" for r in decision.reasons) is fires, now
 
 
 def test_window_is_inclusive_and_ordered(bundle: Bundle) -> None:

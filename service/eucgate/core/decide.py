@@ -86,9 +86,7 @@ def decide(
         now=now,
         registry=used,
     )
-    for rule, params in bundle.rules_with_params:
-        if not rule.in_effect(now):
-            continue
+    for rule, params in bundle.rules_in_effect(now):
         try:
             reasons.extend(_evaluate(rule, params, ctx))
         except RuleUnavailable as exc:  # known not to be evaluable here: refer, own id

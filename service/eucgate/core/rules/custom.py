@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from eucgate.core.celrules import CelCompileError, CelRule, CelStatus
 from eucgate.core.checks import Finding
+from eucgate.core.private import private
 from eucgate.core.rules.context import RuleContext, RuleUnavailable, check
 
 
@@ -35,7 +36,8 @@ class CelParams(BaseModel):
 def cel_expression(ctx: RuleContext, params: CelParams) -> list[Finding]:
     """Fires when the expression is true; raises RuleUnavailable when it errors or runs
     out of bounds, so the rule refers rather than passing silently."""
-    result = params._compiled.evaluate(ctx.cel_activation(params._compiled.euc_fields))
+    rule: CelRule = private(params)["_compiled"]
+    result = rule.evaluate(ctx.cel_activation(rule.euc_fields))
     if result.refer:
         reason = "timed out" if result.status is CelStatus.TIMEOUT else "failed"
         raise RuleUnavailable(f"the expression {reason}: {result.detail}")
