@@ -59,6 +59,26 @@ class ActiveBundle:
     loaded_at: datetime
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What `Gate.decide_and_record` recorded, and the core Decision that record holds."""
+
+    result: AppendResult
+    _decision: Decision | None = None
+
+    @classmethod
+    def of(cls, result: AppendResult, record: DecisionRecord, decision: Decision) -> Recorded:
+        """`result` of appending `record`, made from `decision`: kept when the store
+        recorded that very record, not when it answered with an earlier one."""
+        ours = not result.replayed and result.record.decision_id == record.decision_id
+        return cls(result, decision if ours else None)
+
+    @property
+    def decision(self) -> Decision:
+        """The Decision of `result.record`: the one in hand, else parsed from the record."""
+        return self._decision if self._decision is not None else decision_of(self.result.record)
+
+
 class Gate:
     """Decides and records submissions against one bundle snapshot at a time."""
 
@@ -124,6 +144,18 @@ class Gate:
         *,
         importers: frozenset[str] | None = None,
     ) -> AppendResult:
+        """Decide `envelope` and record the decision durably before returning it (see
+        `decide_and_record`, which also returns the Decision)."""
+        return self.decide_and_record(caller, request_id, envelope, importers=importers).result
+
+    def decide_and_record(
+        self,
+        caller: str,
+        request_id: str,
+        envelope: Envelope,
+        *,
+        importers: frozenset[str] | None = None,
+    ) -> Recorded:
         """Decide `envelope` and record the decision durably before returning it.
 
         `importers` are the registrations ("SCHEME:VALUE") an importer caller is bound
@@ -137,6 +169,10 @@ class Gate:
         RequestConflict when `request_id` was used with another envelope, StoreError
         when the store cannot commit, FailedPrecondition (QUOTA_EXHAUSTED) only under a
         bundle that keeps quotas without a QTY-001 rule.
+
+        The Decision comes back with the record so that the answer is built from the
+        object in hand rather than by parsing the bytes just encoded from it; for an
+        earlier record (a replayed request_id) it is parsed from the record.
         """
         submission = Submission.from_envelope(
             envelope,
@@ -156,7 +192,7 @@ class Gate:
                     f"request_id {request_id!r} was already used with another envelope",
                     field="request_id",
                 )
-            return AppendResult(record=earlier, replayed=True)
+            return Recorded(AppendResult(record=earlier, replayed=True))
         bundle = self._active.bundle  # one snapshot: a decision never sees a mix of bundles
         now = self._clock()
         plan = licences.QuotaPlan.of(bundle, submission.certificate)
@@ -164,11 +200,11 @@ class Gate:
         ledger: LedgerView = licences.snapshot(self._store, plan)
         registry = self._registry_snapshot(submission)
 
-        def decided() -> DecisionRecord:
+        def decided() -> tuple[DecisionRecord, Decision]:
             decision = decide(
                 submission, bundle, ledger, now, registry=registry, chain_cache=self._chain_cache
             )
-            return self.signed_record(
+            record = self.signed_record(
                 caller,
                 request_id,
                 envelope,
@@ -176,11 +212,12 @@ class Gate:
                 decision,
                 licences.reservations(decision, plan),
             )
+            return record, decision
 
-        record = decided()
+        record, decision = decided()
         for _ in range(MAX_REDECISIONS):
             try:
-                return self._store.append(record)
+                return Recorded.of(self._store.append(record), record, decision)
             except QuotaTaken as taken:
                 # Concurrent approvals took the quota after this decision was made: decide
                 # again on the totals the store saw (QTY-001 then rejects, and a rejection
@@ -190,8 +227,8 @@ class Gate:
                 # A concurrent decision used this EUC (or its number) first: decide again
                 # on the registry as the store holds it (DOC-005/DOC-006 then reject).
                 registry = SnapshotRegistry(changed.entries)
-            record = decided()
-        return self._store.append(record)
+            record, decision = decided()
+        return Recorded.of(self._store.append(record), record, decision)
 
     def _registry_snapshot(self, submission: Submission) -> SnapshotRegistry:
         """The registry entries of the submission's EUC (issuer keys and number), read

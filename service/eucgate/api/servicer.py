@@ -27,6 +27,7 @@ from eucgate.api.access import Access, visible_record
 from eucgate.api.audit import attach_log_proof
 from eucgate.api.convert import decision_to_proto, outcome_from_proto
 from eucgate.api.status import rpc_handler
+from eucgate.core.decision import Decision
 from eucgate.core.model import text_problem
 from eucgate.errors import DeadlineExceeded, InvalidSubmission
 from eucgate.gate import Gate, decision_of
@@ -49,11 +50,19 @@ MIN_SECONDS, MAX_SECONDS = -62_135_596_800, 253_402_300_799
 
 
 def response_parts(
-    log: AuditLog, record: DecisionRecord, appended: AppendResult | None = None
+    log: AuditLog,
+    record: DecisionRecord,
+    appended: AppendResult | None = None,
+    decided: Decision | None = None,
 ) -> tuple[decision_pb2.Decision, decision_pb2.Receipt]:
     """The decision and its receipt with log proof: against the checkpoint of the commit
-    that recorded it when `appended` carries one, else against the latest checkpoint."""
-    decision = decision_to_proto(record.decision_id, record.request_id, decision_of(record))
+    that recorded it when `appended` carries one, else against the latest checkpoint.
+
+    `decided` is the record's Decision when the caller holds it (a submission just
+    decided), which saves parsing the record's bytes back; else they are parsed.
+    """
+    held = decided if decided is not None else decision_of(record)
+    decision = decision_to_proto(record.decision_id, record.request_id, held)
     receipt = decision_pb2.Receipt(envelope=envelope_pb2.Envelope.FromString(record.receipt))
     attach_log_proof(
         receipt,
@@ -88,12 +97,13 @@ class CertificateServicer(svc_grpc.CertificateServiceServicer):
             # Nothing recorded yet: the caller has given up, so do not decide.
             raise DeadlineExceeded("deadline exceeded before deciding; nothing was recorded")
         caller = self._access.require(context)
-        result = self._gate.submit(
+        recorded = self._gate.decide_and_record(
             caller.name, request.request_id, envelope, importers=caller.importers
         )
+        result = recorded.result
         structlog.contextvars.bind_contextvars(decision_id=result.record.decision_id)
         log.info("decision", outcome=result.record.outcome, replayed=result.replayed)
-        decision, receipt = response_parts(self._log, result.record, result)
+        decision, receipt = response_parts(self._log, result.record, result, recorded.decision)
         return svc_pb2.SubmitCertificateResponse(
             decision=decision, receipt=receipt, replayed=result.replayed
         )
