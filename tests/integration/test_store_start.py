@@ -3,6 +3,7 @@ refuses a damaged or rolled-back store at start with a message, never a tracebac
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests.pgdb import fresh_schema
 from .conftest import Env
 
 TIMEOUT = 120
+PAGE = 4096  # SQLite's default page size, which the store keeps
 
 
 def eucgate(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,25 +90,59 @@ def test_a_store_in_use_is_refused_to_a_second_server(env: Env, tmp_path: Path) 
     start_server(env.settings(tmp_path / "var", init_store=False)).stop(grace=0)
 
 
-def test_a_damaged_file_is_refused_at_open(env: Env, tmp_path: Path) -> None:
-    path = tmp_path / "var" / SQLITE_FILE
+def test_damage_is_found_by_db_check_and_refused_at_start_only_where_open_reads(
+    env: Env, tmp_path: Path
+) -> None:
+    # Open reads only what the next append depends on (not every page, which took over
+    # half an hour for a million decisions): damaged pages of old log entries do not
+    # stop a server; `eucgate db check` reads them all and says so (exit 6).
+    data_dir = tmp_path / "var"
+    path = data_dir / SQLITE_FILE
     store = SqliteStore.open(path)
     for n in range(200):
         store.append(make_record(n))
+    old = store.entries(0, 5)
     store.close()
+    sound = eucgate("db", "check", "--data-dir", str(data_dir), "--json")
+    assert sound.returncode == 0, sound.stderr
+    assert json.loads(sound.stdout)["log_size"] == 200
     with sqlite3.connect(path) as conn:  # fold the WAL into the file
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     data = bytearray(path.read_bytes())
-    page = 4096
-    for offset in range(3 * page, len(data) - page, 7 * page):  # scribble on pages
-        data[offset + 100 : offset + 400] = b"\xa5" * 300
+    for entry in old:  # zero the pages holding the oldest entries, as bad blocks read
+        at = data.find(entry) // PAGE * PAGE
+        data[at : at + PAGE] = bytes(PAGE)
     path.write_bytes(bytes(data))
+    start_server(env.settings(data_dir, init_store=False)).stop(grace=0)
+    for options in ((), ("--full",)):
+        checked = eucgate("db", "check", "--data-dir", str(data_dir), *options)
+        assert checked.returncode == 6, checked.stderr
+        assert "damaged" in checked.stderr
+        assert "Traceback" not in checked.stderr
+    as_json = eucgate("db", "check", "--data-dir", str(data_dir), "--json")
+    assert json.loads(as_json.stdout)["error"]["exit_code"] == as_json.returncode == 6
+    # A damaged page that open does read (the tree state) is refused at start.
+    with sqlite3.connect(path) as conn:
+        tree_state = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tree_state'")
+        page = int(tree_state.fetchone()[0])
+    with path.open("r+b") as f:
+        f.seek((page - 1) * PAGE)
+        f.write(bytes(PAGE))
     with pytest.raises(StoreError, match="damaged"):
         SqliteStore.open(path, create=False)
-    refused = eucgate(*serve_args(env, tmp_path / "var"))
+    refused = eucgate(*serve_args(env, data_dir))
     assert refused.returncode == 1
     assert "damaged" in refused.stderr
+    assert "eucgate db check" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_db_check_takes_one_store(tmp_path: Path) -> None:
+    both = eucgate("db", "check", "--data-dir", str(tmp_path), "--store", "postgresql://x")
+    assert both.returncode == 2
+    none = eucgate("db", "check", "--data-dir", str(tmp_path / "none"))
+    assert none.returncode == 4
+    assert "no store here" in none.stderr
 
 
 def test_a_store_behind_its_signed_checkpoint_is_refused(env: Env, tmp_path: Path) -> None:
@@ -132,3 +168,21 @@ def test_postgresql_is_never_initialised_by_a_server_that_was_not_told(
             conn.execute("INSERT INTO checkpoint (id, size, note) VALUES (0, 99, 'x')")
         with pytest.raises(StoreError, match="rolled back or replaced"):
             open_store(url, create=False)
+
+
+def test_db_check_on_postgresql_checks_the_log(tmp_path: Path) -> None:
+    # Its pages are PostgreSQL's to check; the log's tree state is eucgate's.
+    with fresh_schema() as url:
+        store = open_store(url)
+        for n in range(5):
+            store.append(make_record(n))
+        store.close()
+        sound = eucgate("db", "check", "--store", url, "--json")
+        assert sound.returncode == 0, sound.stdout
+        assert json.loads(sound.stdout)["log_size"] == 5
+        assert eucgate("db", "check", "--store", url, "--full").returncode == 2
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE tree_state SET root = %s", (bytes(32),))
+        damaged = eucgate("db", "check", "--store", url)
+        assert damaged.returncode == 6
+        assert "do not give the stored root" in damaged.stderr

@@ -1,8 +1,10 @@
-"""`eucgate db`: create a store, and migrate the shared PostgreSQL one.
+"""`eucgate db`: create a store, migrate the shared PostgreSQL one, check one for damage.
 
 Creating a store starts a new, empty audit log, so it is an explicit step (`db init`,
 or `serve --init-store`): a server never starts over by itself on a store it cannot
-find.
+find. Reading a whole store for damage is one too (`db check`): at open a server reads
+only what its next append depends on, so a restart over a large log is not held for
+the minutes a full read takes.
 """
 
 from __future__ import annotations
@@ -11,15 +13,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from eucgate_client.tlog import EMPTY_ROOT, ProofError, leaf_hash, verify_inclusion
 from rich.console import Console
 
 from eucgate.cli.output import emit_json, fail
 from eucgate.errors import EucgateError
-from eucgate.store import is_postgresql, open_store
+from eucgate.store import Store, is_postgresql, open_store
 from eucgate.store.postgresql import SCHEMA_VERSION, migrate
-from eucgate.store.sqlite import SQLITE_FILE
+from eucgate.store.sqlite import SQLITE_FILE, check_file
 
-db_app = typer.Typer(help="Create a store; migrate the PostgreSQL one.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Create a store; migrate the PostgreSQL one; check one for damage.",
+    no_args_is_help=True,
+)
+
+# `db check` found damage (README, "The command line": the audit log failed a check).
+EXIT_DAMAGED = 6
 
 _out = Console()
 
@@ -95,3 +104,94 @@ def _exists(location: str) -> bool:
     except EucgateError:
         return False
     return True
+
+
+@db_app.command("check")
+def check_command(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(envvar="EUCGATE_DATA_DIR", help="the SQLite store's directory"),
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option(envvar="EUCGATE_STORE", help="or a postgresql://... URL"),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="SQLite: PRAGMA integrity_check, also matching indexes to tables"
+        ),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Read a whole store for damage, which a server does not do at start: on SQLite
+    every page (PRAGMA quick_check, --full integrity_check; read-only, so beside a
+    server too; it reads the whole file), then the log's tree state against its
+    stored nodes and newest entry; on PostgreSQL the log only (its pages are amcheck's),
+    opened as a replica opens it. Exit 0 sound, 6 damaged, 4 it could not be checked."""
+    if (data_dir is None) == (store is None):
+        raise fail("give --data-dir (SQLite) or --store (PostgreSQL), not both", 2)
+    if store is not None and not is_postgresql(store):
+        raise fail("--store must be a postgresql:// URL", 2)
+    if store is not None and full:
+        raise fail("--full is SQLite's integrity_check; PostgreSQL has amcheck", 2)
+    try:
+        if store is not None:
+            where, check, version = "the PostgreSQL store", "log", SCHEMA_VERSION
+            opened = open_store(store, create=False)
+            try:
+                size: int | None = opened.tree_state().size
+                problems = _log_problems(opened)
+            finally:
+                opened.close()
+        else:
+            assert data_dir is not None  # one of the two, checked above
+            where = str(data_dir / SQLITE_FILE)
+            found = check_file(data_dir / SQLITE_FILE, full=full)
+            check, problems, size = found.check, list(found.problems), found.log_size
+            version = found.schema_version or 0
+    except EucgateError as exc:
+        raise fail(str(exc), 4) from None
+    if problems:
+        listed = "".join(f"\n  {p}" for p in problems)
+        raise fail(
+            f"{where} is damaged ({check} found {len(problems)} problem(s)):{listed}\n"
+            "restore it from a backup, and check it against an audit export with "
+            "`eucgate audit verify`",
+            EXIT_DAMAGED,
+        )
+    if json_output:
+        emit_json({"store": where, "check": check, "schema_version": version, "log_size": size})
+        return
+    log = (
+        f"log of {size} leaves sound"
+        if size is not None
+        else f"log not checked: schema version {version} is migrated at the next open"
+    )
+    _out.print(f"{where}: no damage found by {check}; {log}", highlight=False)
+
+
+def _log_problems(store: Store) -> list[str]:
+    """The log checks SQLite runs at open, through the store's own reads: the stored
+    nodes on the newest leaf's inclusion path give the stored root, the newest entry
+    hashes to that leaf, and the signed checkpoint is not ahead of the tree."""
+    state, problems = store.tree_state(), []
+    signed = store.latest_checkpoint()
+    if signed is not None and signed.size > state.size:
+        problems.append(
+            f"the log signed a checkpoint of size {signed.size} but the store holds "
+            f"{state.size} leaves: it was rolled back or replaced"
+        )
+    newest = store.entries(max(0, state.size - 1), 2)
+    if state.size == 0:
+        if state.root != EMPTY_ROOT or newest:
+            problems.append("the tree is empty but its root or the log entries are not")
+        return problems
+    leaf, proof = store.inclusion_proof(state.size - 1, state.size)
+    try:
+        verify_inclusion(state.size - 1, state.size, leaf, proof, state.root)
+    except ProofError:
+        problems.append("the stored tree nodes do not give the stored root")
+    if len(newest) != 1 or leaf_hash(newest[0]) != leaf:
+        problems.append(f"the log entries do not end with leaf {state.size - 1}")
+    return problems

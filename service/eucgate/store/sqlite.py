@@ -22,6 +22,9 @@ fails to commit is dropped, never stored or returned).
 
 Several processes may share the file (a server's workers, `api.workers`): SQLite lets
 one write at a time, and each batch reads the tree state under that lock.
+
+At open only what the next append depends on is read and checked, O(log n) pages
+(SqliteStore.open); reading every page for damage is `eucgate db check` (check_file).
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ import builtins
 import contextlib
 import fcntl
 import json
+import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
@@ -68,7 +73,7 @@ from eucgate.store.reads import (
 )
 from eucgate.store.sequencer import sequence, take_euc
 from eucgate.store.transaction import Statements, Transaction
-from eucgate.store.tree import NodeReader, stored_tree
+from eucgate.store.tree import NodeReader, read_nodes, stored_tree
 from eucgate.store.writer import (
     AppendJob,
     BatchWriter,
@@ -268,6 +273,9 @@ SCHEMA = (
     *LEDGER_SCHEMA,
 )
 
+# Every table of the current layout, by name: an existing file must have them all.
+TABLES = frozenset(re.findall(r"CREATE TABLE (\w+)", "".join(SCHEMA)))
+
 SELECT_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table'"
 SELECT_SCHEMA_VERSION = "SELECT version FROM schema_version WHERE id = 0"
 INSERT_SCHEMA_VERSION = "INSERT INTO schema_version (id, version) VALUES (0, ?)"
@@ -286,8 +294,12 @@ PRAGMA_JOURNAL_WAL = "PRAGMA journal_mode = WAL"
 PRAGMA_SYNCHRONOUS_FULL = "PRAGMA synchronous = FULL"  # fsync the WAL at every commit
 PRAGMA_FOREIGN_KEYS = "PRAGMA foreign_keys = ON"
 PRAGMA_QUERY_ONLY = "PRAGMA query_only = ON"
-# Bounded damage check at open: stops at the first 10 problems it finds.
-PRAGMA_QUICK_CHECK = "PRAGMA quick_check(10)"
+# `eucgate db check` (check_file) reads every page of the file: never at open, where it
+# held start-up 5 to over 30 minutes for a million decisions from a cold page cache. Each
+# stops listing after this many problems; integrity_check also matches indexes to tables.
+CHECK_PROBLEM_LIMIT = 100
+PRAGMA_QUICK_CHECK = f"PRAGMA quick_check({CHECK_PROBLEM_LIMIT})"
+PRAGMA_INTEGRITY_CHECK = f"PRAGMA integrity_check({CHECK_PROBLEM_LIMIT})"
 
 # --- Writes (writer thread only) ------------------------------------------------------
 
@@ -385,6 +397,10 @@ SELECT_NODES = """
 SELECT t.level, t.node_index, t.hash FROM (VALUES {keys}) AS k
 JOIN tree_nodes AS t ON t.level = k.column1 AND t.node_index = k.column2"""
 SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = ?"
+# The log's tail, checked at open: max() over a primary key reads one path of its b-tree.
+SELECT_NEWEST_ENTRY_INDEX = "SELECT max(leaf_index) FROM log_entries"
+SELECT_NEWEST_LEAF_INDEX = "SELECT max(node_index) FROM tree_nodes WHERE level = 0"
+SELECT_ENTRY = "SELECT entry FROM log_entries WHERE leaf_index = ?"
 SELECT_ENTRIES = """
 SELECT entry FROM log_entries WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?"""
 # Version 1 files: every record, in the order it became durable, to log at migration.
@@ -441,13 +457,17 @@ class SqliteStore(Store):
         empty file is refused (the server passes `init_store`). The file is locked for
         this process (a second server on it is refused, not run beside it; `held` is the
         lock of the server whose worker this process is, taken by its parent, which workers
-        share and never release), checked for
-        damage (`PRAGMA quick_check`) and migrated if older (see _ensure_schema). With
-        `signer`, a checkpoint is signed and stored with every commit (and at open, if the stored
-        one is older than the tree). Raises StoreError, saying what to do, if there is no
-        store, another process holds it, it is damaged or not an eucgate store, its
-        stored checkpoint is ahead of its tree, WAL mode cannot be enabled, or it was
-        written with another schema version.
+        share and never release), its schema checked and migrated if older (see
+        _ensure_schema), and its log checked as far as the next append depends on it
+        (see _read_log). Open reads O(log n) pages however long the log: reading every
+        page for damage is `eucgate db check` (check_file), as it reads the whole file
+        (8.5 GB for a million decisions: 5 to over 30 minutes from a cold page cache)
+        and would hold every restart that long. With
+        `signer`, a checkpoint is signed and stored with every commit (and at open, if
+        the stored one is older than the tree). Raises StoreError, saying what to do, if
+        there is no store, another process holds it, a page it reads is damaged, it is
+        not an eucgate store, its log fails a check, its stored checkpoint is ahead of its
+        tree, WAL mode cannot be enabled, or it was written with another schema version.
         """
         if not create and (not path.is_file() or path.stat().st_size == 0):
             raise StoreError(
@@ -464,7 +484,6 @@ class SqliteStore(Store):
                 raise StoreError(f"{path}: cannot use WAL journal mode (got {mode!r})")
             conn.execute(PRAGMA_SYNCHRONOUS_FULL)
             conn.execute(PRAGMA_FOREIGN_KEYS)
-            _check_integrity(conn, path)
             _ensure_schema(conn, path)
             return cls(path, conn, signer, lock, shared=held is not None)
         except sqlite3.Error as exc:
@@ -472,6 +491,8 @@ class SqliteStore(Store):
                 conn.close()
             if lock is not None:
                 lock.release()
+            if _is_damage(exc):
+                raise _damaged(path, str(exc)) from exc
             raise StoreError(f"{path}: cannot open the store: {exc}") from exc
         except BaseException:
             if conn is not None:
@@ -789,42 +810,146 @@ class _WriteTurn:
         self._handle.close()
 
 
-def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse a damaged file at open rather than fail later on reads. Raises StoreError."""
+@dataclass(frozen=True)
+class FileCheck:
+    """What `check_file` found. `problems` is empty for a sound store; `log_size` is
+    None when the log was not checked (unreadable, or a layout migrated at next open)."""
+
+    check: str
+    problems: tuple[str, ...]
+    schema_version: int | None
+    log_size: int | None
+
+
+def check_file(path: Path, *, full: bool = False) -> FileCheck:
+    """`eucgate db check`: read every page of the file for damage (`PRAGMA
+    quick_check`; with `full`, `integrity_check`, which also matches every index to its
+    table), then run the checks open runs on the schema and the log.
+
+    Read-only and without the store lock: it runs beside a server on the same file (its
+    read snapshot keeps the server's WAL from being checkpointed back to the start until
+    it ends). Raises StoreError if there is no store or the file cannot be read at all.
+    """
+    if not path.is_file() or path.stat().st_size == 0:
+        raise StoreError(f"{path}: there is no store here")
+    check = "integrity_check" if full else "quick_check"
     try:
-        problems = [str(row[0]) for row in conn.execute(PRAGMA_QUICK_CHECK).fetchall()]
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"{path}: the store is damaged or not an SQLite file ({exc}); restore it from "
-            "a backup, and check it against an audit export with `eucgate audit verify`"
-        ) from exc
-    if problems != ["ok"]:
-        raise StoreError(
-            f"{path}: the store is damaged ({'; '.join(problems[:3])}); restore it from a "
-            "backup, and check it against an audit export with `eucgate audit verify`"
-        )
+        conn = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the store: {exc}") from exc
+    problems: list[str] = []
+    version = size = None
+    try:
+        conn.execute(PRAGMA_BUSY_TIMEOUT)
+        try:  # every page, then the log's checks, each reported even if the other fails
+            rows = conn.execute(PRAGMA_INTEGRITY_CHECK if full else PRAGMA_QUICK_CHECK)
+            problems += [str(row[0]) for row in rows.fetchall() if row[0] != "ok"]
+        except sqlite3.Error as exc:
+            problems.append(_damage_of(exc, path))
+        try:
+            version = _schema_version(conn)
+            if version == SCHEMA_VERSION:
+                tree, signed = _read_log(conn)
+                size = tree.size
+                if signed is not None and signed > size:
+                    problems.append(
+                        f"the log signed a checkpoint of size {signed} but the store holds "
+                        f"{size} leaves: it was rolled back or replaced"
+                    )
+            elif version not in MIGRATABLE_VERSIONS:
+                problems.append(f"store schema version {version!r} is not {SCHEMA_VERSION}")
+        except StoreError as exc:
+            problems.append(str(exc))
+        except sqlite3.Error as exc:
+            problems.append(_damage_of(exc, path))
+    finally:
+        conn.close()
+    return FileCheck(check, tuple(problems), version, size)
+
+
+def _is_damage(exc: sqlite3.Error) -> bool:
+    """Whether SQLite found the file damaged (or not a database), not merely busy."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _damage_of(exc: sqlite3.Error, path: Path) -> str:
+    """A damage SQLite raised, as a problem to report. Raises StoreError for any other
+    failure (busy, unreadable): the check could not run, which is not a finding."""
+    if not _is_damage(exc):
+        raise StoreError(f"{path}: cannot check the store: {exc}") from exc
+    return str(exc)
+
+
+def _damaged(path: Path, detail: str) -> StoreError:
+    where = f" --data-dir {path.parent}" if path.name == SQLITE_FILE else ""
+    return StoreError(
+        f"{path}: the store is damaged ({detail}); `eucgate db check{where}` reads all "
+        "of it; restore it from a backup, and check it against an audit export with "
+        "`eucgate audit verify`"
+    )
 
 
 def _open_tree(conn: sqlite3.Connection, path: Path) -> CompactRange:
-    """The committed tree at open, read in one read transaction with the stored
-    checkpoint (workers sharing the file may commit meanwhile).
+    """The committed tree at open, checked by _read_log.
 
     A stored checkpoint larger than the tree means the tree was rolled back or replaced
     under a log that already signed more: refused (StoreError) rather than sign a fork.
     """
-    conn.execute(BEGIN)
     try:
-        row = conn.execute(SELECT_CHECKPOINT).fetchone()
-        tree = _load_tree(conn)
-    finally:
-        conn.execute(COMMIT)
-    if row is not None and int(row[0]) > tree.size:
+        tree, signed = _read_log(conn)
+    except StoreError as exc:
+        raise _damaged(path, str(exc)) from exc
+    if signed is not None and signed > tree.size:
         raise StoreError(
-            f"{path}: the log signed a checkpoint of size {row[0]} but the store holds "
+            f"{path}: the log signed a checkpoint of size {signed} but the store holds "
             f"{tree.size} leaves: it was rolled back or replaced; restore the store that "
             "signed it"
         )
     return tree
+
+
+def _read_log(conn: sqlite3.Connection) -> tuple[CompactRange, int | None]:
+    """The committed tree and the stored checkpoint's size, read in one read transaction
+    (workers sharing the file may commit meanwhile), checked as far as the next append
+    depends on them, in O(log n) page reads:
+
+    - the stored peaks give the stored root (stored_tree): the next append builds on the
+      peaks, so a wrong one would go into every later root and signed checkpoint;
+    - the newest log entry and the newest leaf hash are both at index size - 1, with
+      nothing after them: the next append writes index `size` (a row already there fails
+      every append; a tail missing under the tree leaves logged entries unreadable);
+    - the newest entry hashes to the newest leaf: entries and tree are of one moment (a
+      file copied without its WAL, or tables restored apart, fails here or above).
+
+    The caller compares the checkpoint's size with the tree. Raises StoreError (without
+    the path) naming a failed check, sqlite3.Error if a page read is damaged.
+    """
+    conn.execute(BEGIN)
+    try:
+        row = conn.execute(SELECT_CHECKPOINT).fetchone()
+        state = conn.execute(SELECT_TREE_STATE).fetchone()
+        if state is None:
+            raise StoreError("the tree state row is missing")
+        size, root = state
+        nodes = _node_reader(conn)
+        tree = stored_tree(size, bytes(root), nodes)
+        newest = size - 1 if size else None
+        entry_at = conn.execute(SELECT_NEWEST_ENTRY_INDEX).fetchone()[0]
+        leaf_at = conn.execute(SELECT_NEWEST_LEAF_INDEX).fetchone()[0]
+        if entry_at != newest or leaf_at != newest:
+            raise StoreError(
+                f"the tree holds {size} leaves, but the newest log entry is at index "
+                f"{entry_at} and the newest leaf hash at {leaf_at}"
+            )
+        if newest is not None:
+            entry = conn.execute(SELECT_ENTRY, (newest,)).fetchone()[0]
+            leaf = read_nodes([(0, newest)], nodes)[(0, newest)]
+            if not isinstance(entry, bytes) or leaf_hash(entry) != leaf:
+                raise StoreError(f"log entry {newest} does not hash to its stored leaf")
+    finally:
+        conn.execute(COMMIT)
+    return tree, None if row is None else int(row[0])
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -841,7 +966,9 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """Create the schema in a new file, or check the version row of an existing one.
+    """Create the schema in a new file, or check the version row of an existing one
+    (migrating an older layout) and that it has every table: a binary never runs on a
+    layout it does not understand, and a missing table would fail writes only later.
 
     Raises StoreError for a file that is not an eucgate store or has another version.
     """
@@ -877,11 +1004,31 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
                     f"{path}: store schema version {found!r} is not the version this"
                     f" eucgate understands ({SCHEMA_VERSION}); use a matching release"
                 )
+            if missing := _missing_tables(conn):
+                raise StoreError(f"{path}: not an eucgate store (no table {', '.join(missing)})")
         conn.execute(COMMIT)
     except BaseException:
         with contextlib.suppress(sqlite3.Error):
             conn.execute(ROLLBACK)
         raise
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    """The layout version of an existing file (check_file; open has _ensure_schema).
+
+    Raises StoreError if it is not an eucgate store or misses a table it should have.
+    """
+    if "schema_version" not in {row[0] for row in conn.execute(SELECT_TABLES)}:
+        raise StoreError("not an eucgate store (no schema_version table)")
+    row = conn.execute(SELECT_SCHEMA_VERSION).fetchone()
+    version = None if row is None else int(row[0])
+    if version == SCHEMA_VERSION and (missing := _missing_tables(conn)):
+        raise StoreError(f"not an eucgate store (no table {', '.join(missing)})")
+    return version
+
+
+def _missing_tables(conn: sqlite3.Connection) -> list[str]:
+    return sorted(TABLES - {row[0] for row in conn.execute(SELECT_TABLES)})
 
 
 def _migrate_to_log(conn: sqlite3.Connection) -> None:
@@ -945,15 +1092,6 @@ def _append_to_log(conn: sqlite3.Connection, tree: CompactRange, record: Decisio
     index = tree.size
     conn.execute(INSERT_LOG_ENTRY, (index, record.decision_id, entry))
     conn.executemany(INSERT_TREE_NODE, [(0, index, leaf), *tree.append(leaf)])
-
-
-def _load_tree(conn: sqlite3.Connection) -> CompactRange:
-    """The committed tree as a compact range: its size and the peaks' stored hashes.
-
-    Raises StoreError if the stored nodes do not give the stored root (a damaged file).
-    """
-    size, root = conn.execute(SELECT_TREE_STATE).fetchone()
-    return stored_tree(size, bytes(root), _node_reader(conn))
 
 
 def _node_reader(conn: sqlite3.Connection) -> NodeReader:
