@@ -405,6 +405,64 @@ WHERE (licence_number, control_code) IN (SELECT * FROM unnest(%s::text[], %s::te
 FOR UPDATE"""
 SELECT_RESOLUTIONS = """
 SELECT referral_id, decision_id FROM resolutions WHERE referral_id = ANY(%s::text[])"""
+
+# --- How a batch's queued writes are sent --------------------------------------------
+
+# The rows of many jobs in one statement each, as parallel arrays (a batch writes a
+# few of these per decision: one statement instead of one per row).
+INSERT_DECISION_IMPORTERS = """
+INSERT INTO decision_importers (registration, decided_at, decision_id)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])
+ON CONFLICT DO NOTHING"""
+INSERT_DECISION_PARTIES = """
+INSERT INTO decision_parties (party, decided_at, decision_id)
+SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[])
+ON CONFLICT DO NOTHING"""
+INSERT_REGISTRY_ROWS = """
+INSERT INTO euc_registry (issuer, certificate_number, euc_digest, decision_id, outcome)
+SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[])"""
+INSERT_LOG_ENTRIES = """
+INSERT INTO log_entries (leaf_index, record_id, entry)
+SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[])"""
+INSERT_TREE_NODES = """
+INSERT INTO tree_nodes (level, node_index, hash)
+SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])"""
+MULTI_ROW = {
+    INSERT_DECISION_IMPORTER: INSERT_DECISION_IMPORTERS,
+    INSERT_DECISION_PARTY: INSERT_DECISION_PARTIES,
+    INSERT_REGISTRY: INSERT_REGISTRY_ROWS,
+    INSERT_LOG_ENTRY: INSERT_LOG_ENTRIES,
+    INSERT_TREE_NODE: INSERT_TREE_NODES,
+}
+# The order queued writes are sent in, whichever job queued them: a row before the rows
+# that reference it, and a row's insert before its updates (a job updates only a row
+# that exists, and never inserts one that does). In one transaction that gives the rows
+# the jobs' own order gives; only a savepoint statement keeps its place.
+WRITE_ORDER = {
+    sql: position
+    for position, sql in enumerate(
+        (
+            INSERT_DECISION,
+            INSERT_DECISION_IMPORTER,
+            INSERT_DECISION_PARTY,
+            INSERT_REGISTRY,
+            UPDATE_REGISTRY,
+            INSERT_LEDGER_ROW,
+            UPDATE_LEDGER_APPROVED,
+            UPDATE_LEDGER_SHIPPED,
+            INSERT_RESERVATION,
+            UPDATE_RESERVATION_SHIPPED,
+            INSERT_RESOLUTION,
+            INSERT_LOG_ENTRY,
+            INSERT_SHIPMENT,
+            INSERT_TREE_NODE,
+            INSERT_BUNDLE,
+            INSERT_COSIGNATURE,
+            UPSERT_CHECKPOINT,
+            INSERT_CHECKPOINT,
+        )
+    )
+}
 # `Store.list` builds its query in store.reads with this driver's parameters.
 DIALECT = Dialect(param=lambda name: f"%({name})s", true="TRUE")
 
@@ -1120,8 +1178,12 @@ class _PipelinedTransaction(Transaction):
         queued, self._queued, self._job_start = self._queued, [], 0
         conn = self._conn
         with conn.pipeline(), conn.cursor() as cur:
-            for sql, rows in queued:
-                if len(rows) == 1:
+            for sql, rows in _in_write_order(queued):
+                if sql in MULTI_ROW and len(rows) > 1:
+                    cur.execute(
+                        MULTI_ROW[sql], [list(column) for column in zip(*rows, strict=True)]
+                    )
+                elif len(rows) == 1:
                     cur.execute(sql, rows[0])
                 elif rows:
                     cur.executemany(sql, rows)
@@ -1289,6 +1351,22 @@ class _PipelinedTransaction(Transaction):
     def update_registry(self, issuer: str, number: str, entry: RegistryEntry) -> None:
         super().update_registry(issuer, number, entry)
         self._learn(("registry", (issuer, number)), _entry(entry))
+
+
+def _in_write_order(
+    queued: Sequence[tuple[str, Sequence[Sequence[Any]]]],
+) -> Iterator[tuple[str, builtins.list[Sequence[Any]]]]:
+    """`queued` as (statement, all its rows) in WRITE_ORDER, between savepoint
+    statements (which stay where they are): one statement or executemany per kind."""
+    kinds: dict[str, builtins.list[Sequence[Any]]] = {}
+    for sql, rows in queued:
+        if sql in WRITE_ORDER:
+            kinds.setdefault(sql, []).extend(rows)
+            continue
+        yield from sorted(kinds.items(), key=lambda kind: WRITE_ORDER[kind[0]])
+        kinds = {}
+        yield sql, builtins.list(rows)
+    yield from sorted(kinds.items(), key=lambda kind: WRITE_ORDER[kind[0]])
 
 
 def _entry(entry: RegistryEntry) -> RegistryEntry:
