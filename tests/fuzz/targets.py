@@ -8,7 +8,8 @@ corpus file through each target and runs each for a bounded number of inputs in 
 - envelope: `Envelope.from_json` raises only EnvelopeError; protobuf envelopes only
   DecodeError or EnvelopeError; a parsed envelope survives its own JSON round trip.
 - model: `certificate_from_payload` raises only InvalidSubmission with a PAYLOAD_ code;
-  a certificate it returns encodes and decodes to itself within the model's bounds.
+  a certificate it returns encodes and decodes to itself within the model's bounds; a
+  JSON payload reads the same through the fast reader as through protobuf alone.
 - bundle: `parse_bundle` (YAML or JSON text) and `unverified_bundle` (a signed bundle
   envelope) raise only BundleError.
 - tlog: proof verification raises only ProofError and accepts only the true proof;
@@ -37,6 +38,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from eucgate.core import model
 from eucgate.core.bundle import Bundle
 from eucgate.core.bundleload import parse_bundle
 from eucgate.core.canonical import canonical_json
@@ -131,6 +133,21 @@ def model_input(data: bytes) -> None:
         for encoding in (PAYLOAD_TYPE_PROTO, PAYLOAD_TYPE_JSON):
             again = certificate_from_payload(encoding, encode_certificate(certificate, encoding))
             assert again == certificate
+    assert _json_reading(data, fast=True) == _json_reading(data, fast=False)
+
+
+def _json_reading(data: bytes, *, fast: bool) -> object:
+    """A JSON payload's certificate or refusal, by the served path (the core.eucjson
+    reader first) or by protobuf's JSON mapping alone (the reference)."""
+    try:
+        if fast:
+            result = certificate_from_payload(PAYLOAD_TYPE_JSON, data)
+        else:
+            doc = model._json_document(data)
+            result = model.certificate_from_proto(model._parse_json(doc))
+    except InvalidSubmission as exc:
+        return (exc.reason, str(exc), exc.field, exc.violations)
+    return result.model_dump(mode="json")
 
 
 def model_seeds() -> list[bytes]:

@@ -40,6 +40,7 @@ from pydantic import (
     field_validator,
 )
 
+from eucgate.core.eucjson import JsonReader
 from eucgate.errors import MAX_FIELD_VIOLATIONS, FieldViolation, InvalidSubmission, fit_violations
 
 PAYLOAD_TYPE_PROTO = "application/vnd.eucgate.euc.v1+protobuf"
@@ -463,17 +464,18 @@ def certificate_from_payload(payload_type: str, payload: bytes) -> Certificate:
     field of the certificate is in the error's `violations`, see certificate_from_proto).
     """
     if payload_type == PAYLOAD_TYPE_PROTO:
-        msg = _decode_proto(payload)
-    elif payload_type == PAYLOAD_TYPE_JSON:
-        msg = _decode_json(payload)
-    else:
-        raise InvalidSubmission(
-            f"payload type {payload_type!r} is not supported; "
-            f"use one of {', '.join(PAYLOAD_TYPES)}",
-            reason="PAYLOAD_TYPE_UNSUPPORTED",
-            field="envelope.payload_type",
-        )
-    return certificate_from_proto(msg)
+        return certificate_from_proto(_decode_proto(payload))
+    if payload_type == PAYLOAD_TYPE_JSON:
+        doc = _json_document(payload)
+        data = _JSON_READER.read(doc)
+        if data is None:  # not the usual shape: protobuf's parser says what it makes of it
+            return certificate_from_proto(_parse_json(doc))
+        return _validated(data, [])
+    raise InvalidSubmission(
+        f"payload type {payload_type!r} is not supported; use one of {', '.join(PAYLOAD_TYPES)}",
+        reason="PAYLOAD_TYPE_UNSUPPORTED",
+        field="envelope.payload_type",
+    )
 
 
 def certificate_from_proto(msg: certificate_pb2.EndUserCertificate) -> Certificate:
@@ -488,6 +490,13 @@ def certificate_from_proto(msg: certificate_pb2.EndUserCertificate) -> Certifica
     _check_bounds(msg)
     problems: list[FieldViolation] = []
     data = _message_to_dict(msg, "", problems)
+    return _validated(data, problems)
+
+
+def _validated(data: dict[str, Any], problems: list[FieldViolation]) -> Certificate:
+    """The certificate of plain `data` (as `_message_to_dict` gives it), or the
+    InvalidSubmission naming `problems` (values the conversion refused) and every field
+    the model refuses."""
     try:
         certificate = Certificate.model_validate(data)
     except ValidationError as exc:
@@ -590,14 +599,18 @@ def _first_unknown_field(msg: Message, path: str) -> str | None:
     return None
 
 
-def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
-    def invalid(detail: str) -> InvalidSubmission:
-        return InvalidSubmission(
-            f"payload is not a valid EndUserCertificate JSON document: {detail}",
-            reason="PAYLOAD_INVALID_JSON",
-            field="envelope.payload",
-        )
+def _invalid_json(detail: str) -> InvalidSubmission:
+    return InvalidSubmission(
+        f"payload is not a valid EndUserCertificate JSON document: {detail}",
+        reason="PAYLOAD_INVALID_JSON",
+        field="envelope.payload",
+    )
 
+
+def _json_document(payload: bytes) -> dict[str, Any]:
+    """The payload as a JSON object of Unicode text; raises InvalidSubmission
+    PAYLOAD_INVALID_JSON if it is not one."""
+    invalid = _invalid_json
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -617,11 +630,17 @@ def _decode_json(payload: bytes) -> certificate_pb2.EndUserCertificate:
         # "\ud800" escapes decode to lone surrogates, which are not Unicode text and
         # which the protobuf runtime does not handle gracefully.
         raise invalid("a string holds a lone UTF-16 surrogate")
+    return doc
+
+
+def _parse_json(doc: dict[str, Any]) -> certificate_pb2.EndUserCertificate:
+    """`doc` through protobuf's JSON mapping: the reference reading of a JSON payload,
+    and its refusal messages. Raises InvalidSubmission PAYLOAD_INVALID_JSON."""
     msg = certificate_pb2.EndUserCertificate()
     try:
         json_format.ParseDict(doc, msg, ignore_unknown_fields=False)
     except (json_format.ParseError, RecursionError) as exc:
-        raise invalid(
+        raise _invalid_json(
             str(exc) if isinstance(exc, json_format.ParseError) else "nested too deeply"
         ) from None
     return msg
@@ -847,3 +866,13 @@ def _scalar_to_proto(fd: Any, value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value, "f")
     return value
+
+
+# The JSON payloads clients send, read without protobuf (core.eucjson); it declines
+# anything else, which _parse_json then reads.
+_JSON_READER = JsonReader(
+    certificate_pb2.EndUserCertificate.DESCRIPTOR,
+    text_bytes=lambda message, name: MAX_TEXT_BYTES.get((message, name), MAX_CODE_BYTES),
+    entries=lambda message, name: MAX_ENTRIES.get((message, name)),
+    enum_member=lambda enum, number: _enum_member(enum, number, "", []),
+)
