@@ -9,10 +9,12 @@ the same run, as medians of per-call wall-clock times:
 - baseline: one Ed25519 verification over the PAE of the approved envelope (~3 KiB);
 - decide() of the sample EUC (APPROVED: every rule runs, nothing short-circuits), with
   a warm ChainCache as the server's Gate holds one, and without a cache;
-- decide() over the bundle's own test cases in turn (all outcomes), warm cache.
+- decide() over the bundle's own test cases in turn (all outcomes), warm cache;
+- decoding the approved envelope's JSON payload into a Submission, which the server
+  and replay do before each decide(), in its own row.
 
-Envelopes are decoded into Submissions before the clock starts: decide() alone is
-timed. The ratios are what to compare across machines. `--record` appends the table
+Envelopes are decoded into Submissions before the clock starts: the decide() rows time
+decide() alone. The ratios are what to compare across machines. `--record` appends the table
 and the command to bench/RESULTS.md.
 """
 
@@ -105,6 +107,7 @@ def measure(rounds: int) -> dict[str, float]:
                 max(1, rounds // 4),
             ),
             "cases": (run_case, rounds),
+            "decode": (lambda i: _submission(approved), rounds),
         }
     )
     return {
@@ -122,6 +125,7 @@ def render(figures: dict[str, float], command: str) -> str:
         ("decide(), sample EUC (APPROVED), ChainCache warm", "cache"),
         ("decide(), sample EUC (APPROVED), no cache", "no cache"),
         (f"decide(), the bundle's {figures['case count']:.0f} test cases in turn, warm", "cases"),
+        ("Submission.from_envelope, the sample EUC's JSON payload", "decode"),
     ]
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, decide() on the sample bundle",
