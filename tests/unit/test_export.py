@@ -479,7 +479,7 @@ def test_leaf_row_hashes_what_split_bundle_splits(
     data = b"".join(len(e).to_bytes(2, "big") + e for e in items)
     data = (data[:cut] if cut < 0 else data) + (tail if cut >= 0 else b"")
     split, finding = _split_bundle(data, 512, width)
-    assert _leaf_row(memoryview(data), 512, width) == (
+    assert _leaf_row(data, 512, width) == (
         b"".join(leaf_hash(e) for e in split),
         finding,
     )
@@ -512,9 +512,9 @@ def test_the_recomputed_root_is_rfc_9162s(size: int, seed: int) -> None:
             )
 
 
-def test_bundles_larger_than_the_read_buffer(tmp_path: Path, signer: CheckpointSigner) -> None:
-    """Entries of the largest size tlog-tiles allows: bundles of 2.6 MB (the read buffer
-    grows) and, in the last tile, of one entry."""
+def test_entries_of_the_largest_size(tmp_path: Path, signer: CheckpointSigner) -> None:
+    """Entries of the largest size tlog-tiles allows (their length prefix 0xFFFF): a
+    bundle of 2.6 MB, in one process or in workers."""
     items = [bytes([i]) * MAX_ENTRY_BYTES for i in range(41)]
     export(tmp_path, signer, items)
     for workers in (0, 2):
