@@ -9,9 +9,9 @@ COMMIT (fsync'd: synchronous_commit stays on). Only then are the callers answere
 
 The tree-state row lock is the one point where replicas queue behind each other: no two
 batches ever read the same size, so indices are never duplicated or skipped and the tree
-cannot fork. So the lock is held for three round trips a batch, not a dozen a decision:
-the lock and every row the batch reads in one pipeline, its writes and the new tree state
-in a second, then COMMIT (see _PipelinedTransaction). A replica killed mid-batch leaves
+cannot fork. So the lock is held for two round trips a batch, not a dozen a decision:
+the lock and every row the batch reads in one pipeline; its writes, the new tree state
+and COMMIT in a second (see _PipelinedTransaction). A replica killed mid-batch leaves
 an open transaction that PostgreSQL rolls back when its connection drops, so nothing it
 acknowledged is lost and nothing it did not acknowledge is half-written.
 
@@ -273,6 +273,13 @@ SELECT_TREE_STATE_FOR_UPDATE = "SELECT size, root FROM tree_state WHERE id = 0 F
 # Conditional on the size read under the lock, like a revision check: 0 rows means
 # another writer moved the tree, and the batch is rolled back rather than fork it.
 UPDATE_TREE_STATE = "UPDATE tree_state SET size = %s, root = %s WHERE id = 0 AND size = %s"
+# The same, sent in one pipeline with the COMMIT after it: 0 rows fails the statement
+# (division by zero), so the pipeline is aborted and the COMMIT never runs.
+UPDATE_TREE_STATE_OR_FAIL = """
+WITH moved AS (
+    UPDATE tree_state SET size = %s, root = %s WHERE id = 0 AND size = %s RETURNING 1
+)
+SELECT 1 / count(*) FROM moved"""
 
 INSERT_DECISION = """
 INSERT INTO decisions (
@@ -809,23 +816,28 @@ class PostgresStore(Store):
         tree state (only if still the size read under the lock), a checkpoint of it,
         COMMIT; then answer every caller.
 
-        Pipelined first (`_sequence_pipelined`: three round trips under the lock, not a
+        Pipelined first (`_sequence_pipelined`: two round trips under the lock, not a
         dozen per decision). If a statement fails there (a constraint one job broke),
-        the whole transaction is rolled back and the batch sequenced again statement by
-        statement, so that job alone is answered with its error as before."""
+        nothing was committed: the transaction is rolled back and the batch sequenced
+        again statement by statement, so that job alone is answered with its error."""
         committing = False
         try:
             with self._pool.connection() as conn:
                 try:
                     try:
-                        results, grown, checkpoint = self._sequence_pipelined(conn, batch)
+                        tx, results, grown, checkpoint, tree_state = self._sequence_pipelined(
+                            conn, batch
+                        )
+                        committing = True
+                        tx.commit(tree_state)
                     except psycopg.Error as exc:
                         if isinstance(exc, psycopg.OperationalError):
                             raise
+                        committing = False
                         _rollback(conn)
                         results, grown, checkpoint = self._sequence_each(conn, batch)
-                    committing = True
-                    conn.execute(COMMIT)
+                        committing = True
+                        conn.execute(COMMIT)
                 except BaseException:
                     _rollback(conn)
                     raise
@@ -848,31 +860,36 @@ class PostgresStore(Store):
 
     def _sequence_pipelined(
         self, conn: psycopg.Connection[Any], batch: Sequence[Job]
-    ) -> tuple[builtins.list[tuple[Job, Answer]], CompactRange, StoredCheckpoint | None]:
-        """Up to COMMIT, in two round trips: BEGIN, the lock and everything the batch
-        reads in one pipeline; the sequencer over those reads (no statement waits: its
-        writes are queued); then its writes, the new tree state and the checkpoint in a
-        second pipeline. Raises psycopg.Error (the transaction is left to roll back)."""
+    ) -> tuple[
+        _PipelinedTransaction,
+        builtins.list[tuple[Job, Answer]],
+        CompactRange,
+        StoredCheckpoint | None,
+        tuple[int, bytes, int] | None,
+    ]:
+        """Up to COMMIT, in one round trip: BEGIN, the lock and everything the batch
+        reads in one pipeline; then the sequencer over those reads (no statement waits:
+        its writes are queued) and the checkpoint, queued too. Returns the transaction
+        to commit and the new tree state to commit with it (None if the tree did not
+        grow). Raises psycopg.Error (the transaction is left to roll back)."""
         tx = _PipelinedTransaction(conn)
         size, root, peaks = tx.begin(batch)
         start = self._tree_at(conn, size, root, peaks)
         results, grown = sequence(tx, batch, start)
         checkpoint = self._checkpoint
-        if grown.size != start.size:
+        if grown.size == start.size:  # replays only: no new tree state
             if self._signer is not None:
-                # Under the lock no checkpoint beyond `start` can be stored yet: sign
-                # without asking (see _checkpoint_of).
-                note = self._signer.sign(grown.size, grown.root())
-                tx.queue(UPSERT_CHECKPOINT, (grown.size, note))
-                tx.queue(INSERT_CHECKPOINT, (grown.size, note))
-                checkpoint = StoredCheckpoint(size=grown.size, note=note)
-            if tx.finish((grown.size, grown.root(), start.size)) != 1:
-                raise StoreError("the tree state moved under its lock")
-        else:
-            tx.finish(None)
-            if self._signer is not None:
+                tx.send()
                 checkpoint = self._checkpoint_of(conn, start, grown)
-        return results, grown, checkpoint
+            return tx, results, grown, checkpoint, None
+        if self._signer is not None:
+            # Under the lock no checkpoint beyond `start` can be stored yet: sign without
+            # asking (see _checkpoint_of).
+            note = self._signer.sign(grown.size, grown.root())
+            tx.queue(UPSERT_CHECKPOINT, (grown.size, note))
+            tx.queue(INSERT_CHECKPOINT, (grown.size, note))
+            checkpoint = StoredCheckpoint(size=grown.size, note=note)
+        return tx, results, grown, checkpoint, (grown.size, grown.root(), start.size)
 
     def _sequence_each(
         self, conn: psycopg.Connection[Any], batch: Sequence[Job]
@@ -1079,14 +1096,14 @@ _ABSENT = object()  # in an undo entry: the key was not known before
 
 
 class _PipelinedTransaction(Transaction):
-    """The batch transaction with its round trips cut to two before COMMIT.
+    """The batch transaction in two round trips, COMMIT included.
 
     `begin` sends BEGIN, the tree-state lock and one query per kind of row the batch
     will read (its idempotency keys, registry entries and ledger rows, locked as the
     sequencer would lock them) in one pipeline. The sequencer's reads are then answered
     from what this transaction knows: those rows, updated by each write it queues.
-    Writes are queued, not sent, and `finish` sends them, in order, with the new tree
-    state in a second pipeline. A read of anything not known (shipments, bundles, a
+    Writes are queued, not sent, and `commit` sends them with the new tree state and
+    COMMIT in a second pipeline. A read of anything not known (shipments, bundles, a
     request twice in one batch) first sends the queued writes, then asks the database,
     so every read still sees the batch's earlier writes.
 
@@ -1163,14 +1180,20 @@ class _PipelinedTransaction(Transaction):
         """Send `sql` with the next round trip (outside any job's savepoint)."""
         self._queued.append((sql, [params]))
 
-    def finish(self, tree_state: Sequence[Any] | None) -> int:
-        """Send every queued write and, given, UPDATE_TREE_STATE's parameters, in one
-        round trip. Returns the number of tree-state rows updated."""
-        return self._flush(tree_state)
+    def send(self) -> None:
+        """Send every queued write now, in one round trip."""
+        self._flush()
 
-    def _flush(self, tree_state: Sequence[Any] | None = None) -> int:
-        if not self._queued and tree_state is None:
-            return 0
+    def commit(self, tree_state: Sequence[Any] | None) -> None:
+        """Send every queued write, the new tree state (UPDATE_TREE_STATE_OR_FAIL's
+        parameters, if the tree grew) and COMMIT, in one round trip. Raises psycopg.Error
+        if any of it fails: then nothing of the batch was committed, unless it is an
+        OperationalError (the connection broke: the COMMIT may have run)."""
+        self._flush(tree_state, commit=True)
+
+    def _flush(self, tree_state: Sequence[Any] | None = None, *, commit: bool = False) -> None:
+        if not (self._queued or tree_state or commit):
+            return
         if self._undo is not None and not self._job_savepoint:
             # Part of a job goes out: it can be undone now only by its savepoint.
             self._queued.insert(self._job_start, (SAVEPOINT_RECORD, [()]))
@@ -1187,8 +1210,10 @@ class _PipelinedTransaction(Transaction):
                     cur.execute(sql, rows[0])
                 elif rows:
                     cur.executemany(sql, rows)
-            moved = conn.execute(UPDATE_TREE_STATE, tree_state) if tree_state else None
-        return moved.rowcount if moved is not None else 0
+            if tree_state:
+                cur.execute(UPDATE_TREE_STATE_OR_FAIL, tree_state)
+            if commit:
+                cur.execute(COMMIT)
 
     # --- jobs -----------------------------------------------------------------------
 
