@@ -28,12 +28,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from urllib.parse import quote
 
 import grpc
 import grpc.aio
 import psycopg
+from eucgate.api import signals
 from eucgate.api.server import start_server
 from eucgate.config import load_settings
 from eucgate.logconfig import configure_logging
@@ -94,12 +94,7 @@ def _serve_replica(directory: Path, store: str, port_file: Path) -> int:
     )
     configure_logging(settings.log_level, json=settings.log_json)
     stop = threading.Event()
-
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signals.handle({signal.SIGTERM: stop.set, signal.SIGINT: stop.set})
     running = start_server(settings)
     write_port_file(port_file, running.port)
     stop.wait()

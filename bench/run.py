@@ -37,12 +37,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import grpc
 import grpc.aio
 from eucgate import samples
+from eucgate.api import signals
 from eucgate.api.server import start_server
 from eucgate.api.workers import start_workers
 from eucgate.cli.keys import policy_admin_key, write_signed_bundle, write_trusting_bundle
@@ -214,12 +214,7 @@ def _serve_eucgate(directory: Path, port_file: Path, workers: int = 1) -> int:
     # As `eucgate serve` does: JSON log lines per request are part of the real cost.
     configure_logging(settings.log_level, json=settings.log_json)
     stop = threading.Event()
-
-    def _on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    signals.handle({signal.SIGTERM: stop.set, signal.SIGINT: stop.set})
     if workers > 1:
         several = start_workers(settings.model_copy(update={"grace_seconds": 5.0}))
         write_port_file(port_file, several.port)

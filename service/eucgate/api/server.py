@@ -30,7 +30,6 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 
 import grpc
 import structlog
@@ -52,6 +51,7 @@ from eucgate_client.v1 import (
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from eucgate.api import signals
 from eucgate.api.access import Access, AccessInterceptor, AccessMap
 from eucgate.api.audit import AuditServicer
 from eucgate.api.licence import LicenceServicer
@@ -544,18 +544,15 @@ def serve(
     """
     running = start_server(settings, held=held, share_port=share_port)
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal", signal=signal.Signals(signum).name)
-        # Stop off the signal handler so in-flight requests can finish meanwhile.
+    def stop() -> None:
+        # On a thread of its own: in-flight requests finish meanwhile, and a second
+        # signal is still heard.
         threading.Thread(target=running.stop, args=(settings.grace_seconds,)).start()
 
-    def on_hangup(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal", signal=signal.Signals(signum).name)
+    def reload() -> None:
         threading.Thread(target=_reload_on_signal, args=(running.reloader,)).start()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_hangup)
+    signals.handle({signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: reload})
     if started is not None:
         started(running)
     running.wait()

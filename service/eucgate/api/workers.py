@@ -32,11 +32,10 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for
 from multiprocessing.process import BaseProcess
-from types import FrameType
 
 import structlog
 
-from eucgate.api import server
+from eucgate.api import server, signals
 from eucgate.config import Settings
 from eucgate.errors import BundleError, ConfigError, EucgateError, StoreError
 from eucgate.store import SqliteStore, StoreLock, is_postgresql
@@ -64,20 +63,16 @@ def serve(settings: Settings) -> None:
     stop_asked = threading.Event()
     running: list[Workers] = []
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal", signal=signal.Signals(signum).name)
+    def stop() -> None:
         stop_asked.set()
         for workers in running:
             threading.Thread(target=workers.stop).start()
 
-    def on_hangup(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal", signal=signal.Signals(signum).name)
+    def hang_up() -> None:
         for workers in running:
             workers.send(signal.SIGHUP)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, on_hangup)
+    signals.handle({signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: hang_up})
     workers = start_workers(settings)
     running.append(workers)
     log.info("workers_serving", workers=settings.workers, port=workers.port)
@@ -175,6 +170,7 @@ def start_workers(settings: Settings) -> Workers:
 def _worker(settings: Settings, lock: StoreLock | None, report: Connection) -> None:
     """One worker process: serve until stopped, telling the parent once it serves (or
     why it could not start)."""
+    signals.forget()
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)  # not the parent's, until serve sets its own
     parent = os.getppid()
