@@ -130,18 +130,51 @@ export function envelopeToJson(envelope) {
   };
 }
 
-/** The default request id: "env-" and the SHA-256 of the envelope's payload and
- * signatures, so sending the same envelope again returns the first decision. */
+/** The default request id: "env-" and the SHA-256 of the envelope's deterministic
+ * protobuf encoding (eucgate.v1.Envelope), so sending the same envelope again returns the
+ * first decision, whichever client sends it: the Python client and `eucgate submit`
+ * derive the same id (tests/vectors/request-ids.json). */
 export function envelopeRequestId(envelope) {
-  const h = createHash("sha256");
-  h.update(Buffer.from(envelope.payload_type, "utf8"));
-  h.update(Buffer.from([0]));
-  h.update(Buffer.from(envelope.payload));
-  for (const s of envelope.signatures) {
-    h.update(Buffer.from([0]));
-    h.update(Buffer.from(s.sig));
+  return `env-${createHash("sha256").update(encodeEnvelope(envelope)).digest("hex")}`;
+}
+
+// Deterministic protobuf, as far as Envelope needs it: fields in number order, empty
+// strings, bytes and unset messages left out; every field here is length-delimited.
+function varint(n) {
+  const out = [];
+  while (n > 0x7f) {
+    out.push((n & 0x7f) | 0x80);
+    n = Math.floor(n / 128);
   }
-  return `env-${h.digest("hex")}`;
+  out.push(n);
+  return Buffer.from(out);
+}
+
+function field(number, bytes, { always = false } = {}) {
+  if (bytes.length === 0 && !always) return Buffer.alloc(0);
+  return Buffer.concat([varint((number << 3) | 2), varint(bytes.length), bytes]);
+}
+
+const utf8 = (text) => Buffer.from(text ?? "", "utf8");
+
+/** eucgate.v1.Envelope as deterministic protobuf bytes, as the Python client encodes
+ * the same DSSE envelope: a signature's extension is there only when it carries
+ * certificates, and then names the X.509 chain kind. */
+export function encodeEnvelope(envelope) {
+  const signatures = (envelope.signatures ?? []).map((s) => {
+    const certificates = s.extension?.ext?.certificates ?? [];
+    const chain = Buffer.concat(certificates.map((c) => field(1, Buffer.from(c), { always: true })));
+    const extension = certificates.length
+      ? field(3, Buffer.concat([field(1, utf8(X509_CHAIN_KIND)), field(2, chain)]), { always: true })
+      : Buffer.alloc(0);
+    const body = Buffer.concat([field(1, Buffer.from(s.sig ?? [])), field(2, utf8(s.keyid)), extension]);
+    return field(3, body, { always: true });
+  });
+  return Buffer.concat([
+    field(1, Buffer.from(envelope.payload ?? [])),
+    field(2, utf8(envelope.payload_type)),
+    ...signatures,
+  ]);
 }
 
 // --- the connection --------------------------------------------------------------

@@ -23,6 +23,7 @@ import {
   verifyCosignatures,
   verifyLoggedReceipt,
   verifyReceipt,
+  X509_CHAIN_KIND,
 } from "../src/eucgate.mjs";
 
 test("PAE is the DSSE v1 encoding", () => {
@@ -31,6 +32,27 @@ test("PAE is the DSSE v1 encoding", () => {
     pae("http://example.com/HelloWorld", Buffer.from("hello world")).toString(),
     "DSSEv1 29 http://example.com/HelloWorld 11 hello world",
   );
+});
+
+test("default request ids are the Python client's (tests/vectors/request-ids.json)", () => {
+  const vectors = JSON.parse(
+    readFileSync(new URL("../../../tests/vectors/request-ids.json", import.meta.url), "utf8"),
+  );
+  const b64 = (text) => Buffer.from(text, "base64");
+  for (const c of vectors.cases) {
+    const envelope = {
+      payload: b64(c.payload),
+      payload_type: c.payload_type,
+      signatures: c.signatures.map((s) => ({
+        sig: b64(s.sig),
+        keyid: s.keyid,
+        ...(s.certificates.length
+          ? { extension: { kind: X509_CHAIN_KIND, ext: { certificates: s.certificates.map(b64) } } }
+          : {}),
+      })),
+    };
+    assert.equal(envelopeRequestId(envelope), c.request_id, c.name);
+  }
 });
 
 test("a log key whose base64 holds '+' parses", () => {
