@@ -40,7 +40,6 @@ from eucgate_client.v1 import certificate_service_pb2 as svc_pb2
 
 from bench.run import (
     RESULTS,
-    START_TIMEOUT_S,
     SUBMIT_METHOD,
     _child,
     _git_commit,
@@ -100,8 +99,7 @@ def measure(entries: int, submits: int, stream: int, proofs: int, workdir: Path)
     (directory / "store").mkdir()
     run = MemoryRun(entries, fill(directory / "store" / SQLITE_FILE, entries))
     command = [sys.executable, "-m", "bench.run", "--serve-eucgate", str(directory)]
-    # Opening a large store runs its integrity check over the whole file: allow for it.
-    server = _child(command, directory, "server", start_timeout_s=START_TIMEOUT_S + 600)
+    server = _child(command, directory, "server")
     with server as (pid, port), grpc.insecure_channel(f"127.0.0.1:{port}") as ch:
         run.steps["started"] = rss_mb(pid)["VmRSS"]
         submit = ch.unary_unary(SUBMIT_METHOD, request_serializer=None, response_deserializer=None)
