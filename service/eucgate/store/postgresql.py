@@ -39,6 +39,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from eucgate.core.registry import RegistryEntry
 from eucgate.errors import StoreError
+from eucgate.log import merkle
 from eucgate.log.checkpoint import CheckpointSigner
 from eucgate.store import tree as trees
 from eucgate.store.base import (
@@ -370,6 +371,12 @@ SELECT_NODES = """
 SELECT level, node_index, hash FROM tree_nodes
 WHERE (level, node_index) IN (SELECT * FROM unnest(%s::smallint[], %s::bigint[]))"""
 SELECT_LEAF_INDEX = "SELECT leaf_index FROM log_entries WHERE record_id = %s"
+# The committed size (the row with level -1) and the nodes named, in one statement.
+SELECT_SIZE_AND_NODES = """
+SELECT -1, size, NULL FROM tree_state WHERE id = 0
+UNION ALL
+SELECT level, node_index, hash FROM tree_nodes
+WHERE (level, node_index) IN (SELECT * FROM unnest(%s::smallint[], %s::bigint[]))"""
 SELECT_ENTRIES = """
 SELECT entry FROM log_entries WHERE leaf_index >= %s ORDER BY leaf_index LIMIT %s"""
 SELECT_SHIPMENT = "SELECT" + SHIPMENT_COLUMNS + " FROM shipments WHERE gateway_reference = %s"
@@ -751,9 +758,26 @@ class PostgresStore(Store):
 
     def inclusion_proof(self, index: int, size: int) -> tuple[bytes, builtins.list[bytes]]:
         """(leaf hash, inclusion proof) in O(log n) reads; see AuditLog.inclusion_proof.
-        Stored nodes never change, so reading them outside one snapshot is safe."""
+
+        Every decision's answer carries one, so the committed size and the nodes it
+        names come in one statement (a proof's nodes follow from `index` and `size`
+        alone) when `size` is within the tree this replica committed or read; any other
+        request is checked against the committed size before a node is read."""
         with self._connection() as conn:
-            return trees.inclusion_proof(_node_reader(conn), _tree_size(conn), index, size)
+            if not 0 <= index < size <= self._tree.size:
+                return trees.inclusion_proof(_node_reader(conn), _tree_size(conn), index, size)
+            keys = [(0, index), *merkle.nodes_of(merkle.inclusion_ranges(index, size))]
+            levels, indices = [k[0] for k in keys], [k[1] for k in keys]
+            rows = conn.execute(SELECT_SIZE_AND_NODES, (levels, indices)).fetchall()
+            integrated = next(int(r[1]) for r in rows if r[0] < 0)
+            found = {(int(r[0]), int(r[1])): bytes(r[2]) for r in rows if r[0] >= 0}
+
+            def nodes(wanted: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+                if all(key in found for key in wanted):
+                    return {key: found[key] for key in wanted}
+                return dict(_node_reader(conn)(wanted))
+
+            return trees.inclusion_proof(nodes, integrated, index, size)
 
     def consistency_proof(self, first: int, second: int) -> builtins.list[bytes]:
         """The consistency proof in O(log n) reads; see AuditLog.consistency_proof."""
