@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import resource
 import shutil
 import tempfile
 from pathlib import Path
@@ -531,3 +532,18 @@ def test_a_bundle_longer_than_any_of_its_width_is_refused(
     path.write_bytes(path.read_bytes() + b"\x00" * (2 * MAX_ENTRY_BYTES))
     result = verify_export(tmp_path, signer.verifier, check_entries=False)
     assert result.finding == Finding(1, "LOG_EXPORT_INVALID", "bytes after the last entry")
+
+
+@pytest.mark.parametrize("name", ["tile/1/000.p/1", "tile/0/000", "tile/entries/000", "checkpoint"])
+def test_a_file_of_many_gigabytes_is_refused_without_reading_it(
+    copy: Path, pristine: tuple[Path, CheckpointSigner], name: str
+) -> None:
+    """An export is hostile input: a tile, bundle or checkpoint grown to 64 GiB (sparse:
+    no disk is used) is read only as far as its largest legal size and refused."""
+    with (copy / name).open("r+b") as f:
+        f.truncate(64 << 30)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = verify_export(copy, pristine[1].verifier)
+    assert result.finding is not None, f"{name} of 64 GiB passed"
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 << 10, f"verification took {grown_kib} KiB more memory"

@@ -62,6 +62,9 @@ from eucgate.log.entry import EntryError, check_any_entry
 TILE_WIDTH = 256
 TILE_HEIGHT = 8
 MAX_ENTRY_BYTES = 0xFFFF
+# A checkpoint is a few lines and at most a hundred signature lines (C2SP signed-note):
+# far under this; a longer file is read this far and refused as not a note.
+MAX_CHECKPOINT_BYTES = 1 << 16
 _LENGTH = struct.Struct(">H")
 CHUNK_TILES = 16  # leaf tiles a worker checks per task (4096 entries)
 _LEAF = sha256(LEAF_PREFIX)  # copied per entry: a leaf hashed without a 0x00 || entry copy
@@ -192,27 +195,37 @@ class _Bad(Exception):
 _NOT_A_PREFIX = "the first %d leaves are not the tree the kept checkpoint signed"
 
 
-def _read(path: Path, index: int) -> bytes:
+def _read(path: Path, index: int, limit: int) -> bytes:
+    """The file's bytes; of a file longer than `limit`, only the first `limit` + 1, which
+    is enough to refuse it: an export is hostile input, and a tile or bundle of
+    gigabytes must not be read into memory to find it too long."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as f:
+            return f.read(limit + 1)
     except OSError as exc:
         raise _Bad(index, "LOG_EXPORT_INVALID", f"cannot read {path.name}: {exc}") from exc
 
 
-def _tile(directory: Path, level: int | str, number: int, width: int, first: int) -> bytes:
-    return _read(directory / tile_path(level, number, width), first)
+def _bundle(directory: Path, number: int, width: int, first: int) -> bytes:
+    """Entry bundle `number`: at most `width` entries of 2 + 65,535 bytes each, and one
+    byte more of a longer file (which the split then refuses)."""
+    return _read(
+        directory / tile_path("entries", number, width), first, width * (2 + MAX_ENTRY_BYTES)
+    )
 
 
 def _hash_tile(directory: Path, level: int, number: int, width: int, first: int) -> bytes:
     """A hash tile's bytes, which must be exactly `width` hashes: a tile one hash too
     long or too short is refused, never read as far as the tree needs."""
-    data = _tile(directory, level, number, width, first)
-    if len(data) != width * HASH_SIZE:
+    exact = width * HASH_SIZE
+    data = _read(directory / tile_path(level, number, width), first, exact)
+    if len(data) != exact:
+        found = f"{len(data)} bytes" if len(data) < exact else f"longer than {exact} bytes"
         raise _Bad(
             first,
             "LOG_TILE_SIZE_INVALID",
-            f"tile {tile_path(level, number, width)} is {len(data)} bytes; a tile of "
-            f"width {width} is exactly {width * HASH_SIZE}",
+            f"tile {tile_path(level, number, width)} is {found}; a tile of width {width} "
+            f"is exactly {exact}",
         )
     return data
 
@@ -280,9 +293,7 @@ def _leaf_row(data: bytes, first: int, width: int) -> tuple[bytes, Finding | Non
 def _entries(directory: Path, size: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
     for number, width in _tiles_of(size, first):
         start = number * TILE_WIDTH
-        items, broken = _split_bundle(
-            _tile(directory, "entries", number, width, start), start, width
-        )
+        items, broken = _split_bundle(_bundle(directory, number, width, start), start, width)
         yield from enumerate(items, start)
         if broken is not None:
             raise _Bad.of(broken)
@@ -331,7 +342,7 @@ def _check_entries(
     tile holds, or unreadable; None if all of them are right."""
     first = number * TILE_WIDTH
     try:
-        data = _tile(directory, "entries", number, width, first)
+        data = _bundle(directory, number, width, first)
     except _Bad as bad:
         return bad.finding
     computed, broken = _leaf_row(data, first, width)
@@ -543,7 +554,9 @@ def _open(
 ) -> tuple[Checkpoint, Checkpoint | None]:
     """The export's checkpoint and the kept one, signatures verified; raises _Bad."""
     try:
-        checkpoint = open_checkpoint(_read(directory / "checkpoint", -1), verifier)
+        checkpoint = open_checkpoint(
+            _read(directory / "checkpoint", -1, MAX_CHECKPOINT_BYTES), verifier
+        )
         earlier = None if earlier_note is None else open_checkpoint(earlier_note, verifier)
     except CheckpointError as exc:
         raise _Bad(-1, exc.reason, str(exc)) from exc
@@ -584,7 +597,8 @@ def open_export(
 def stated_size(directory: Path) -> int | None:
     """The tree size the export's checkpoint states, unverified; None if unreadable."""
     try:
-        lines = (directory / "checkpoint").read_text(encoding="utf-8").split("\n")
+        with (directory / "checkpoint").open("rb") as f:
+            lines = f.read(MAX_CHECKPOINT_BYTES).decode("utf-8").split("\n")
     except (OSError, UnicodeDecodeError):
         return None
     size = lines[1] if len(lines) > 2 else ""
