@@ -14,6 +14,7 @@ import pytest
 from eucgate.api.server import start_server
 from eucgate.errors import StoreError
 from eucgate.store import SqliteStore, open_store
+from eucgate.store.postgresql import SCHEMA_VERSION as PG_SCHEMA_VERSION
 from eucgate.store.sqlite import SQLITE_FILE
 
 from tests.logdata import make_record
@@ -181,6 +182,16 @@ def test_db_check_on_postgresql_checks_the_log(tmp_path: Path) -> None:
         assert sound.returncode == 0, sound.stdout
         assert json.loads(sound.stdout)["log_size"] == 5
         assert eucgate("db", "check", "--store", url, "--full").returncode == 2
+        with psycopg.connect(url, autocommit=True) as conn:  # a store a release behind
+            conn.execute("UPDATE schema_version SET version = version - 1")
+        behind = eucgate("db", "check", "--store", url)
+        assert behind.returncode == 4
+        assert "db migrate" in behind.stderr
+        with psycopg.connect(url, autocommit=True) as conn:  # the check migrated nothing
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+            assert row is not None
+            assert row[0] == PG_SCHEMA_VERSION - 1
+            conn.execute("UPDATE schema_version SET version = version + 1")
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("UPDATE tree_state SET root = %s", (bytes(32),))
         damaged = eucgate("db", "check", "--store", url)

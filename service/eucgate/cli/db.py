@@ -19,7 +19,7 @@ from rich.console import Console
 from eucgate.cli.output import emit_json, fail
 from eucgate.errors import EucgateError
 from eucgate.store import Store, is_postgresql, open_store
-from eucgate.store.postgresql import SCHEMA_VERSION, migrate
+from eucgate.store.postgresql import SCHEMA_VERSION, migrate, stored_version
 from eucgate.store.sqlite import SQLITE_FILE, check_file
 
 db_app = typer.Typer(
@@ -128,7 +128,8 @@ def check_command(
     every page (PRAGMA quick_check, --full integrity_check; read-only, so beside a
     server too; it reads the whole file), then the log's tree state against its
     stored nodes and newest entry; on PostgreSQL the log only (its pages are amcheck's),
-    opened as a replica opens it. Exit 0 sound, 6 damaged, 4 it could not be checked."""
+    and only at this release's schema version (an older store is left to `db migrate`).
+    Exit 0 sound, 6 damaged, 4 it could not be checked."""
     if (data_dir is None) == (store is None):
         raise fail("give --data-dir (SQLite) or --store (PostgreSQL), not both", 2)
     if store is not None and not is_postgresql(store):
@@ -138,6 +139,17 @@ def check_command(
     try:
         if store is not None:
             where, check, version = "the PostgreSQL store", "log", SCHEMA_VERSION
+            # A check changes nothing: a store a release behind is left to `db migrate`
+            # (opening it, as a replica does, would migrate it).
+            found_version = stored_version(store)
+            if found_version is None:
+                raise fail(f"{where} holds no eucgate store", 4)
+            if found_version != SCHEMA_VERSION:
+                raise fail(
+                    f"{where} is at schema version {found_version}, this release reads "
+                    f"{SCHEMA_VERSION}: run `eucgate db migrate` first (a check changes nothing)",
+                    4,
+                )
             opened = open_store(store, create=False)
             try:
                 size: int | None = opened.tree_state().size

@@ -491,6 +491,27 @@ class PoolSettings:
     connect_timeout_s: float = 5.0  # to open a connection, and to wait for a free one
 
 
+SELECT_SCHEMA_VERSION_TABLE = "SELECT to_regclass('schema_version')"
+
+
+def stored_version(url: str, settings: PoolSettings | None = None) -> int | None:
+    """The schema version of the store at `url`, read without changing anything (as
+    `migrate` would: it creates the version table); None if it holds no eucgate store.
+    Raises StoreError if the database cannot be reached."""
+    settings = settings or PoolSettings()
+    try:
+        with psycopg.connect(
+            url, autocommit=True, connect_timeout=max(1, round(settings.connect_timeout_s))
+        ) as conn:
+            table = conn.execute(SELECT_SCHEMA_VERSION_TABLE).fetchone()
+            if table is None or table[0] is None:
+                return None
+            row = conn.execute(SELECT_SCHEMA_VERSION).fetchone()
+    except psycopg.Error as exc:
+        raise StoreError(f"cannot read the store's schema version: {_describe(exc)}") from exc
+    return int(row[0]) if row is not None and int(row[0]) > 0 else None
+
+
 def migrate(url: str, settings: PoolSettings | None = None, *, create: bool = True) -> int:
     """Apply every migration the database at `url` lacks; returns the version it is at.
 
