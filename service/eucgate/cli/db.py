@@ -32,6 +32,23 @@ EXIT_DAMAGED = 6
 
 _out = Console()
 
+# The options `db init` and `db check` share: one store, SQLite's directory or a URL.
+DataDirOption = Annotated[
+    Path | None, typer.Option(envvar="EUCGATE_DATA_DIR", help="the SQLite store's directory")
+]
+StoreOption = Annotated[
+    str | None, typer.Option(envvar="EUCGATE_STORE", help="or a postgresql://... URL")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _one_store(data_dir: Path | None, store: str | None) -> None:
+    """Refuse (exit 2) anything but one store: a SQLite data dir or a PostgreSQL URL."""
+    if (data_dir is None) == (store is None):
+        raise fail("give --data-dir (SQLite) or --store (PostgreSQL), not both", 2)
+    if store is not None and not is_postgresql(store):
+        raise fail("--store must be a postgresql:// URL", 2)
+
 
 @db_app.command("migrate")
 def migrate_command(
@@ -41,7 +58,7 @@ def migrate_command(
             envvar="EUCGATE_STORE", help="postgresql://... URL of the store (or EUCGATE_STORE)"
         ),
     ],
-    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Bring the database's schema to this release's version; safe to repeat, and safe
     while replicas run (`serve` applies the same migrations at start)."""
@@ -59,22 +76,13 @@ def migrate_command(
 
 @db_app.command("init")
 def init_command(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="EUCGATE_DATA_DIR", help="the SQLite store's directory"),
-    ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(envvar="EUCGATE_STORE", help="or a postgresql://... URL"),
-    ] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Create a new, empty store (a new audit log) where there is none; an existing one
     is left as it is, and said so."""
-    if (data_dir is None) == (store is None):
-        raise fail("give --data-dir (SQLite) or --store (PostgreSQL), not both", 2)
-    if store is not None and not is_postgresql(store):
-        raise fail("--store must be a postgresql:// URL", 2)
+    _one_store(data_dir, store)
     if store is not None:
         location = store
     else:
@@ -108,21 +116,15 @@ def _exists(location: str) -> bool:
 
 @db_app.command("check")
 def check_command(
-    data_dir: Annotated[
-        Path | None,
-        typer.Option(envvar="EUCGATE_DATA_DIR", help="the SQLite store's directory"),
-    ] = None,
-    store: Annotated[
-        str | None,
-        typer.Option(envvar="EUCGATE_STORE", help="or a postgresql://... URL"),
-    ] = None,
+    data_dir: DataDirOption = None,
+    store: StoreOption = None,
     full: Annotated[
         bool,
         typer.Option(
             "--full", help="SQLite: PRAGMA integrity_check, also matching indexes to tables"
         ),
     ] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Read a whole store for damage, which a server does not do at start: on SQLite
     every page (PRAGMA quick_check, --full integrity_check; read-only, so beside a
@@ -130,10 +132,7 @@ def check_command(
     stored nodes and newest entry; on PostgreSQL the log only (its pages are amcheck's),
     and only at this release's schema version (an older store is left to `db migrate`).
     Exit 0 sound, 6 damaged, 4 it could not be checked."""
-    if (data_dir is None) == (store is None):
-        raise fail("give --data-dir (SQLite) or --store (PostgreSQL), not both", 2)
-    if store is not None and not is_postgresql(store):
-        raise fail("--store must be a postgresql:// URL", 2)
+    _one_store(data_dir, store)
     if store is not None and full:
         raise fail("--full is SQLite's integrity_check; PostgreSQL has amcheck", 2)
     try:
