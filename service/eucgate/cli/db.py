@@ -21,6 +21,7 @@ from eucgate.errors import EucgateError
 from eucgate.store import Store, is_postgresql, open_store
 from eucgate.store.postgresql import SCHEMA_VERSION, migrate, stored_version
 from eucgate.store.sqlite import SQLITE_FILE, check_file
+from eucgate.store.tree import checkpoint_ahead
 
 db_app = typer.Typer(
     help="Create a store; migrate the PostgreSQL one; check one for damage.",
@@ -188,11 +189,8 @@ def _log_problems(store: Store) -> list[str]:
     hashes to that leaf, and the signed checkpoint is not ahead of the tree."""
     state, problems = store.tree_state(), []
     signed = store.latest_checkpoint()
-    if signed is not None and signed.size > state.size:
-        problems.append(
-            f"the log signed a checkpoint of size {signed.size} but the store holds "
-            f"{state.size} leaves: it was rolled back or replaced"
-        )
+    if ahead := checkpoint_ahead(None if signed is None else signed.size, state.size):
+        problems.append(ahead)
     newest = store.entries(max(0, state.size - 1), 2)
     if state.size == 0:
         if state.root != EMPTY_ROOT or newest:

@@ -67,7 +67,7 @@ from eucgate.store.reads import (
 )
 from eucgate.store.sequencer import sequence, take_euc
 from eucgate.store.transaction import Statements, Transaction
-from eucgate.store.tree import NodeReader, stored_tree
+from eucgate.store.tree import NodeReader, checkpoint_ahead, stored_tree
 from eucgate.store.writer import (
     Answer,
     AppendJob,
@@ -580,14 +580,9 @@ class PostgresStore(Store):
             # this order it can exceed the tree only if the tree went back.
             stored = conn.execute(SELECT_CHECKPOINT).fetchone()
             size, root = conn.execute(SELECT_TREE_STATE).fetchone() or (0, EMPTY_ROOT)
-            if stored is not None and int(stored[0]) > int(size):
-                # The log signed more than the database holds: it was rolled back or
-                # replaced. Signing on would fork the log.
-                raise StoreError(
-                    f"the log signed a checkpoint of size {stored[0]} but the database "
-                    f"holds {size} leaves: it was rolled back or replaced; restore the "
-                    "database that signed it"
-                )
+            signed = None if stored is None else int(stored[0])
+            if ahead := checkpoint_ahead(signed, int(size), "the database"):
+                raise StoreError(f"{ahead}; restore the database that signed it")
             if signer is not None:
                 self._checkpoint = self._publish_checkpoint(conn, int(size), bytes(root))
         self._writer.start()

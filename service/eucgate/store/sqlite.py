@@ -73,7 +73,7 @@ from eucgate.store.reads import (
 )
 from eucgate.store.sequencer import sequence, take_euc
 from eucgate.store.transaction import Statements, Transaction
-from eucgate.store.tree import NodeReader, read_nodes, stored_tree
+from eucgate.store.tree import NodeReader, checkpoint_ahead, read_nodes, stored_tree
 from eucgate.store.writer import (
     AppendJob,
     BatchWriter,
@@ -851,11 +851,8 @@ def check_file(path: Path, *, full: bool = False) -> FileCheck:
             if version == SCHEMA_VERSION:
                 tree, signed = _read_log(conn)
                 size = tree.size
-                if signed is not None and signed > size:
-                    problems.append(
-                        f"the log signed a checkpoint of size {signed} but the store holds "
-                        f"{size} leaves: it was rolled back or replaced"
-                    )
+                if ahead := checkpoint_ahead(signed, size):
+                    problems.append(ahead)
             elif version not in MIGRATABLE_VERSIONS:
                 problems.append(f"store schema version {version!r} is not {SCHEMA_VERSION}")
         except StoreError as exc:
@@ -900,12 +897,8 @@ def _open_tree(conn: sqlite3.Connection, path: Path) -> CompactRange:
         tree, signed = _read_log(conn)
     except StoreError as exc:
         raise _damaged(path, str(exc)) from exc
-    if signed is not None and signed > tree.size:
-        raise StoreError(
-            f"{path}: the log signed a checkpoint of size {signed} but the store holds "
-            f"{tree.size} leaves: it was rolled back or replaced; restore the store that "
-            "signed it"
-        )
+    if ahead := checkpoint_ahead(signed, tree.size):
+        raise StoreError(f"{path}: {ahead}; restore the store that signed it")
     return tree
 
 

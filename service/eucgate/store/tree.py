@@ -40,6 +40,19 @@ def stored_tree(size: int, root: bytes, node: NodeReader) -> CompactRange:
     return tree
 
 
+def checkpoint_ahead(signed: int | None, size: int, holder: str = "the store") -> str:
+    """What is wrong when the log signed a checkpoint of `signed` leaves but `holder`
+    keeps a tree of `size`, else "": the tree was rolled back or replaced under a log
+    that already signed more, and signing on would fork the log. Open refuses it, and
+    `db check` reports it."""
+    if signed is None or signed <= size:
+        return ""
+    return (
+        f"the log signed a checkpoint of size {signed} but {holder} holds {size} leaves: "
+        "it was rolled back or replaced"
+    )
+
+
 def read_nodes(keys: Sequence[merkle.NodeKey], node: NodeReader) -> dict[merkle.NodeKey, bytes]:
     """The stored hashes of `keys`, in one read. Raises StoreError if one is absent."""
     nodes = dict(node(keys)) if keys else {}
