@@ -75,6 +75,13 @@ def _assert_same_reading(doc: Any) -> None:
         assert problems == []
 
 
+def _issued_at(stamp: str) -> Any:
+    """The first seed with `issuedAt` set to `stamp`."""
+    doc = copy.deepcopy(SEEDS[0])
+    doc["issuedAt"] = stamp
+    return doc
+
+
 @pytest.mark.parametrize("seed", range(len(SEEDS)))
 def test_the_usual_shape_takes_the_fast_path(seed: int) -> None:
     doc = SEEDS[seed]
@@ -95,8 +102,7 @@ def test_the_usual_shape_takes_the_fast_path(seed: int) -> None:
     ],
 )
 def test_timestamps_read_as_protobuf_reads_them(stamp: str) -> None:
-    doc = copy.deepcopy(SEEDS[0])
-    doc["issuedAt"] = stamp
+    doc = _issued_at(stamp)
     data = model._JSON_READER.read(doc)
     assert data is not None
     ts = Timestamp()
@@ -121,8 +127,7 @@ def test_timestamps_read_as_protobuf_reads_them(stamp: str) -> None:
     ],
 )
 def test_unusual_timestamps_are_left_to_protobuf(stamp: str) -> None:
-    doc = copy.deepcopy(SEEDS[0])
-    doc["issuedAt"] = stamp
+    doc = _issued_at(stamp)
     assert model._JSON_READER.read(doc) is None
     _assert_same_reading(doc)
 
@@ -286,7 +291,6 @@ def test_valid_timestamps_take_the_fast_path_and_agree(moment: datetime, digits:
         + ("." + digits if digits else "")
         + ("Z" if offset == "+0000" else f"{offset[:3]}:{offset[3:]}")
     )
-    doc = copy.deepcopy(SEEDS[0])
-    doc["issuedAt"] = stamp
+    doc = _issued_at(stamp)
     assert model._JSON_READER.read(doc) is not None, stamp
     _assert_same_reading(doc)
