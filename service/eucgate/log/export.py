@@ -243,51 +243,43 @@ def _leaf_hashes(directory: Path, size: int, first: int = 0) -> Iterator[bytes]:
             yield data[i * HASH_SIZE : (i + 1) * HASH_SIZE]
 
 
-def _split_bundle(data: bytes, first: int, width: int) -> tuple[list[bytes], Finding | None]:
-    """The entries of an entry bundle whose first leaf is `first`, up to the first thing
-    wrong with it, and that finding (None if the bundle is exactly `width` entries)."""
-    items: list[bytes] = []
-    at = 0
+def _entry_views(data: bytes, first: int, width: int) -> tuple[list[memoryview], Finding | None]:
+    """The entries of an entry bundle whose first leaf is `first`, as views into `data`
+    (no copies), up to the first thing wrong with it, and that finding (None if the
+    bundle is exactly `width` entries). The one parser of a bundle: hostile input."""
+    size, at, view = len(data), 0, memoryview(data)
+    items: list[memoryview] = []
     for i in range(width):
-        if at + 2 > len(data):
+        if at + 2 > size:
             return items, Finding(first + i, "LOG_EXPORT_INVALID", "entry bundle ends early")
         end = at + 2 + (data[at] << 8 | data[at + 1])
-        if end > len(data):
+        if end > size:
             return items, Finding(first + i, "LOG_EXPORT_INVALID", "entry is cut short")
-        items.append(data[at + 2 : end])
+        items.append(view[at + 2 : end])
         at = end
-    if at != len(data):
+    if at != size:
         return items, Finding(first + width, "LOG_EXPORT_INVALID", "bytes after the last entry")
     return items, None
 
 
-def _leaf_row(data: bytes, first: int, width: int) -> tuple[bytes, Finding | None]:
-    """The leaf hashes of an entry bundle's entries, concatenated, up to the first thing
-    wrong with it, and that finding: `_split_bundle`'s entries and finding, hashed.
+def _split_bundle(data: bytes, first: int, width: int) -> tuple[list[bytes], Finding | None]:
+    """`_entry_views`, each entry as bytes of its own."""
+    views, finding = _entry_views(data, first, width)
+    return [bytes(v) for v in views], finding
 
-    The root recompute's inner loop, so it is one: each entry hashed where it lies in
-    the bundle (a memoryview slice, not a copy) by a copy of a hash already fed 0x00.
-    """
-    size, at, view = len(data), 0, memoryview(data)
-    row: list[bytes] = []
+
+def _leaf_row(data: bytes, first: int, width: int) -> tuple[bytes, Finding | None]:
+    """The leaf hashes of an entry bundle's entries, concatenated, and `_entry_views`'
+    finding. The root recompute's inner loop: each entry hashed where it lies in the
+    bundle by a copy of a hash already fed 0x00."""
+    views, finding = _entry_views(data, first, width)
     leaf = _LEAF.copy
-    for i in range(width):
-        if at + 2 > size:
-            return b"".join(row), Finding(
-                first + i, "LOG_EXPORT_INVALID", "entry bundle ends early"
-            )
-        end = at + 2 + (data[at] << 8 | data[at + 1])
-        if end > size:
-            return b"".join(row), Finding(first + i, "LOG_EXPORT_INVALID", "entry is cut short")
+    row: list[bytes] = []
+    for entry in views:
         hashed = leaf()
-        hashed.update(view[at + 2 : end])
+        hashed.update(entry)
         row.append(hashed.digest())
-        at = end
-    if at != size:
-        return b"".join(row), Finding(
-            first + width, "LOG_EXPORT_INVALID", "bytes after the last entry"
-        )
-    return b"".join(row), None
+    return b"".join(row), finding
 
 
 def _entries(directory: Path, size: int, first: int = 0) -> Iterator[tuple[int, bytes]]:
