@@ -110,6 +110,13 @@ class JsonReader:
         return _message(self._root, doc)
 
 
+def text_size(text: str, most: int) -> int:
+    """`text`'s size in UTF-8 (a lone surrogate as 3 bytes) where it could be over `most`
+    bytes, else its length, which is then no more than `most` either: a code point takes
+    at most 4 bytes, so most strings need no encoding to be measured against a bound."""
+    return len(text) if 4 * len(text) <= most else len(text.encode("utf-8", "surrogatepass"))
+
+
 def _kind(fd: Any) -> int:
     if fd.type == FieldDescriptor.TYPE_STRING:
         return _STRING
@@ -170,11 +177,7 @@ def _value(f: _Field, value: Any, *, repeated: bool) -> Any:
     if kind == _STRING:
         if type(value) is not str:
             return _DECLINE
-        # A code point takes at most 4 bytes of UTF-8: most strings need no encoding.
-        if (
-            4 * len(value) > f.text_bytes
-            and len(value.encode("utf-8", "surrogatepass")) > f.text_bytes
-        ):
+        if text_size(value, f.text_bytes) > f.text_bytes:
             return _DECLINE
         return _OMIT if value == "" and not repeated else value
     if kind == _ENUM:

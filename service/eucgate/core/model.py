@@ -40,7 +40,7 @@ from pydantic import (
     field_validator,
 )
 
-from eucgate.core.eucjson import JsonReader
+from eucgate.core.eucjson import JsonReader, text_size
 from eucgate.errors import MAX_FIELD_VIOLATIONS, FieldViolation, InvalidSubmission, fit_violations
 
 PAYLOAD_TYPE_PROTO = "application/vnd.eucgate.euc.v1+protobuf"
@@ -213,7 +213,7 @@ def _text_within(limit: int) -> AfterValidator:
 
 def text_problem(value: str, limit: int) -> str:
     """Why `value` is not acceptable text of at most `limit` UTF-8 bytes ("" if it is)."""
-    size = len(value.encode("utf-8", "surrogatepass"))
+    size = text_size(value, limit)
     if size > limit:
         return f"is {size} bytes of UTF-8; at most {limit} are accepted"
     control = _CONTROL_RE.search(value)
@@ -551,8 +551,7 @@ def _bounds_of(msg: Message, path: str, found: list[FieldViolation]) -> None:
             if fd.type == FieldDescriptor.TYPE_MESSAGE:
                 _bounds_of(v, at, found)
                 continue
-            # A code point takes at most 4 bytes of UTF-8: most strings need no encoding.
-            size = len(v) if 4 * len(v) <= most else len(v.encode("utf-8", "surrogatepass"))
+            size = text_size(v, most)
             if size > most:
                 found.append(
                     FieldViolation(
