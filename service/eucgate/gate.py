@@ -136,18 +136,6 @@ class Gate:
         """The gate's clock reading (UTC): what decisions are made at."""
         return self._clock()
 
-    def submit(
-        self,
-        caller: str,
-        request_id: str,
-        envelope: Envelope,
-        *,
-        importers: frozenset[str] | None = None,
-    ) -> AppendResult:
-        """Decide `envelope` and record the decision durably before returning it (see
-        `decide_and_record`, which also returns the Decision)."""
-        return self.decide_and_record(caller, request_id, envelope, importers=importers).result
-
     def decide_and_record(
         self,
         caller: str,

@@ -570,7 +570,7 @@ def test_the_largest_input_makes_a_record_every_read_path_can_return(
             clock=lambda: NOW,
         )
         started = time.process_time()
-        appended = gate.submit("c" * 64, "r" * 128, envelope)
+        appended = gate.decide_and_record("c" * 64, "r" * 128, envelope).result
         print(f"{case}: the whole submission took {(time.process_time() - started) * 1000:.1f} ms")
         record = appended.record
         (entry,) = store.entries(0, 1)
